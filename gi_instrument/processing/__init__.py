@@ -1,0 +1,1 @@
+"""Processing: phase retrieval, sinograms, reconstruction, quality figures."""

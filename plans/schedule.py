@@ -1,0 +1,106 @@
+"""The CT schedule: which angles, where the reference scans go, and how long it takes.
+
+Pure functions of a profile and plan arguments; no hardware. ``gi_ct`` follows this schedule,
+and so do the time estimate and a resumed CT (``start_index``), so they always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+from gi_instrument.profile import Profile
+
+__all__ = ["CTSchedule", "ScheduleItem", "ct_schedule", "estimate_ct_seconds", "format_duration"]
+
+
+@dataclass(frozen=True)
+class ScheduleItem:
+    """One atomic stepping scan of a CT.
+
+    ``kind`` is ``"reference"`` (sample out) or ``"projection"`` (sample in); ``angle_index``
+    is the projection index it belongs to (a reference taken before projection i carries i;
+    the optional final reference carries n_projections); ``angle_deg`` the rotation angle.
+    """
+
+    kind: Literal["reference", "projection"]
+    angle_index: int
+    angle_deg: float
+
+
+@dataclass(frozen=True)
+class CTSchedule:
+    """Angles (deg) of a CT and the projection indices before which a reference scan is taken."""
+
+    start_deg: float
+    angle_step_deg: float
+    n_projections: int
+    reference_interval: int
+    final_reference: bool = False
+
+    def angle_deg(self, index: int) -> float:
+        """Rotation angle of projection ``index``, deg."""
+        return self.start_deg + index * self.angle_step_deg
+
+    @property
+    def reference_indices(self) -> list[int]:
+        """Projection indices before which a reference scan is taken (every interval from 0)."""
+        refs = list(range(0, self.n_projections, self.reference_interval))
+        if self.final_reference:
+            refs.append(self.n_projections)
+        return refs
+
+    @property
+    def n_references(self) -> int:
+        """Number of reference stepping scans in the whole CT."""
+        return len(self.reference_indices)
+
+    def items(self, start_index: int = 0) -> Iterator[ScheduleItem]:
+        """Stepping scans in acquisition order, from projection ``start_index`` on.
+
+        A CT resumed at ``start_index`` repeats the reference that belongs to that projection
+        (the last one at or before it), so every projection keeps a reference before it.
+        """
+        if not 0 <= start_index < self.n_projections:
+            raise ValueError(f"start_index must be in [0, {self.n_projections}), got {start_index}")
+        first_ref = start_index - start_index % self.reference_interval
+        if first_ref != start_index:
+            yield ScheduleItem("reference", first_ref, self.angle_deg(first_ref))
+        for i in range(start_index, self.n_projections):
+            if i % self.reference_interval == 0:
+                yield ScheduleItem("reference", i, self.angle_deg(i))
+            yield ScheduleItem("projection", i, self.angle_deg(i))
+        if self.final_reference:
+            n = self.n_projections
+            yield ScheduleItem("reference", n, self.angle_deg(n - 1))
+
+
+def ct_schedule(profile: Profile, *, final_reference: bool = False) -> CTSchedule:
+    """The profile's CT schedule (angles and reference positions)."""
+    return CTSchedule(
+        start_deg=profile.ct.start_deg,
+        angle_step_deg=profile.ct.angle_step_deg,
+        n_projections=profile.n_projections,
+        reference_interval=profile.reference_interval,
+        final_reference=final_reference,
+    )
+
+
+def estimate_ct_seconds(profile: Profile, exposure_s: float | None = None, *,
+                        final_reference: bool = False) -> float:
+    """Exposure-only duration of a full CT, s: (projections + references) x steps x exposure.
+
+    ``exposure_s`` is the exposure per phase step (default: the profile's). Darks, motion and
+    read-out are not included, as in the paper's totals.
+    """
+    exposure = profile.ct.exposure_s if exposure_s is None else float(exposure_s)
+    if not exposure > 0:
+        raise ValueError(f"exposure_s must be > 0, got {exposure_s}")
+    sched = ct_schedule(profile, final_reference=final_reference)
+    return (sched.n_projections + sched.n_references) * profile.stepping.steps * exposure
+
+
+def format_duration(seconds: float) -> str:
+    """``330000`` -> ``'91 h 40 min'`` (rounded to the minute)."""
+    minutes = int(round(seconds / 60.0))
+    return f"{minutes // 60} h {minutes % 60} min"

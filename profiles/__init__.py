@@ -1,0 +1,1 @@
+"""Instrument profiles (TOML) shipped with the package: tli.toml, maast.toml."""

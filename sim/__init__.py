@@ -1,0 +1,1 @@
+"""Simulated scanner: caproto IOC and physics model (import as gi_instrument.sim)."""
