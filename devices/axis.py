@@ -1,0 +1,47 @@
+"""Positioners that complete on EPICS put-completion: the G2 piezo and the two stages."""
+
+from __future__ import annotations
+
+from ophyd import Component as Cpt
+from ophyd import EpicsSignal, EpicsSignalRO, PVPositionerPC
+
+__all__ = ["PutCompletePositioner"]
+
+
+class PutCompletePositioner(PVPositionerPC):
+    """A positioner whose move finishes when the IOC completes the setpoint put.
+
+    Subclasses set ``readback_key`` / ``setpoint_key`` (unit in the name, e.g. ``"angle_deg"``):
+    the read keys become ``{name}_{readback_key}`` and ``{name}_{setpoint_key}``. ``tolerance``
+    (same unit) is how far the readback may be from the setpoint after a move.
+    """
+
+    readback_key = "position"
+    setpoint_key = "setpoint"
+    tolerance = 0.0
+
+    setpoint = Cpt(EpicsSignal, "Pos", put_complete=True, kind="normal")
+    readback = Cpt(EpicsSignalRO, "Pos_RBV", kind="hinted")
+    low_limit_travel = Cpt(EpicsSignal, "LowLimit", kind="config")
+    high_limit_travel = Cpt(EpicsSignal, "HighLimit", kind="config")
+    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.readback.name = f"{self.name}_{self.readback_key}"
+        self.setpoint.name = f"{self.name}_{self.setpoint_key}"
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """(low, high) travel limits from the controller."""
+        return float(self.low_limit_travel.get()), float(self.high_limit_travel.get())
+
+    def check_value(self, value: float) -> None:
+        """Raise ValueError if ``value`` is outside the travel limits (nothing moves)."""
+        lo, hi = self.limits
+        if not lo <= value <= hi:
+            raise ValueError(f"{self.name}: {value} outside travel limits [{lo}, {hi}]")
+
+    def position_error(self) -> float:
+        """Readback minus setpoint after a move (same unit as the position)."""
+        return float(self.readback.get()) - float(self.setpoint.get())

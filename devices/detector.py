@@ -1,0 +1,127 @@
+"""The sCMOS camera: triggers exposures over EPICS and references the HDF5 frames it writes.
+
+Frames never travel through Channel Access: the IOC side writes them into HDF5 files (one file
+per stepping scan, see :meth:`SCMOSDetector.open_file`) and this device emits a
+``stream_resource`` document per file and a ``stream_datum`` per frame, so a catalog (tiled)
+reads them straight from the files. Scalars (real exposure, frame counter) are read as usual.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from event_model import compose_stream_resource
+from ophyd import Component as Cpt
+from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO
+
+__all__ = ["SCMOSDetector", "FrameLostError", "FRAME_DATASET"]
+
+FRAME_DATASET = "/entry/data/data"
+"""Dataset of the frames in each HDF5 file (frames, rows, cols) uint16."""
+
+
+class FrameLostError(RuntimeError):
+    """The camera acknowledged an exposure but the frame is not in the file."""
+
+
+class SCMOSDetector(Device):
+    """sCMOS camera (PVs under ``{prefix}``). Data key of the frames: ``{name}_image``
+    (rows, cols) uint16, external. Read keys: ``{name}_real_exposure_s``,
+    ``{name}_frame_counter``; ``{name}_exposure_s`` (nominal, per frame) is configuration."""
+
+    exposure_s = Cpt(EpicsSignal, "AcquireTime", put_complete=True, kind="config")
+    acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
+    frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="normal")
+    real_exposure_s = Cpt(EpicsSignalRO, "RealAcquireTime_RBV", kind="normal")
+    time_scale = Cpt(EpicsSignalRO, "TimeScale_RBV", kind="config")
+    binning = Cpt(EpicsSignal, "Binning", put_complete=True, kind="config")
+    size_x = Cpt(EpicsSignalRO, "SizeX_RBV", kind="config")
+    size_y = Cpt(EpicsSignalRO, "SizeY_RBV", kind="config")
+    file_path = Cpt(EpicsSignal, "FilePath", string=True, put_complete=True, kind="omitted")
+    file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
+    num_capture = Cpt(EpicsSignal, "NumCapture", put_complete=True, kind="omitted")
+    full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
+    num_captured = Cpt(EpicsSignalRO, "NumCaptured_RBV", kind="omitted")
+    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+    preview = Cpt(EpicsSignalRO, "Preview", kind="omitted")
+
+    acquire_margin_s = 30.0
+    """Real seconds allowed beyond the scaled exposure before a trigger times out."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._resource: dict[str, Any] | None = None
+        self._compose_datum: Any = None
+        self._path = ""
+        self._next_index = 0
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._triggered = False
+
+    @property
+    def image_key(self) -> str:
+        """Data key of the frames."""
+        return f"{self.name}_image"
+
+    def frame_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the frames at the current binning."""
+        return int(self.size_y.get()), int(self.size_x.get())
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        desc = super().describe()
+        rows, cols = self.frame_shape()
+        desc[self.image_key] = {
+            "source": f"PV:{self.prefix}FullFileName_RBV",
+            "dtype": "array",
+            "dtype_numpy": "<u2",
+            "shape": [rows, cols],
+            "dims": ["row", "col"],
+            "external": "STREAM:",
+        }
+        return desc
+
+    def trigger(self) -> DeviceStatus:
+        """Expose one frame; done when the IOC has written it to the file."""
+        real_s = float(self.exposure_s.get()) * float(self.time_scale.get())
+        status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
+
+        def done(**kwargs: Any) -> None:
+            status.set_finished()
+
+        self._triggered = True
+        self.acquire.put(1, callback=done)
+        return status
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        """Scalar readings; after a trigger, checks that its frame is in the file and queues the
+        documents that reference it (see :meth:`collect_asset_docs`)."""
+        reading = super().read()
+        if not self._triggered:
+            return reading
+        self._triggered = False
+        path = self.full_file_name.get()
+        written = int(self.num_captured.get())
+        if path != self._path:
+            self._path, self._next_index = path, 0
+            bundle = compose_stream_resource(
+                mimetype="application/x-hdf5", uri=f"file://localhost{path}", data_key=self.image_key,
+                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self.frame_shape()]})
+            self._resource, self._compose_datum = bundle.stream_resource_doc, bundle.compose_stream_datum
+            self._pending.append(("stream_resource", self._resource))
+        if written != self._next_index + 1:
+            raise FrameLostError(
+                f"{self.name}: expected frame {self._next_index} in {path}, the file holds {written} "
+                f"({self.status_message.get()})")
+        self._pending.append(("stream_datum", self._compose_datum(
+            indices={"start": self._next_index, "stop": self._next_index + 1})))
+        self._next_index += 1
+        return reading
+
+    def collect_asset_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The stream_resource (new file) and stream_datum (each frame) documents since the last call."""
+        pending, self._pending = self._pending, []
+        yield from pending
+
+    def unstage(self) -> list[Any]:
+        self._pending, self._triggered = [], False
+        self._path, self._next_index = "", 0
+        return super().unstage()

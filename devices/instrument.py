@@ -1,0 +1,80 @@
+"""The whole scanner as one object, built from a profile and a PV prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ophyd import Component as Cpt
+from ophyd import Device, Signal
+
+from gi_instrument.devices.detector import SCMOSDetector
+from gi_instrument.devices.piezo import PiezoStepper
+from gi_instrument.devices.stages import RotationStage, SampleStage
+from gi_instrument.devices.tube import XrayTube, tube_class
+from gi_instrument.profile import Profile
+
+__all__ = ["FrameTag", "GIInstrument", "make_instrument"]
+
+
+class FrameTag(Device):
+    """The identity of each frame, read with it: ``frame_angle_index`` (projection index; for a
+    reference, the projection it precedes; -1 for darks) and ``frame_step_index`` (0..steps-1)."""
+
+    angle_index = Cpt(Signal, value=-1, kind="normal")
+    step_index = Cpt(Signal, value=-1, kind="normal")
+
+
+@dataclass
+class GIInstrument:
+    """The devices of one grating-interferometry CT scanner.
+
+    ``frames_dir`` is where the camera writes its HDF5 files (one sub-directory per run); it
+    must be readable by the catalog (``catalog_paths().frames``).
+    """
+
+    profile: Profile
+    tube: XrayTube
+    g2: PiezoStepper
+    rotation: RotationStage
+    sample: SampleStage
+    camera: SCMOSDetector
+    frame: FrameTag
+    frames_dir: Path
+
+    @property
+    def devices(self) -> list[Device]:
+        """All devices, tube first."""
+        return [self.tube, self.g2, self.rotation, self.sample, self.camera, self.frame]
+
+    def wait_for_connection(self, timeout_s: float = 10.0) -> None:
+        """Connect every PV or raise TimeoutError naming what did not connect."""
+        for device in self.devices:
+            device.wait_for_connection(timeout=timeout_s)
+
+
+def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, connect: bool = True,
+                    timeout_s: float = 10.0) -> GIInstrument:
+    """Devices for ``profile`` on the IOC(s) under ``prefix`` (e.g. ``"GI:"``).
+
+    Device names (and so the read keys): ``tube``, ``g2``, ``rotation``, ``sample``,
+    ``camera``, ``frame``.
+    """
+    frames = Path(frames_dir).expanduser().resolve()
+    stage = profile.sample_stage
+    sample = SampleStage(f"{prefix}SAMPLE:", name="sample")
+    sample.in_mm.put(stage.in_mm)
+    sample.out_mm.put(stage.out_mm)
+    inst = GIInstrument(
+        profile=profile,
+        tube=tube_class(profile.source)(f"{prefix}TUBE:", name="tube"),
+        g2=PiezoStepper(f"{prefix}G2:", name="g2"),
+        rotation=RotationStage(f"{prefix}ROT:", name="rotation"),
+        sample=sample,
+        camera=SCMOSDetector(f"{prefix}CAM:", name="camera"),
+        frame=FrameTag(name="frame"),
+        frames_dir=frames,
+    )
+    if connect:
+        inst.wait_for_connection(timeout_s)
+    return inst

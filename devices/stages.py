@@ -1,0 +1,37 @@
+"""The rotation stage (deg) and the sample translation stage (mm)."""
+
+from __future__ import annotations
+
+from ophyd import Component as Cpt
+from ophyd import EpicsSignal, EpicsSignalRO, Signal
+
+from gi_instrument.devices.axis import PutCompletePositioner
+
+__all__ = ["RotationStage", "SampleStage"]
+
+
+class _Stage(PutCompletePositioner):
+    velocity = Cpt(EpicsSignal, "Velocity", kind="config")
+    done_moving = Cpt(EpicsSignalRO, "Done_RBV", kind="omitted")
+
+
+class RotationStage(_Stage):
+    """Rotation stage. Read keys (device ``rotation``): ``rotation_angle_deg``,
+    ``rotation_setpoint_deg``; ``velocity`` in deg/s."""
+
+    readback_key = "angle_deg"
+    setpoint_key = "setpoint_deg"
+    tolerance = 0.01
+
+
+class SampleStage(_Stage):
+    """Sample translation stage. Read keys (device ``sample``): ``sample_x_mm``,
+    ``sample_setpoint_mm``; ``in_mm`` / ``out_mm`` (from the profile) are the positions with
+    the sample in the beam and clear of the field of view."""
+
+    readback_key = "x_mm"
+    setpoint_key = "setpoint_mm"
+    tolerance = 0.01
+
+    in_mm = Cpt(Signal, value=0.0, kind="config")
+    out_mm = Cpt(Signal, value=0.0, kind="config")

@@ -1,0 +1,74 @@
+"""X-ray tube devices: ``MicrofocusTube`` (TLI, with G0) and ``MaastTube`` (structured anode)."""
+
+from __future__ import annotations
+
+from ophyd import Component as Cpt
+from ophyd import Device, EpicsSignal, EpicsSignalRO
+
+from gi_instrument.profile import Source
+
+__all__ = ["XrayTube", "MicrofocusTube", "MaastTube", "tube_class"]
+
+
+class XrayTube(Device):
+    """X-ray tube (PVs under ``{prefix}``: Voltage, Current, XrayOn, State_RBV, ...).
+
+    Read keys (device named ``tube``): ``tube_voltage_kV``, ``tube_current_mA``,
+    ``tube_power_W``, ``tube_xray_on``. ``validate_setting`` checks a kV / mA pair against the
+    tube's limits before anything is written.
+    """
+
+    source_kind = ""
+
+    voltage_kV = Cpt(EpicsSignal, "Voltage_RBV", write_pv="Voltage", put_complete=True, auto_monitor=True)
+    current_mA = Cpt(EpicsSignal, "Current_RBV", write_pv="Current", put_complete=True, auto_monitor=True)
+    power_W = Cpt(EpicsSignalRO, "Power_RBV", auto_monitor=True)
+    xray_on = Cpt(EpicsSignal, "XrayOn_RBV", write_pv="XrayOn", put_complete=True, auto_monitor=True)
+    state = Cpt(EpicsSignalRO, "State_RBV", string=True, auto_monitor=True, kind="config")
+    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", auto_monitor=True, kind="config")
+    warmed_up = Cpt(EpicsSignalRO, "WarmedUp_RBV", auto_monitor=True, kind="config")
+    warmup = Cpt(EpicsSignal, "Warmup", put_complete=True, kind="omitted")
+    warmup_time_s = Cpt(EpicsSignalRO, "WarmupTime_RBV", kind="config")
+    max_voltage_kV = Cpt(EpicsSignalRO, "MaxVoltage_RBV", kind="config")
+    max_current_mA = Cpt(EpicsSignalRO, "MaxCurrent_RBV", kind="config")
+    max_power_W = Cpt(EpicsSignalRO, "MaxPower_RBV", kind="config")
+    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+
+    def validate_setting(self, voltage_kV: float, current_mA: float) -> None:
+        """Raise ValueError if ``voltage_kV`` x ``current_mA`` is outside the tube's limits."""
+        max_kv, max_ma, max_w = self.max_voltage_kV.get(), self.max_current_mA.get(), self.max_power_W.get()
+        if not 0 < voltage_kV <= max_kv:
+            raise ValueError(f"{self.name}: voltage {voltage_kV} kV outside (0, {max_kv}] kV")
+        if not 0 < current_mA <= max_ma:
+            raise ValueError(f"{self.name}: current {current_mA} mA outside (0, {max_ma}] mA")
+        if voltage_kV * current_mA > max_w:
+            raise ValueError(f"{self.name}: {voltage_kV} kV x {current_mA} mA = {voltage_kV * current_mA:.1f} W "
+                             f"exceeds {max_w} W")
+
+    def ready_to_emit(self) -> str | None:
+        """None when X-rays can be switched on, else the reason they cannot."""
+        if not self.interlock_closed.get():
+            return "interlock open"
+        if not self.warmed_up.get():
+            return "tube not warmed up"
+        return None
+
+
+class MicrofocusTube(XrayTube):
+    """Micro-focus tube of the TLI set-up (used with a G0 source grating)."""
+
+    source_kind = "microfocus"
+
+
+class MaastTube(XrayTube):
+    """Sigray MAAST structured-anode tube (replaces G0)."""
+
+    source_kind = "maast"
+
+
+def tube_class(source: Source) -> type[XrayTube]:
+    """The tube device class for a profile's source kind."""
+    for cls in (MicrofocusTube, MaastTube):
+        if cls.source_kind == source.kind:
+            return cls
+    raise ValueError(f"no tube device for source kind {source.kind!r}")

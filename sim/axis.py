@@ -1,0 +1,68 @@
+"""A simulated motion axis (rotation stage, sample translation stage) as a caproto PV group."""
+
+from __future__ import annotations
+
+from caproto import ChannelType
+from caproto.server import PVGroup, pvproperty
+
+from gi_instrument.sim.clock import SimClock
+
+__all__ = ["SimAxis"]
+
+
+class SimAxis(PVGroup):
+    """One motor axis. Moves at ``Velocity``; a put to the setpoint completes when done.
+
+    PVs (prefix + name): ``Pos`` setpoint, ``Pos_RBV`` readback, ``Velocity`` (units/s),
+    ``Done_RBV`` (1 when not moving), ``LowLimit`` / ``HighLimit`` (travel), ``Stall``
+    (fault injection: 1 makes the next move stop short and report an error).
+    ``egu`` names the unit (deg or mm) in error messages.
+    """
+
+    pos = pvproperty(name="Pos", value=0.0, precision=4, doc="setpoint")
+    pos_rbv = pvproperty(name="Pos_RBV", value=0.0, precision=4, read_only=True)
+    velocity = pvproperty(name="Velocity", value=1.0, precision=3)
+    done = pvproperty(name="Done_RBV", value=1, read_only=True)
+    low_limit = pvproperty(name="LowLimit", value=-1e9, precision=3)
+    high_limit = pvproperty(name="HighLimit", value=1e9, precision=3)
+    stall = pvproperty(name="Stall", value=0, doc="fault injection: next move stalls")
+    status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
+                        read_only=True, report_as_string=True)
+
+    def __init__(self, *args, clock: SimClock, start: float, velocity: float, limits: tuple[float, float],
+                 egu: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.egu = egu
+        self._init = (start, velocity, limits)
+
+    @pos.startup
+    async def pos(self, instance, async_lib) -> None:
+        start, velocity, (lo, hi) = self._init
+        await self.low_limit.write(lo)
+        await self.high_limit.write(hi)
+        await self.velocity.write(velocity)
+        await self.pos_rbv.write(start)
+        await instance.write(start, verify_value=False)
+
+    @pos.putter
+    async def pos(self, instance, value: float) -> float:
+        lo, hi = self.low_limit.value, self.high_limit.value
+        if not lo <= value <= hi:
+            await self.status.write(f"setpoint {value} outside limits [{lo}, {hi}] {self.egu}")
+            raise ValueError(f"{self.prefix}Pos {value} outside limits [{lo}, {hi}] {self.egu}")
+        start = self.pos_rbv.value
+        await self.done.write(0)
+        try:
+            distance = abs(value - start)
+            await self.clock.sleep(distance / max(self.velocity.value, 1e-9))
+            if self.stall.value:
+                await self.stall.write(0)
+                await self.pos_rbv.write(start + 0.5 * (value - start))
+                await self.status.write(f"stalled on the way to {value} {self.egu}")
+                raise RuntimeError(f"{self.prefix} stalled on the way to {value} {self.egu}")
+            await self.pos_rbv.write(value)
+            await self.status.write("OK")
+        finally:
+            await self.done.write(1)
+        return value

@@ -1,0 +1,211 @@
+"""The simulated sCMOS camera: exposes, asks the scanner model for a frame, writes it to HDF5."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from caproto import ChannelType
+from caproto.server import PVGroup, pvproperty
+
+from gi_instrument.profile import Profile
+from gi_instrument.sim.axis import SimAxis
+from gi_instrument.sim.clock import SimClock
+from gi_instrument.sim.frame_writer import FrameFile
+from gi_instrument.sim.piezo import SimPiezo
+from gi_instrument.sim.tube import SimTube
+
+__all__ = ["SimCamera", "FrameModel", "PREVIEW_PX", "BINNINGS", "FRAME_ATTRIBUTES"]
+
+PREVIEW_PX = 64
+BINNINGS = (1, 2, 4, 8, 16, 32)
+FRAME_ATTRIBUTES = ["angle_deg", "g2_setpoint_um", "g2_position_um", "sample_x_mm", "exposure_s",
+                    "real_exposure_s", "time_s", "voltage_kV", "current_mA", "xray_on"]
+"""Per-frame values the camera stores beside each frame (``/entry/instrument/NDAttributes``)."""
+
+_STR = dict(dtype=ChannelType.CHAR, max_length=1024, report_as_string=True)
+
+
+class FrameModel(Protocol):
+    """What the camera needs from a physics model (see ``gi_instrument.sim.scanner_model``)."""
+
+    def frame(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
+              current_mA: float, xray_on: bool, time_s: float, binning: int = 1) -> np.ndarray: ...
+
+
+class SimCamera(PVGroup):
+    """sCMOS camera PVs with a built-in HDF5 writer.
+
+    Acquisition: ``AcquireTime`` (nominal s per frame), ``Acquire`` (put 1: one frame; the put
+    completes when the frame is on disk), ``ArrayCounter_RBV``, ``RealAcquireTime_RBV`` (real s
+    slept for the last frame), ``TimeScale_RBV``, ``Binning`` (1, 2, 4, ..., 32),
+    ``SizeX_RBV`` / ``SizeY_RBV`` (frame columns / rows), ``DetectorState_RBV``, ``Status_RBV``.
+    Files: ``FilePath`` (absolute directory), ``FileName`` (without extension), ``NumCapture``
+    (frames per file), ``FullFileName_RBV``, ``NumCaptured_RBV`` (frames in the current file).
+    A new file opens on the first frame after ``FileName``/``FilePath`` change and closes when
+    it holds ``NumCapture`` frames; an existing file is never overwritten (Acquire fails).
+    ``Preview`` is a 64 x 64 float waveform of the last frame (block means).
+    Fault injection: ``DropFrame`` (1: the next frame is exposed but never written),
+    ``AcquireTimeout`` (1: the next Acquire hangs for ``HangTime`` nominal s).
+    """
+
+    acquire_time = pvproperty(name="AcquireTime", value=1.0, precision=3, units="s")
+    acquire = pvproperty(name="Acquire", value=0)
+    array_counter = pvproperty(name="ArrayCounter_RBV", value=0, read_only=True)
+    real_acquire_time = pvproperty(name="RealAcquireTime_RBV", value=0.0, precision=6, units="s",
+                                   read_only=True)
+    time_scale = pvproperty(name="TimeScale_RBV", value=1.0, precision=6, read_only=True)
+    binning = pvproperty(name="Binning", value=1)
+    size_x = pvproperty(name="SizeX_RBV", value=0, read_only=True)
+    size_y = pvproperty(name="SizeY_RBV", value=0, read_only=True)
+    state = pvproperty(name="DetectorState_RBV", value="Idle", enum_strings=["Idle", "Acquire", "Error"],
+                       dtype=ChannelType.ENUM, read_only=True)
+    status = pvproperty(name="Status_RBV", value="OK", read_only=True, **_STR)
+    file_path = pvproperty(name="FilePath", value="", **_STR)
+    file_name = pvproperty(name="FileName", value="", **_STR)
+    num_capture = pvproperty(name="NumCapture", value=1)
+    full_file_name = pvproperty(name="FullFileName_RBV", value="", read_only=True, **_STR)
+    num_captured = pvproperty(name="NumCaptured_RBV", value=0, read_only=True)
+    preview = pvproperty(name="Preview", value=np.zeros(PREVIEW_PX * PREVIEW_PX, dtype=np.float32),
+                         dtype=ChannelType.FLOAT, max_length=PREVIEW_PX * PREVIEW_PX, read_only=True)
+    drop_frame = pvproperty(name="DropFrame", value=0)
+    acquire_timeout = pvproperty(name="AcquireTimeout", value=0)
+    hang_time = pvproperty(name="HangTime", value=3600.0, units="s")
+
+    def __init__(self, *args, clock: SimClock, profile: Profile, model: FrameModel, tube: SimTube,
+                 piezo: SimPiezo, rotation: SimAxis, sample: SimAxis, binning: int = 1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock, self.profile, self.model = clock, profile, model
+        self.tube, self.piezo, self.rotation, self.sample = tube, piezo, rotation, sample
+        self._initial_binning = binning
+        self._file: FrameFile | None = None
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-io")
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(rows, cols) of a frame at the current binning."""
+        b = int(self.binning.value)
+        return self.profile.detector.height_px // b, self.profile.detector.width_px // b
+
+    @acquire.startup
+    async def acquire(self, instance, async_lib) -> None:
+        await self.time_scale.write(self.clock.time_scale)
+        await self.binning.write(self._initial_binning)
+
+    @binning.putter
+    async def binning(self, instance, value: int) -> int:
+        if value not in BINNINGS:
+            raise ValueError(f"binning must be one of {BINNINGS}, got {value}")
+        if self._file is not None:
+            raise RuntimeError("cannot change binning while a file is open")
+        d = self.profile.detector
+        await self.size_x.write(d.width_px // value)
+        await self.size_y.write(d.height_px // value)
+        return value
+
+    @acquire_time.putter
+    async def acquire_time(self, instance, value: float) -> float:
+        if not 0 < value <= 3600:
+            raise ValueError(f"AcquireTime must be in (0, 3600] s, got {value}")
+        return value
+
+    @num_capture.putter
+    async def num_capture(self, instance, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"NumCapture must be >= 1, got {value}")
+        return value
+
+    def _target_path(self) -> Path:
+        directory, name = self.file_path.value, self.file_name.value
+        if not directory or not os.path.isabs(directory):
+            raise ValueError(f"FilePath must be an absolute directory, got {directory!r}")
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"FileName must be a plain file name, got {name!r}")
+        return Path(directory) / f"{name}.h5"
+
+    async def _fail(self, message: str) -> None:
+        await self.status.write(message)
+        await self.state.write("Error")
+        raise RuntimeError(message)
+
+    async def _ensure_file(self) -> FrameFile:
+        try:
+            path = self._target_path()
+        except ValueError as exc:
+            await self._fail(str(exc))
+        if self._file is not None and self._file.path == path and not self._file.full:
+            return self._file
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        try:
+            self._file = FrameFile(path, int(self.num_capture.value), self.frame_shape, FRAME_ATTRIBUTES)
+        except (OSError, ValueError) as exc:
+            await self._fail(f"cannot open {path}: {exc}")
+        await self.full_file_name.write(str(path))
+        await self.num_captured.write(0)
+        return self._file
+
+    @acquire.putter
+    async def acquire(self, instance, value: int) -> int:
+        if not value:
+            return 0
+        frame_file = await self._ensure_file()
+        await self.state.write("Acquire")
+        exposure_s = float(self.acquire_time.value)
+        if self.acquire_timeout.value:
+            await self.acquire_timeout.write(0)
+            await self.clock.sleep(self.hang_time.value)
+        emitting_at_start = self.tube.emitting
+        real_s = await self.clock.sleep(exposure_s)
+        attrs = {
+            "angle_deg": self.rotation.pos_rbv.value,
+            "g2_setpoint_um": self.piezo.pos.value,
+            "g2_position_um": self.piezo.pos_rbv.value,
+            "sample_x_mm": self.sample.pos_rbv.value,
+            "exposure_s": exposure_s,
+            "real_exposure_s": real_s,
+            "time_s": self.clock.now_s(),
+            "voltage_kV": self.tube.voltage_rbv.value,
+            "current_mA": self.tube.current_rbv.value,
+            "xray_on": float(emitting_at_start and self.tube.emitting),
+        }
+        loop = asyncio.get_running_loop()
+        frame = await loop.run_in_executor(self._io, self._render, attrs)
+        await self.real_acquire_time.write(real_s)
+        await self.array_counter.write(self.array_counter.value + 1)
+        if self.drop_frame.value:
+            await self.drop_frame.write(0)
+            await self.state.write("Idle")
+            await self.status.write("frame dropped (fault injection)")
+            return 0
+        index = await loop.run_in_executor(self._io, frame_file.write, frame, attrs)
+        await self.num_captured.write(index + 1)
+        await self.preview.write(_preview(frame))
+        await self.state.write("Idle")
+        await self.status.write("OK")
+        return 0
+
+    def _render(self, attrs: dict[str, float]) -> np.ndarray:
+        return self.model.frame(
+            angle_deg=attrs["angle_deg"], g2_um=attrs["g2_position_um"],
+            sample_offset_mm=attrs["sample_x_mm"] - self.profile.sample_stage.in_mm,
+            exposure_s=attrs["exposure_s"], current_mA=attrs["current_mA"],
+            xray_on=bool(attrs["xray_on"]), time_s=attrs["time_s"], binning=int(self.binning.value))
+
+    def close(self) -> None:
+        """Close the open file (IOC shutdown)."""
+        if self._file is not None:
+            self._file.close()
+
+
+def _preview(frame: np.ndarray) -> np.ndarray:
+    """Block-mean of a frame down to PREVIEW_PX x PREVIEW_PX (float32, flattened)."""
+    rows, cols = frame.shape
+    by, bx = max(rows // PREVIEW_PX, 1), max(cols // PREVIEW_PX, 1)
+    small = frame[: by * PREVIEW_PX, : bx * PREVIEW_PX].reshape(PREVIEW_PX, by, PREVIEW_PX, bx).mean(axis=(1, 3))
+    return small.astype(np.float32).ravel()

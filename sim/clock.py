@@ -1,0 +1,37 @@
+"""Nominal instrument time for the simulated IOC, with a time scale for dry-runs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+__all__ = ["SimClock"]
+
+
+class SimClock:
+    """Maps nominal durations (what the instrument would take) to real ones.
+
+    ``time_scale`` = real seconds per nominal second: 1.0 runs in real time, 0.001 makes a
+    "50 s" exposure take 50 ms. Nominal time (``now_s``) drives the simulated fringe drift.
+    """
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        if not 0 < time_scale <= 1000:
+            raise ValueError(f"time_scale must be in (0, 1000], got {time_scale}")
+        self.time_scale = float(time_scale)
+        self._t0 = time.monotonic()
+
+    def now_s(self) -> float:
+        """Nominal seconds since the IOC started."""
+        return (time.monotonic() - self._t0) / self.time_scale
+
+    def real_s(self, nominal_s: float) -> float:
+        """Real duration, s, of a nominal duration."""
+        return nominal_s * self.time_scale
+
+    async def sleep(self, nominal_s: float) -> float:
+        """Sleep for a nominal duration; returns the real seconds slept."""
+        real = self.real_s(max(0.0, nominal_s))
+        start = time.monotonic()
+        await asyncio.sleep(real)
+        return time.monotonic() - start

@@ -1,0 +1,125 @@
+"""The simulated grating-interferometry CT scanner: one caproto IOC, loopback only by default.
+
+``gi-sim-ioc --profile maast --prefix GI: --port 5064 --time-scale 0.001 --binning 8`` serves
+
+- ``{prefix}TUBE:``   X-ray tube (:class:`~gi_instrument.sim.tube.SimTube`)
+- ``{prefix}G2:``     G2 piezo (:class:`~gi_instrument.sim.piezo.SimPiezo`)
+- ``{prefix}ROT:``    rotation stage, deg (:class:`~gi_instrument.sim.axis.SimAxis`)
+- ``{prefix}SAMPLE:`` sample translation stage, mm (:class:`~gi_instrument.sim.axis.SimAxis`)
+- ``{prefix}CAM:``    sCMOS camera writing HDF5 (:class:`~gi_instrument.sim.camera.SimCamera`)
+
+Frames come from :class:`gi_instrument.sim.scanner_model.ScannerModel` (phantom, interferometer,
+detector noise). The PV names are the hardware boundary: devices and plans cannot tell this
+simulator from a real controller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from gi_instrument.profile import Profile, ProfileError, load_profile
+from gi_instrument.sim.axis import SimAxis
+from gi_instrument.sim.camera import BINNINGS, FrameModel, SimCamera
+from gi_instrument.sim.clock import SimClock
+from gi_instrument.sim.piezo import SimPiezo
+from gi_instrument.sim.tube import SimTube
+
+__all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK"]
+
+LOOPBACK = "127.0.0.1"
+
+
+class SimScanner:
+    """All PV groups of the simulated scanner, wired to one clock and one physics model."""
+
+    def __init__(self, profile: Profile, prefix: str, *, model: FrameModel, time_scale: float = 1.0,
+                 binning: int = 1, seed: int = 0) -> None:
+        self.profile = profile
+        self.clock = SimClock(time_scale)
+        sim, stage = profile.simulation, profile.sample_stage
+        self.tube = SimTube(prefix=f"{prefix}TUBE:", clock=self.clock, source=profile.source)
+        self.piezo = SimPiezo(prefix=f"{prefix}G2:", clock=self.clock, settle_s=sim.piezo_settle_s,
+                              jitter_nm=sim.piezo_jitter_nm, seed=seed)
+        self.rotation = SimAxis(prefix=f"{prefix}ROT:", clock=self.clock, start=profile.ct.start_deg,
+                                velocity=sim.rotation_velocity_deg_s, limits=(-720.0, 720.0), egu="deg")
+        self.sample = SimAxis(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=stage.in_mm,
+                              velocity=sim.stage_velocity_mm_s, limits=(stage.min_mm, stage.max_mm), egu="mm")
+        self.camera = SimCamera(prefix=f"{prefix}CAM:", clock=self.clock, profile=profile, model=model,
+                                tube=self.tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
+                                binning=binning)
+        self.groups = [self.tube, self.piezo, self.rotation, self.sample, self.camera]
+
+    @property
+    def pvdb(self) -> dict[str, Any]:
+        """The merged PV database of all groups."""
+        db: dict[str, Any] = {}
+        for group in self.groups:
+            db.update(group.pvdb)
+        return db
+
+
+def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
+                  seed: int = 0) -> SimScanner:
+    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``."""
+    from gi_instrument.sim.scanner_model import ScannerModel
+
+    return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
+                      binning=binning, seed=seed)
+
+
+def server_env(port: int, interface: str) -> dict[str, str]:
+    """Channel Access server settings: one port, one interface, beacons kept on that interface."""
+    return {
+        "EPICS_CA_SERVER_PORT": str(port),
+        "EPICS_CAS_INTF_ADDR_LIST": interface,
+        "EPICS_CAS_BEACON_ADDR_LIST": interface,
+        "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+    }
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="gi-sim-ioc", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="maast", help="tli, maast or a profile TOML path")
+    parser.add_argument("--prefix", default="GI:", help="PV prefix (default GI:)")
+    parser.add_argument("--port", type=int, default=5064, help="Channel Access server port")
+    parser.add_argument("--interface", default=LOOPBACK,
+                        help="address to listen on (default loopback only; 0.0.0.0 exposes it)")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
+    parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be in 1..65535, got {args.port}")
+    if not 0 < args.time_scale <= 1000:
+        parser.error(f"--time-scale must be in (0, 1000], got {args.time_scale}")
+    if not args.prefix or " " in args.prefix:
+        parser.error(f"--prefix must be non-empty without spaces, got {args.prefix!r}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``gi-sim-ioc``."""
+    args = _parse_args(argv)
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        sys.exit(f"gi-sim-ioc: {exc}")
+    os.environ.update(server_env(args.port, args.interface))
+    from caproto.server import run
+
+    scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
+                            seed=args.seed)
+    print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
+          f"time scale {args.time_scale}", flush=True)
+    try:
+        run(scanner.pvdb, interfaces=[args.interface])
+    finally:
+        scanner.camera.close()
+
+
+if __name__ == "__main__":
+    main()
