@@ -23,6 +23,7 @@ __all__ = [
     "load_profile",
     "profile_from_dict",
     "PROFILE_NAMES",
+    "whole_multiple",
 ]
 
 PROFILE_NAMES = ("tli", "maast")
@@ -181,6 +182,36 @@ class Simulation:
     """Rotation stage velocity, deg/s."""
     stage_velocity_mm_s: float = _num(0, 1000)
     """Sample stage velocity, mm/s."""
+    photon_flux_per_s_mA_px: float = _num(0, 1e9)
+    """Detected photons per second per mA of tube current in one unbinned pixel (field mean,
+    no sample); calibrated so that simulated reference scans reproduce the paper's angular
+    sensitivity (``performance.angular_sensitivity_nrad``) at ``ct.exposure_s``."""
+    gain_adu_per_photon: float = _num(0, 1000)
+    """Detector conversion gain, ADU per detected X-ray photon."""
+    dark_offset_adu: float = _num(0, 60000, lo_open=False)
+    """sCMOS dark offset of one pixel, ADU."""
+    read_noise_adu: float = _num(0, 1000, lo_open=False)
+    """sCMOS read noise (standard deviation) of one unbinned pixel, ADU."""
+    visibility_nonuniformity: float = _num(0, 0.5, lo_open=False)
+    """Relative rms variation of the visibility map across the field (its mean is
+    ``performance.visibility``)."""
+    flux_nonuniformity: float = _num(0, 0.5, lo_open=False)
+    """Relative rms variation of the open-beam intensity across the field (mean 1)."""
+    moire_fringes: float = _num(0, 100, lo_open=False)
+    """Moire fringes across the detector width (residual G1/G2 mismatch)."""
+    moire_angle_deg: float = _num(-180, 180, lo_open=False)
+    """Direction of the moire phase gradient, deg from the detector rows (x axis)."""
+    fringe_drift_rad_per_h: float = _num(-100, 100, lo_open=False)
+    """Linear drift of the fringe phase with instrument time, rad/h (thermal drift)."""
+    fringe_wobble_rad: float = _num(0, 10, lo_open=False)
+    """Amplitude of a slow sinusoidal fringe-phase oscillation, rad."""
+    fringe_wobble_period_h: float = _num(0, 1000)
+    """Period of the sinusoidal fringe-phase oscillation, h."""
+    supersampling: int = _num(1, 16, lo_open=False)
+    """Sub-samples per (binned) pixel and axis for the sample's projected integrals."""
+    beam: Literal["parallel", "cone"]
+    """Projection geometry of the simulated sample: ``parallel`` (magnified parallel beam) or
+    ``cone`` (point source at the profile's distances)."""
 
 
 _SECTIONS: dict[str, type] = {
@@ -239,12 +270,12 @@ class Profile:
     @property
     def n_projections(self) -> int:
         """Number of projection angles = range / angular step."""
-        return _ratio_count(self.ct.range_deg, self.ct.angle_step_deg)
+        return whole_multiple(self.ct.range_deg, self.ct.angle_step_deg)
 
     @property
     def reference_interval(self) -> int:
         """Projections between two reference scans = reference_every_deg / angle_step_deg."""
-        return _ratio_count(self.ct.reference_every_deg, self.ct.angle_step_deg)
+        return whole_multiple(self.ct.reference_every_deg, self.ct.angle_step_deg)
 
     @property
     def n_references(self) -> int:
@@ -272,9 +303,10 @@ class Profile:
         return out
 
 
-def _ratio_count(total: float, step: float) -> int:
+def whole_multiple(total: float, step: float) -> int:
+    """``total / step`` as a whole number >= 1; ValueError if it is not one (to 1e-6)."""
     n = round(total / step)
-    if not math.isclose(n * step, total, rel_tol=_REL_TOL):
+    if n < 1 or not math.isclose(n * step, total, rel_tol=_REL_TOL):
         raise ValueError(f"{total} is not a whole multiple of {step}")
     return n
 

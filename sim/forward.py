@@ -1,0 +1,152 @@
+"""Exact projections of the phantom: line integrals of mu, delta and epsilon along the rays.
+
+Frames (all in metres). Sample frame: z is the rotation axis (vertical, detector rows). Lab frame:
+the beam travels along +y; the detector column coordinate ``u`` is lab x, the row coordinate
+``v`` is lab z (up), both given in the sample plane (detector coordinate / magnification), with the
+rotation axis at ``u = 0``. At rotation angle ``theta`` a sample point p sits at
+``Rz(theta) p + (offset, 0, 0)`` in the lab (``offset`` = sample stage translation along x), so an
+off-axis point (x, y, z) projects to ``u = x cos(theta) - y sin(theta) + offset``, ``v = z``.
+
+Geometries: ``parallel`` (rays along +y through (u, ., v): the magnified parallel beam) and
+``cone`` (rays from the source point at ``y = -source_sample`` to the detector point
+(u M, source_detector - source_sample, v M), M = source_detector / source_sample).
+
+Refraction: the refraction angle averaged over a pixel of width ``w`` along ``u`` is exactly
+``(P(u + w/2) - P(u - w/2)) / w`` with ``P = integral of delta dl`` (the box-filtered derivative
+``alpha = dP/du``), so it is computed from the exact projections at the pixel edges: no aliasing at
+sharp edges, no finite-difference step to choose. Along ``v`` pixels are sub-sampled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gi_instrument.profile import Profile
+from gi_instrument.sim.materials import Material
+from gi_instrument.sim.phantom import Phantom
+
+__all__ = ["BeamGeometry", "PixelSignals", "Projector"]
+
+
+@dataclass(frozen=True)
+class BeamGeometry:
+    """Projection geometry: beam kind and the source-sample / source-detector distances, m."""
+
+    beam: Literal["parallel", "cone"]
+    source_sample_m: float
+    source_detector_m: float
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> BeamGeometry:
+        """Geometry of ``profile`` (detector at G2; ``simulation.beam`` picks the beam kind)."""
+        return cls(profile.simulation.beam, profile.source_sample_cm * 1e-2, profile.source_g2_cm * 1e-2)
+
+    @property
+    def magnification(self) -> float:
+        """Source-detector / source-sample."""
+        return self.source_detector_m / self.source_sample_m
+
+
+@dataclass(frozen=True)
+class PixelSignals:
+    """Per (sub-)pixel projected signals, arrays (rows, cols)."""
+
+    attenuation: NDArray[np.float64]
+    """integral of mu dl (dimensionless): transmission T = exp(-attenuation)."""
+    refraction_rad: NDArray[np.float64]
+    """Refraction angle alpha = d/du integral of delta dl, rad (pixel-averaged)."""
+    darkfield: NDArray[np.float64]
+    """integral of epsilon dl (dimensionless): dark-field D = exp(-darkfield)."""
+
+
+def _rz(angle_deg: float) -> NDArray[np.float64]:
+    c, s = np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _index_range(coords: NDArray, lo: float, hi: float) -> slice:
+    inside = np.nonzero((coords >= lo) & (coords <= hi))[0]
+    return slice(0, 0) if inside.size == 0 else slice(int(inside[0]), int(inside[-1]) + 1)
+
+
+class Projector:
+    """Exact line integrals through a phantom's inclusions.
+
+    Args:
+        phantom: the specimen.
+        materials: optical constants by material name.
+        geometry: parallel or cone beam.
+    """
+
+    def __init__(self, phantom: Phantom, materials: Mapping[str, Material], geometry: BeamGeometry) -> None:
+        self.geometry = geometry
+        self._shapes = [inc.shape for inc in phantom.inclusions]
+        self._contrasts = phantom.contrasts(materials)
+
+    def _footprint(self, center_lab: NDArray, radius: float) -> tuple[float, float, float, float]:
+        """(u_lo, u_hi, v_lo, v_hi) of a ball's shadow, sample-plane metres."""
+        if self.geometry.beam == "parallel":
+            return center_lab[0] - radius, center_lab[0] + radius, center_lab[2] - radius, center_lab[2] + radius
+        ds = self.geometry.source_sample_m
+        corners = center_lab + radius * np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+        depth = ds + corners[:, 1]
+        if np.any(depth <= 0):
+            raise ValueError("an inclusion reaches behind the source")
+        u, v = corners[:, 0] * ds / depth, corners[:, 2] * ds / depth
+        return u.min(), u.max(), v.min(), v.max()
+
+    def _rays(self, u: NDArray, v: NDArray, rot: NDArray, offset_m: float) -> tuple[NDArray, NDArray]:
+        """Ray origins and unit directions in the sample frame for the grid (v rows, u cols)."""
+        shift = np.array([offset_m, 0.0, 0.0])
+        if self.geometry.beam == "parallel":
+            lab = np.stack(np.broadcast_arrays(u[None, :], 0.0, v[:, None]), axis=-1)
+            return (lab - shift) @ rot, np.array([0.0, 1.0, 0.0]) @ rot
+        g = self.geometry
+        m = g.magnification
+        direction = np.stack(np.broadcast_arrays(u[None, :] * m, g.source_detector_m, v[:, None] * m), axis=-1)
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        source = np.array([0.0, -g.source_sample_m, 0.0])
+        return (source - shift) @ rot, direction @ rot
+
+    def line_integrals(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray
+                       ) -> NDArray[np.float64] | None:
+        """(integral mu dl, integral delta dl, integral epsilon dl) along the rays through the
+        sample-plane points (u_m[j], v_m[i]), shape (3, len(v_m), len(u_m)); ``None`` when no
+        inclusion's shadow touches the grid (an open-beam field)."""
+        u_m, v_m = np.asarray(u_m, dtype=np.float64), np.asarray(v_m, dtype=np.float64)
+        rot = _rz(angle_deg)
+        out: NDArray[np.float64] | None = None
+        for shape, contrast in zip(self._shapes, self._contrasts):
+            center_lab = rot @ shape.center_m + np.array([offset_m, 0.0, 0.0])
+            u_lo, u_hi, v_lo, v_hi = self._footprint(center_lab, shape.bounding_radius_m)
+            cols, rows = _index_range(u_m, u_lo, u_hi), _index_range(v_m, v_lo, v_hi)
+            if cols.stop == cols.start or rows.stop == rows.start:
+                continue
+            origins, directions = self._rays(u_m[cols], v_m[rows], rot, offset_m)
+            chord = shape.chord_m(origins, directions)
+            if out is None:
+                out = np.zeros((3, v_m.size, u_m.size))
+            out[:, rows, cols] += contrast[:, None, None] * chord
+        return out
+
+    def pixel_signals(self, angle_deg: float, offset_m: float, u_edges_m: NDArray, v_m: NDArray
+                      ) -> PixelSignals | None:
+        """Signals of the pixels between consecutive ``u_edges_m`` (equally spaced) on the rows
+        ``v_m``, shapes (len(v_m), len(u_edges_m) - 1); ``None`` for an open-beam field.
+
+        Attenuation and dark-field are the mean of the two edge values (trapezoid), refraction the
+        exact pixel average of dP/du."""
+        edges = self.line_integrals(angle_deg, offset_m, u_edges_m, v_m)
+        if edges is None:
+            return None
+        width_m = float(u_edges_m[1] - u_edges_m[0])
+        mu, delta, eps = edges
+        return PixelSignals(
+            attenuation=0.5 * (mu[:, 1:] + mu[:, :-1]),
+            refraction_rad=np.diff(delta, axis=1) / width_m,
+            darkfield=0.5 * (eps[:, 1:] + eps[:, :-1]),
+        )

@@ -1,0 +1,238 @@
+"""The simulated interferometer and sCMOS detector: one call makes one detector frame.
+
+Stepping curve of a (binned) pixel, G2 at ``g2_um`` (DESIGN.md §2, sign convention of
+:mod:`gi_instrument.processing.retrieval`)::
+
+    I = a0 T (1 + V D cos(2 pi g2_um / p2 + psi(t) + phi_m(x, y) + dphi)),
+    dphi = 2 pi d alpha / p2   (alpha = d/du integral of delta dl, d = G1-G2 distance)
+
+- ``a0 = flux * exposure_s * current_mA * b^2 * f(x, y)`` photons: ``flux`` =
+  ``simulation.photon_flux_per_s_mA_px``, ``f`` a smooth open-beam profile of mean 1 and relative
+  rms ``flux_nonuniformity``, ``b`` the binning;
+- ``V(x, y)``: smooth visibility map of mean ``performance.visibility`` and relative rms
+  ``visibility_nonuniformity`` (radial fall-off plus a grating-defect mode);
+- ``phi_m``: linear moire phase, ``moire_fringes`` fringes across the width at
+  ``moire_angle_deg``; ``psi(t)``: drift ``fringe_drift_rad_per_h * t`` plus a sinusoidal wobble;
+- T, D, dphi from the exact projections (:mod:`gi_instrument.sim.forward`), averaged as complex
+  stepping-curve terms over ``supersampling`` x ``supersampling`` sub-pixels per binned pixel (so
+  unresolved refraction gradients lower the visibility as they do on a real detector), and the
+  moire phase's variation within a pixel as the factor sinc(dphi_x / 2) sinc(dphi_y / 2).
+
+Detector: photons ~ Poisson(I) of the b x b summed pixels; the camera reads a binned pixel as the
+mean of its pixels (averaging binning keeps the 16-bit range), so
+``ADU = gain * photons / b^2 + offset + read_noise / b * N(0, 1)``, rounded and clipped to
+``detector.bit_depth``. Dark frame (``xray_on=False`` or zero current): offset and read noise.
+
+Only noise is drawn per frame: per (angle, binning, sample offset, window) the terms
+``A = f T``, ``B + i C = f V sinc S1 exp(i phi_m)`` (S1 = sub-pixel mean of T D exp(i dphi)) are
+computed once and cached, and a frame is ``Poisson(a0' (A + B cos(theta) - C sin(theta)))``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gi_instrument.profile import Profile
+from gi_instrument.sim.forward import BeamGeometry, Projector
+from gi_instrument.sim.materials import breast_materials
+from gi_instrument.sim.phantom import Phantom, breast_specimen
+
+__all__ = ["Window", "ScannerModel"]
+
+_CACHE_ENTRIES = 4
+_BLOCK_SUBPIXELS = 1 << 20
+"""Sub-pixels per block of the per-angle computation (bounds its memory)."""
+_RADIAL_RMS = math.sqrt(8.0 / 45.0)
+"""rms of 2/3 - (xi^2 + eta^2) over the square [-1, 1]^2 (its mean is 0)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A detector window in binned pixels: first row/column and size."""
+
+    row0: int
+    col0: int
+    rows: int
+    cols: int
+
+
+class ScannerModel:
+    """Frames of the simulated Talbot-Lau scanner for ``profile``.
+
+    Args:
+        profile: the instrument profile (geometry, gratings, detector, simulation settings).
+        seed: seed of the noise and (without ``phantom``) of the phantom.
+        phantom: specimen to image; default :func:`breast_specimen` of the profile and seed.
+    """
+
+    def __init__(self, profile: Profile, *, seed: int = 0, phantom: Phantom | None = None) -> None:
+        self.profile = profile
+        self.phantom = breast_specimen(profile, seed=seed) if phantom is None else phantom
+        materials = breast_materials(profile.source.design_energy_keV)
+        self.projector = Projector(self.phantom, materials, BeamGeometry.from_profile(profile))
+        self._rng = np.random.default_rng(seed)
+        self._cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
+        sim = profile.simulation
+        beta = math.radians(sim.moire_angle_deg)
+        self._moire_rad = (math.pi * sim.moire_fringes * math.cos(beta),
+                           math.pi * sim.moire_fringes * math.sin(beta))
+        """Moire phase per unit normalised coordinate (xi, eta)."""
+
+    # ---- public -------------------------------------------------------------------------------
+    def frame(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
+              current_mA: float, xray_on: bool, time_s: float, binning: int = 1,
+              window: Window | None = None) -> np.ndarray:
+        """One detector frame, uint16, shape (height_px // binning, width_px // binning)
+        (``window``: only that part of it, shape (window.rows, window.cols)).
+
+        Args:
+            angle_deg: rotation stage angle, deg.
+            g2_um: true G2 piezo position, um.
+            sample_offset_mm: sample stage position minus its in-beam position, mm.
+            exposure_s: exposure time, s; current_mA: tube current, mA.
+            xray_on: False gives a dark frame.
+            time_s: instrument time, s (fringe drift).
+            binning: b x b binning (averaging read-out of summed photons).
+            window: optional sub-field in binned pixels (tests, calibration).
+        """
+        window = self._window(binning, window)
+        if xray_on and current_mA > 0 and exposure_s > 0:
+            photons = self._rng.poisson(self.expected_photons(
+                angle_deg=angle_deg, g2_um=g2_um, sample_offset_mm=sample_offset_mm,
+                exposure_s=exposure_s, current_mA=current_mA, time_s=time_s, binning=binning,
+                window=window)).astype(np.float32)
+            photons *= np.float32(self.profile.simulation.gain_adu_per_photon / binning**2)
+        else:
+            photons = np.zeros((window.rows, window.cols), dtype=np.float32)
+        return self._read_out(photons, binning)
+
+    def expected_photons(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float,
+                         exposure_s: float, current_mA: float, time_s: float, binning: int = 1,
+                         window: Window | None = None) -> NDArray[np.float32]:
+        """Noise-free photons per binned pixel (sum over its b x b pixels), float32 (rows, cols)."""
+        window = self._window(binning, window)
+        a, b, c = self._terms(angle_deg, sample_offset_mm, binning, window)
+        theta = 2 * math.pi * g2_um / self.profile.gratings.g2_period_um + self.fringe_drift_rad(time_s)
+        scale = self.profile.simulation.photon_flux_per_s_mA_px * exposure_s * current_mA * binning**2
+        out = b * np.float32(scale * math.cos(theta))
+        out -= c * np.float32(scale * math.sin(theta))
+        out += a * np.float32(scale)
+        np.maximum(out, 0.0, out=out)
+        return out
+
+    def fringe_drift_rad(self, time_s: float) -> float:
+        """Global fringe phase drift psi(t), rad, at instrument time ``time_s``."""
+        sim = self.profile.simulation
+        hours = time_s / 3600.0
+        return (sim.fringe_drift_rad_per_h * hours
+                + sim.fringe_wobble_rad * math.sin(2 * math.pi * hours / sim.fringe_wobble_period_h))
+
+    # ---- detector ---------------------------------------------------------------------------
+    def _window(self, binning: int, window: Window | None) -> Window:
+        det = self.profile.detector
+        if binning < 1 or det.width_px % binning or det.height_px % binning:
+            raise ValueError(f"binning {binning} must divide the {det.width_px} x {det.height_px} detector")
+        rows, cols = det.height_px // binning, det.width_px // binning
+        if window is None:
+            return Window(0, 0, rows, cols)
+        if not (0 <= window.row0 and window.row0 + window.rows <= rows and 0 <= window.col0
+                and window.col0 + window.cols <= cols and window.rows > 0 and window.cols > 0):
+            raise ValueError(f"{window} outside the {rows} x {cols} binned frame")
+        return window
+
+    def _read_out(self, adu: NDArray[np.float32], binning: int) -> np.ndarray:
+        """Add offset and read noise to signal ADU (in place), round and clip to the ADC range."""
+        sim, det = self.profile.simulation, self.profile.detector
+        noise = self._rng.standard_normal(adu.shape, dtype=np.float32)
+        noise *= np.float32(sim.read_noise_adu / binning)
+        adu += noise
+        adu += np.float32(sim.dark_offset_adu)
+        np.rint(adu, out=adu)
+        np.clip(adu, 0, 2**det.bit_depth - 1, out=adu)
+        return adu.astype(np.uint16)
+
+    def _pixel_axes(self, binning: int, window: Window) -> tuple[NDArray, NDArray]:
+        """Normalised detector coordinates (xi of columns, eta of rows) in [-1, 1], pixel centres."""
+        det = self.profile.detector
+        cols = window.col0 + np.arange(window.cols) + 0.5
+        rows = window.row0 + np.arange(window.rows) + 0.5
+        xi = cols * binning / (det.width_px / 2) - 1.0
+        eta = 1.0 - rows * binning / (det.height_px / 2)
+        return xi, eta
+
+    def detector_maps(self, binning: int = 1, window: Window | None = None
+                      ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Open-beam maps (rows, cols): relative flux f (mean 1 over the detector), visibility V
+        (mean ``performance.visibility``, before pixel integration) and moire phase, rad."""
+        window = self._window(binning, window)
+        sim = self.profile.simulation
+        xi, eta = self._pixel_axes(binning, window)
+        x, y = xi[None, :], eta[:, None]
+        radial = (2.0 / 3.0 - x * x - y * y) / _RADIAL_RMS  # mean 0, rms 1 over the detector
+        defect = 2.0 * np.cos(math.pi * x + 0.7) * np.cos(2 * math.pi * y + 1.9)  # mean 0, rms 1
+        flux = 1.0 + sim.flux_nonuniformity * radial
+        vis = self.profile.performance.visibility * (1.0 + sim.visibility_nonuniformity
+                                                     * (0.8 * radial + 0.6 * defect))
+        moire = self._moire_rad[0] * x + self._moire_rad[1] * y
+        return flux, vis, moire
+
+    # ---- per-angle terms ----------------------------------------------------------------------
+    def _terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
+               ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        key = (round(angle_deg, 9), round(sample_offset_mm, 6), binning, window)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        terms = self._compute_terms(angle_deg, sample_offset_mm, binning, window)
+        self._cache[key] = terms
+        while len(self._cache) > _CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return terms
+
+    def _compute_terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
+                       ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        p, sim = self.profile, self.profile.simulation
+        det = p.detector
+        flux, vis, moire = self.detector_maps(binning, window)
+        det_w, det_h = 2 * binning / det.width_px, 2 * binning / det.height_px  # pixel in xi, eta
+        pixel_factor = (np.sinc(self._moire_rad[0] * det_w / (2 * math.pi))
+                        * np.sinc(self._moire_rad[1] * det_h / (2 * math.pi)))
+        s0, s1 = self._sample_terms(angle_deg, sample_offset_mm * 1e-3, binning, window)
+        fringe = flux * vis * pixel_factor * s1 * np.exp(1j * moire)
+        return ((flux * s0).astype(np.float32), fringe.real.astype(np.float32),
+                fringe.imag.astype(np.float32))
+
+    def _sample_terms(self, angle_deg: float, offset_m: float, binning: int, window: Window
+                      ) -> tuple[NDArray | float, NDArray | complex]:
+        """Sub-pixel means of T and of T D exp(i dphi) per binned pixel (1, 1 for an open beam)."""
+        p = self.profile
+        s = p.simulation.supersampling
+        voxel_m = p.voxel_um * 1e-6
+        det = p.detector
+        cols_sub = window.cols * s
+        u_edges = ((window.col0 + np.arange(cols_sub + 1) / s) * binning - det.width_px / 2) * voxel_m
+        fringe_per_rad = 2 * math.pi * p.geometry.g1_g2_cm * 1e-2 / (p.gratings.g2_period_um * 1e-6)
+        rows_per_block = max(1, _BLOCK_SUBPIXELS // (cols_sub * s * s))
+        s0 = np.ones((window.rows, window.cols))
+        s1 = np.ones((window.rows, window.cols), dtype=np.complex128)
+        open_beam = True
+        for r0 in range(0, window.rows, rows_per_block):
+            r1 = min(window.rows, r0 + rows_per_block)
+            sub_rows = window.row0 + r0 + (np.arange((r1 - r0) * s) + 0.5) / s
+            v = (det.height_px / 2 - sub_rows * binning) * voxel_m
+            sig = self.projector.pixel_signals(angle_deg, offset_m, u_edges, v)
+            if sig is None:
+                continue
+            open_beam = False
+            t = np.exp(-sig.attenuation)
+            field = t * np.exp(-sig.darkfield + 1j * fringe_per_rad * sig.refraction_rad)
+            shape = (r1 - r0, s, window.cols, s)
+            s0[r0:r1] = t.reshape(shape).mean(axis=(1, 3))
+            s1[r0:r1] = field.reshape(shape).mean(axis=(1, 3))
+        return (1.0, 1.0) if open_beam else (s0, s1)
