@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from gi_instrument.profile import Profile
 from gi_instrument.sim.materials import Material
 from gi_instrument.sim.phantom import Phantom
+from gi_instrument.sim.shapes import RayGrid
 
 __all__ = ["BeamGeometry", "PixelSignals", "Projector"]
 
@@ -99,18 +100,18 @@ class Projector:
         u, v = corners[:, 0] * ds / depth, corners[:, 2] * ds / depth
         return u.min(), u.max(), v.min(), v.max()
 
-    def _rays(self, u: NDArray, v: NDArray, rot: NDArray, offset_m: float) -> tuple[NDArray, NDArray]:
-        """Ray origins and unit directions in the sample frame for the grid (v rows, u cols)."""
-        shift = np.array([offset_m, 0.0, 0.0])
-        if self.geometry.beam == "parallel":
-            lab = np.stack(np.broadcast_arrays(u[None, :], 0.0, v[:, None]), axis=-1)
-            return (lab - shift) @ rot, np.array([0.0, 1.0, 0.0]) @ rot
+    def rays(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray) -> RayGrid:
+        """The rays through the sample-plane points (u_m[j], v_m[i]) in the sample frame."""
         g = self.geometry
-        m = g.magnification
-        direction = np.stack(np.broadcast_arrays(u[None, :] * m, g.source_detector_m, v[:, None] * m), axis=-1)
-        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
-        source = np.array([0.0, -g.source_sample_m, 0.0])
-        return (source - shift) @ rot, direction @ rot
+        if g.beam == "parallel":  # o = (u, 0, v), d = +y
+            origin = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+            direction = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        else:  # o = source, d = detector point (u M, source_detector, v M) - source
+            m = g.magnification
+            origin = np.array([[0.0, -g.source_sample_m, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+            direction = np.array([[0.0, g.source_detector_m, 0.0], [m, 0.0, 0.0], [0.0, 0.0, m]])
+        lab = RayGrid(np.asarray(u_m, dtype=np.float64), np.asarray(v_m, dtype=np.float64), origin, direction)
+        return lab.transformed(np.array([offset_m, 0.0, 0.0]), _rz(angle_deg))
 
     def line_integrals(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray
                        ) -> NDArray[np.float64] | None:
@@ -126,8 +127,7 @@ class Projector:
             cols, rows = _index_range(u_m, u_lo, u_hi), _index_range(v_m, v_lo, v_hi)
             if cols.stop == cols.start or rows.stop == rows.start:
                 continue
-            origins, directions = self._rays(u_m[cols], v_m[rows], rot, offset_m)
-            chord = shape.chord_m(origins, directions)
+            chord = shape.chord_m(self.rays(angle_deg, offset_m, u_m[cols], v_m[rows]))
             if out is None:
                 out = np.zeros((3, v_m.size, u_m.size))
             out[:, rows, cols] += contrast[:, None, None] * chord

@@ -9,8 +9,8 @@ sums over chord lengths. Placement is by rejection sampling against bounding bal
 Anatomy (sizes from breast histology; the paper shows fat, connective tissue, vessels, cysts, milk
 ducts, a duct with oxalate crystals, DCIS ducts with necrosis and micro-calcifications):
 
-- a vertical formalin cylinder (the sample tube's content) filling the imaged field;
-- a fibro-glandular/connective tissue block (ellipsoid) in it;
+- a vertical formalin cylinder (the sample tube's content) filling the profile's field of view;
+- a fibro-glandular/connective tissue block (ellipsoid) in it, inside the imaged field;
 - adipose lobules (ellipsoids, 0.4-1.5 mm) in the block, crossed by connective septa (thin tubes);
 - milk ducts (tubes 80-200 um radius: epithelial wall around a fluid lumen), one holding calcium
   oxalate crystals;
@@ -34,7 +34,7 @@ from gi_instrument.sim.shapes import Cylinder, Ellipsoid, Shape, Sphere
 
 __all__ = ["Inclusion", "Phantom", "breast_specimen"]
 
-_MAX_TRIES = 200
+_MAX_TRIES = 500
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,21 +168,25 @@ def breast_specimen(
     Args:
         profile: gives the imaged field (detector size / magnification).
         seed: seed of the placement; equal seeds give identical phantoms.
-        diameter_mm: formalin cylinder diameter; default 90 % of the imaged field width (the
-            whole specimen in the field of view).
+        diameter_mm: formalin cylinder diameter; default ``geometry.field_of_view_cm``, wider
+            than the imaged field (detector width / magnification), as in the paper, so the
+            cylinder's edges stay outside the frames; the tissue block sits inside the imaged
+            field.
         n_*: how many of each structure to place (structures that do not fit are skipped).
     """
     rng = np.random.default_rng(seed)
     um = 1e-6
     field_w_m = profile.detector.width_px * profile.voxel_um * um
     field_h_m = profile.detector.height_px * profile.voxel_um * um
-    radius = 0.45 * field_w_m if diameter_mm is None else 0.5 * diameter_mm * 1e-3
+    diameter_m = profile.geometry.field_of_view_cm * 1e-2 if diameter_mm is None else diameter_mm * 1e-3
+    radius = 0.5 * diameter_m
     z_axis = np.array([0.0, 0.0, 1.0])
     container = Cylinder(np.zeros(3), z_axis, radius, field_h_m)  # taller than the field
     out: list[Inclusion] = [Inclusion(container, "formalin", None)]
 
     yaw = Rotation.from_euler("z", rng.uniform(0, 180), degrees=True).as_matrix()
-    block_axes = np.array([0.85 * radius, 0.7 * radius, 0.42 * field_h_m])
+    half_w = min(0.45 * field_w_m, 0.95 * radius)
+    block_axes = np.array([half_w, 0.85 * half_w, min(0.42 * field_h_m, 0.95 * field_h_m)])
     block = Ellipsoid(np.array([0.0, 0.0, 0.0]), block_axes, yaw)
     out.append(Inclusion(block, "fibroglandular", "formalin"))
     stroma = _Slot(block, "fibroglandular", [])
@@ -192,6 +196,36 @@ def breast_specimen(
         if shape is not None:
             out.append(Inclusion(shape, material, slot.material))
         return shape
+
+    # Largest structures with the most constraints first.
+    r_dcis, h_dcis, ax = rng.uniform(250, 400) * um, rng.uniform(1.5, 3.0) * 1e-3, _random_axis(rng)
+    dcis = add(stroma, "epithelium", lambda c, r=r_dcis, h=h_dcis, a=ax: Cylinder(c, a, r, h))
+    if dcis is not None:
+        core = Cylinder(dcis.center_m, dcis.axis, 0.6 * dcis.radius_m, dcis.half_length_m)
+        out.append(Inclusion(core, "necrosis", "epithelium"))
+        cluster = _Slot(core, "necrosis", [])
+        for _ in range(n_cluster_calcifications):
+            r_c = rng.uniform(8, 30) * um
+            add(cluster, "hydroxyapatite", lambda c, r=r_c: Sphere(c, r))
+
+    for k in range(n_ducts):
+        r_d, h_d, ax = rng.uniform(80, 200) * um, rng.uniform(1.0, 3.0) * 1e-3, _random_axis(rng)
+        wall = add(stroma, "epithelium", lambda c, r=r_d, h=h_d, a=ax: Cylinder(c, a, r, h))
+        if wall is None:
+            continue
+        lumen = Cylinder(wall.center_m, wall.axis, 0.55 * wall.radius_m, wall.half_length_m)
+        out.append(Inclusion(lumen, "cyst_fluid", "epithelium"))
+        if k == 0:  # columnar-cell duct with oxalate crystals in its lumen (paper, Fig. 2)
+            crystals = _Slot(lumen, "cyst_fluid", [])
+            for _ in range(5):
+                axes = rng.uniform(5, 20, 3) * um
+                rot = _random_rotation(rng)
+                add(crystals, "calcium_oxalate", lambda c, a=axes, r=rot: Ellipsoid(c, a, r))
+
+    for _ in range(n_cysts):
+        axes = rng.uniform(200, 800, 3) * um
+        rot = _random_rotation(rng)
+        add(stroma, "cyst_fluid", lambda c, a=axes, r=rot: Ellipsoid(c, a, r))
 
     lobules = []
     for _ in range(n_lobules):
@@ -205,35 +239,6 @@ def breast_specimen(
         for _ in range(n_septa_per_lobule):
             r_s, h_s, ax = rng.uniform(12, 30) * um, rng.uniform(0.3, 0.8) * np.min(lob.semi_axes_m), _random_axis(rng)
             add(septa, "fibroglandular", lambda c, r=r_s, h=h_s, a=ax: Cylinder(c, a, r, h))
-
-    for k in range(n_ducts):
-        r_d, h_d, ax = rng.uniform(80, 200) * um, rng.uniform(1.0, 3.0) * 1e-3, _random_axis(rng)
-        wall = add(stroma, "epithelium", lambda c, r=r_d, h=h_d, a=ax: Cylinder(c, a, r, h))
-        if wall is None:
-            continue
-        lumen = Cylinder(wall.center_m, wall.axis, 0.55 * wall.radius_m, wall.half_length_m)
-        out.append(Inclusion(lumen, "cyst_fluid", "epithelium"))
-        if k == 0:  # columnar-cell duct with oxalate crystals in its lumen (paper, Fig. 2)
-            crystals = _Slot(lumen, "cyst_fluid", [])
-            for _ in range(5):
-                axes = rng.uniform(8, 30, 3) * um
-                rot = _random_rotation(rng)
-                add(crystals, "calcium_oxalate", lambda c, a=axes, r=rot: Ellipsoid(c, a, r))
-
-    for _ in range(n_cysts):
-        axes = rng.uniform(200, 800, 3) * um
-        rot = _random_rotation(rng)
-        add(stroma, "cyst_fluid", lambda c, a=axes, r=rot: Ellipsoid(c, a, r))
-
-    r_dcis, h_dcis, ax = rng.uniform(250, 400) * um, rng.uniform(1.5, 3.0) * 1e-3, _random_axis(rng)
-    dcis = add(stroma, "epithelium", lambda c, r=r_dcis, h=h_dcis, a=ax: Cylinder(c, a, r, h))
-    if dcis is not None:
-        core = Cylinder(dcis.center_m, dcis.axis, 0.6 * dcis.radius_m, dcis.half_length_m)
-        out.append(Inclusion(core, "necrosis", "epithelium"))
-        cluster = _Slot(core, "necrosis", [])
-        for _ in range(n_cluster_calcifications):
-            r_c = rng.uniform(8, 30) * um
-            add(cluster, "hydroxyapatite", lambda c, r=r_c: Sphere(c, r))
 
     lower = _Slot(block, "fibroglandular", stroma.children)  # same siblings as the stroma
     for _ in range(n_isolated_calcifications):

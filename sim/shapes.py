@@ -1,8 +1,9 @@
 """Analytic solids with exact chord lengths: ellipsoid, sphere and finite cylinder.
 
 Coordinates are metres in the sample frame (z = rotation axis, vertical). A chord is the length of
-the intersection of a whole line ``o + t d`` (``d`` a unit vector) with the solid. ``origins_m`` and
-``directions`` broadcast against each other: (N, 3) or (3,) each.
+the intersection of a whole line ``o + t d`` with the solid; the lines come as a :class:`RayGrid`
+(origins and directions affine in the detector coordinates), so every quadratic form of the
+intersection is a polynomial evaluated on the grid by outer sums: no (N, 3) ray arrays.
 """
 
 from __future__ import annotations
@@ -12,13 +13,73 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Ellipsoid", "Sphere", "Cylinder", "Shape"]
-
-_EPS = 1e-12
-
+__all__ = ["RayGrid", "Ellipsoid", "Sphere", "Cylinder", "Shape"]
 
 def _dot(a: NDArray, b: NDArray) -> NDArray:
     return np.sum(a * b, axis=-1)
+
+
+_TINY = 1e-20
+"""Regularises divisions for rays parallel to a cylinder's axis or to its caps (gives |t| ~ 1e6 m)."""
+
+
+@dataclass(frozen=True)
+class RayGrid:
+    """Lines ``o(u, v) + t d(u, v)`` on a grid, ``o`` and ``d`` affine in the grid coordinates:
+    ``o = o0 + u ou + v ov``, ``d = d0 + u du + v dv`` (``d`` need not be a unit vector).
+
+    ``u`` (cols,) and ``v`` (rows,) are the grid coordinates; ``origin`` and ``direction`` are
+    (3, 3) arrays whose rows are (o0, ou, ov) and (d0, du, dv). Fields on the grid are arrays
+    (rows, cols). A parallel beam has ``du = dv = 0``; a cone beam ``ou = ov = 0``.
+    """
+
+    u: NDArray[np.float64]
+    v: NDArray[np.float64]
+    origin: NDArray[np.float64]
+    direction: NDArray[np.float64]
+
+    def transformed(self, shift: NDArray, matrix: NDArray) -> RayGrid:
+        """The same lines in coordinates ``(x - shift) @ matrix``."""
+        origin = self.origin.copy()
+        origin[0] = origin[0] - shift
+        return RayGrid(self.u, self.v, origin @ matrix, self.direction @ matrix)
+
+    def dot(self, p: NDArray, q: NDArray) -> NDArray[np.float64]:
+        """Scalar product of two affine vector fields given as (3, 3) coefficient rows, (rows, cols)."""
+        (p0, pu, pv), (q0, qu, qv) = p, q
+        u, v = self.u, self.v
+        row = p0 @ q0 + u * ((p0 @ qu + pu @ q0) + (pu @ qu) * u)
+        col = v * ((p0 @ qv + pv @ q0) + (pv @ qv) * v)
+        out = np.add.outer(col, row)
+        cross = pu @ qv + pv @ qu
+        if cross != 0.0:
+            out += cross * np.multiply.outer(v, u)
+        return out
+
+    def linear(self, p: NDArray, w: NDArray) -> NDArray[np.float64]:
+        """Scalar product of an affine vector field (3, 3) with a constant vector w, (rows, cols)."""
+        c0, cu, cv = p @ w
+        return np.add.outer(c0 + cv * self.v, cu * self.u)
+
+
+    def direction_norm(self) -> float | NDArray[np.float64]:
+        """|d| on the grid: a scalar for a parallel beam, else (rows, cols)."""
+        d0, du, dv = self.direction
+        if not (du.any() or dv.any()):
+            return float(np.linalg.norm(d0))
+        return np.sqrt(self.dot(self.direction, self.direction))
+
+
+def _ball_interval(rays: RayGrid, radius: float) -> NDArray[np.float64]:
+    """Length of the t-interval inside the ball of ``radius`` around the frame's origin."""
+    d0, du, dv = rays.direction
+    a = rays.dot(rays.direction, rays.direction) if (du.any() or dv.any()) else d0 @ d0
+    b = rays.dot(rays.origin, rays.direction)
+    disc = b * b - a * (rays.dot(rays.origin, rays.origin) - radius**2)
+    np.maximum(disc, 0.0, out=disc)
+    np.sqrt(disc, out=disc)
+    disc *= 2.0 / a
+    return disc
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,12 +94,9 @@ class Sphere:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return self.radius_m
 
-    def chord_m(self, origins_m: NDArray, directions: NDArray) -> NDArray[np.float64]:
-        """Chord lengths, m, shape broadcast(origins, directions)[:-1]."""
-        rel = origins_m - self.center_m
-        b = _dot(rel, directions)
-        disc = b * b - (_dot(rel, rel) - self.radius_m**2)
-        return 2.0 * np.sqrt(np.maximum(disc, 0.0))
+    def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
+        """Chord lengths, m, (rows, cols)."""
+        return _ball_interval(rays.transformed(self.center_m, np.eye(3)), self.radius_m) * rays.direction_norm()
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
@@ -64,15 +122,9 @@ class Ellipsoid:
         # Maps sample-frame offsets to the frame where the ellipsoid is the unit ball.
         return self.rotation / self.semi_axes_m
 
-    def chord_m(self, origins_m: NDArray, directions: NDArray) -> NDArray[np.float64]:
-        """Chord lengths, m, shape broadcast(origins, directions)[:-1]."""
-        m = self._to_unit
-        o = (origins_m - self.center_m) @ m
-        d = directions @ m
-        a = _dot(d, d)
-        b = _dot(o, d)
-        disc = b * b - a * (_dot(o, o) - 1.0)
-        return 2.0 * np.sqrt(np.maximum(disc, 0.0)) / a
+    def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
+        """Chord lengths, m, (rows, cols)."""
+        return _ball_interval(rays.transformed(self.center_m, self._to_unit), 1.0) * rays.direction_norm()
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
@@ -101,34 +153,22 @@ class Cylinder:
         half = self.half_length_m * self.axis
         return self.center_m - half, self.center_m + half
 
-    def chord_m(self, origins_m: NDArray, directions: NDArray) -> NDArray[np.float64]:
-        """Chord lengths, m, shape broadcast(origins, directions)[:-1]."""
-        rel = origins_m - self.center_m
-        s0 = _dot(rel, self.axis)
-        du = _dot(directions, self.axis)
-        o_perp = rel - s0[..., None] * self.axis
-        d_perp = directions - np.asarray(du)[..., None] * self.axis
-        a = _dot(d_perp, d_perp)
-        b = _dot(o_perp, d_perp)
-        c = _dot(o_perp, o_perp) - self.radius_m**2
-        a, b, c, s0, du = np.broadcast_arrays(a, b, c, s0, du)
-        # Interval of t inside the infinite cylinder (a ~ 0: ray parallel to the axis).
-        parallel = a < _EPS
-        a_safe = np.where(parallel, 1.0, a)
-        root = np.sqrt(np.maximum(b * b - a_safe * c, 0.0))
-        hit = np.where(parallel, c <= 0.0, b * b - a_safe * c > 0.0)
-        t0 = np.where(parallel, -np.inf, (-b - root) / a_safe)
-        t1 = np.where(parallel, np.inf, (-b + root) / a_safe)
-        # Interval of t between the caps (du ~ 0: ray perpendicular to the axis).
-        across = np.abs(du) < _EPS
-        du_safe = np.where(across, 1.0, du)
-        ta = (-self.half_length_m - s0) / du_safe
-        tb = (self.half_length_m - s0) / du_safe
-        inside_caps = np.abs(s0) <= self.half_length_m
-        c0 = np.where(across, np.where(inside_caps, -np.inf, np.inf), np.minimum(ta, tb))
-        c1 = np.where(across, np.where(inside_caps, np.inf, -np.inf), np.maximum(ta, tb))
-        length = np.minimum(t1, c1) - np.maximum(t0, c0)
-        return np.where(hit & np.isfinite(length), np.maximum(length, 0.0), 0.0)
+    def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
+        """Chord lengths, m, (rows, cols)."""
+        local = rays.transformed(self.center_m, np.eye(3))
+        s0 = local.linear(local.origin, self.axis)  # axial coordinate of o
+        sd = local.linear(local.direction, self.axis)  # axial component of d
+        a = local.dot(local.direction, local.direction) - sd * sd + _TINY
+        b = local.dot(local.origin, local.direction) - s0 * sd
+        c = local.dot(local.origin, local.origin) - s0 * s0 - self.radius_m**2
+        root = b * b - a * c
+        hit = root > 0.0
+        np.sqrt(np.maximum(root, 0.0), out=root)
+        t0, t1 = (-b - root) / a, (-b + root) / a  # inside the infinite cylinder
+        sd = np.where(np.abs(sd) < _TINY, _TINY, sd)
+        ta, tb = (-self.half_length_m - s0) / sd, (self.half_length_m - s0) / sd  # between caps
+        length = np.minimum(t1, np.maximum(ta, tb)) - np.maximum(t0, np.minimum(ta, tb))
+        return np.where(hit, np.maximum(length, 0.0), 0.0) * rays.direction_norm()
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
