@@ -15,14 +15,16 @@ uses the nearest scan everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from gi_instrument.processing.retrieval import SteppingFit
+from gi_instrument.processing.retrieval import SteppingFit, run_row_blocks
 
-__all__ = ["InterpolationMode", "interpolation_weights", "interpolate_fit", "stack_fits"]
+__all__ = ["InterpolationMode", "interpolation_weights", "ReferenceSeries"]
 
 InterpolationMode = Literal["linear", "nearest"]
 
@@ -67,32 +69,49 @@ def interpolation_weights(
     return order[lo], order[hi], w
 
 
-def stack_fits(fits: list[SteppingFit]) -> SteppingFit:
-    """Stack fits of equal shape along a new leading (scan) axis."""
-    return SteppingFit(*(np.stack([getattr(f, k) for f in fits]) for k in ("a0", "b", "c")))
+@dataclass(frozen=True)
+class ReferenceSeries:
+    """Fits of the reference scans along a leading axis (n_ref, rows, cols), with their
+    visibility and phase kept for interpolation."""
 
+    fits: SteppingFit
+    visibility: NDArray[np.floating]
+    """``V = amplitude / a0`` (non-finite where ``a0 <= 0``; such pixels are flagged later)."""
+    phase: NDArray[np.floating]
+    """``phi``, rad."""
 
-def interpolate_fit(fits: SteppingFit, i0: int, i1: int, w: float) -> SteppingFit:
-    """The reference fit ``(1 - w) fits[i0] + w fits[i1]`` in (a0, V, phi), phi on the short arc.
+    @classmethod
+    def from_fits(cls, fits: Sequence[SteppingFit]) -> ReferenceSeries:
+        """Stack the fits of equal shape of the reference scans (in any time order)."""
+        stacked = SteppingFit(*(np.stack([getattr(f, k) for f in fits]) for k in ("a0", "b", "c")))
+        with np.errstate(all="ignore"):
+            visibility = stacked.amplitude / stacked.a0
+        return cls(stacked, visibility, stacked.phase)
 
-    ``fits`` holds the reference scans along its leading axis (n_ref, rows, cols); the indices
-    and weight come from :func:`interpolation_weights`.
-    """
-    first = fits[i0]
-    if i0 == i1 or w == 0.0:
-        return first
-    second = fits[i1]
-    dtype = first.a0.dtype
-    with np.errstate(all="ignore"):  # dark pixels (a0 <= 0) are flagged by retrieval.compare
-        vis0 = first.amplitude / first.a0
-        vis1 = second.amplitude / second.a0
-        a0 = (1.0 - w) * first.a0 + w * second.a0
-        vis = (1.0 - w) * vis0 + w * vis1
-        # phase step phi1 - phi0 on the short arc = arg(F1_1 conj(F1_0))
-        step = np.arctan2(second.c * first.b - second.b * first.c,
-                          second.b * first.b + second.c * first.c)
-        phase = first.phase + w * step
-        amplitude = a0 * vis
-        b = amplitude * np.cos(phase)
-        c = amplitude * np.sin(phase)
-    return SteppingFit(*(x.astype(dtype, copy=False) for x in (a0, b, c)))
+    def __len__(self) -> int:
+        return len(self.phase)
+
+    def at(self, i0: int, i1: int, w: float, workers: int | None = None) -> SteppingFit:
+        """The reference ``(1 - w) scan[i0] + w scan[i1]`` in (a0, V, phi), phi on the short arc.
+
+        The indices and weight come from :func:`interpolation_weights`; ``workers`` threads.
+        """
+        if i0 == i1 or w == 0.0:
+            return self.fits[i0]
+        first, second = self.fits[i0], self.fits[i1]
+        out = SteppingFit(*(np.empty_like(first.a0) for _ in range(3)))
+        vis0, vis1 = self.visibility[i0], self.visibility[i1]
+        phase0, phase1 = self.phase[i0], self.phase[i1]
+
+        def work(rows: slice) -> None:
+            with np.errstate(all="ignore"):  # dark pixels (a0 <= 0): flagged by compare()
+                out.a0[rows] = (1.0 - w) * first.a0[rows] + w * second.a0[rows]
+                amplitude = out.a0[rows] * ((1.0 - w) * vis0[rows] + w * vis1[rows])
+                step = np.remainder(phase1[rows] - phase0[rows] + np.pi, 2 * np.pi) - np.pi
+                phase = phase0[rows] + w * step
+                np.multiply(amplitude, np.cos(phase), out=out.b[rows])
+                np.multiply(amplitude, np.sin(phase), out=out.c[rows])
+
+        rows, cols = out.a0.shape
+        run_row_blocks(work, rows, cols, workers)
+        return out

@@ -43,6 +43,7 @@ neutral values ``T = 1``, ``dpc = 0``, ``D = 1`` (visibilities 0): no NaN, no nu
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +64,7 @@ __all__ = [
     "retrieve",
     "refraction_angle_rad",
     "mean_dark",
+    "run_row_blocks",
 ]
 
 FLAG_REFERENCE_DARK = np.uint8(1)
@@ -195,16 +197,24 @@ def _row_blocks(rows: int, cols: int) -> list[slice]:
     return [slice(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
-def _run_blocks(work: Callable[[slice], None], rows: int, cols: int, workers: int | None) -> None:
-    """Apply ``work`` to every row block, on ``workers`` threads (numpy releases the GIL)."""
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived thread pool per worker count (starting threads per call costs ~1 ms)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="gi-retrieval")
+
+
+def run_row_blocks(
+    work: Callable[[slice], None], rows: int, cols: int, workers: int | None
+) -> None:
+    """Apply ``work(rows)`` to row blocks covering (rows, cols) of about 64 k pixels each, on
+    ``workers`` threads (default: all CPUs; numpy releases the GIL)."""
     blocks = _row_blocks(rows, cols)
     workers = min(workers or os.cpu_count() or 1, len(blocks))
     if workers <= 1:
         for block in blocks:
             work(block)
         return
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(work, blocks))
+    list(_pool(workers).map(work, blocks))
 
 
 def _rows_of(weights: NDArray, rows: slice) -> NDArray:
@@ -240,7 +250,7 @@ def fit_stepping(
         fit = _fit_block(stack[:, block], _rows_of(weights, block), d, dtype)
         out.a0[block], out.b[block], out.c[block] = fit.a0, fit.b, fit.c
 
-    _run_blocks(work, rows, cols, workers)
+    run_row_blocks(work, rows, cols, workers)
     return out
 
 
@@ -284,11 +294,15 @@ def compare(
     min_visibility: float = 1e-3,
     dtype: DTypeLike = np.float32,
     workers: int | None = None,
+    out: Retrieval | None = None,
 ) -> Retrieval:
-    """Signals of a sample fit against a reference fit of the same (rows, cols) shape."""
+    """Signals of a sample fit against a reference fit of the same (rows, cols) shape.
+
+    ``out``: arrays (rows, cols) to write into (e.g. views of sinogram slabs); else new arrays.
+    """
     rows, cols = np.shape(sample.a0)
-    out = _empty_retrieval((rows, cols), np.dtype(dtype))
-    _run_blocks(lambda blk: _compare_into(out, blk, sample[blk], reference[blk], min_visibility),
+    out = _empty_retrieval((rows, cols), np.dtype(dtype)) if out is None else out
+    run_row_blocks(lambda blk: _compare_into(out, blk, sample[blk], reference[blk], min_visibility),
                 rows, cols, workers)
     return out
 
@@ -343,7 +357,7 @@ def retrieve(
         fit_r = _fit_block(reference[:, block], _rows_of(w_r, block), d, dtype)
         _compare_into(out, block, fit_s, fit_r, min_visibility)
 
-    _run_blocks(work, rows, cols, workers)
+    run_row_blocks(work, rows, cols, workers)
     return out
 
 

@@ -6,8 +6,8 @@ tagged with its projection (angle) index, step index, time and G2 readback (:cla
 slab of detector rows at a time: it reads only that slab of every frame through a
 :data:`FrameReader`, fits the reference scans, and for each projection retrieves the signals
 against the reference interpolated to the projection's time (:mod:`.references`). Each finished
-slab is written into the output arrays (``.npy`` memmaps in a directory, or memory), so peak
-memory is set by ``memory_bytes`` and not by the size of the CT.
+slab is written into the outputs (``.npy`` files in a directory, or memory), so peak memory is
+set by ``memory_bytes`` and not by the size of the CT.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from gi_instrument.processing.references import (
     InterpolationMode,
-    interpolate_fit,
+    ReferenceSeries,
     interpolation_weights,
-    stack_fits,
 )
 from gi_instrument.processing.retrieval import (
     Retrieval,
@@ -136,7 +135,7 @@ def group_scans(frames: StreamFrames, steps: int) -> SteppingScans:
 def _bytes_per_row(cols: int, n_proj: int, n_ref: int, steps: int, read_scans: int) -> int:
     """Memory per detector row of a chunk: sinogram buffers, reference fits, read batch."""
     sinogram = n_proj * (3 * 4 + 1)
-    reference_fits = n_ref * 3 * 4
+    reference_fits = n_ref * 5 * 4  # a0, b, c, visibility, phase
     read_batch = read_scans * steps * (8 + 8)  # raw frames + float copy (worst case 8 bytes)
     work = 24 * 8  # per-projection fit and retrieval temporaries
     return cols * (sinogram + reference_fits + read_batch + work)
@@ -165,17 +164,62 @@ def _batches(n: int, size: int) -> list[range]:
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _new_outputs(
-    n: int, shape: tuple[int, int], out_dir: Path | None
-) -> dict[str, NDArray]:
-    """Output arrays (n, rows, cols): ``.npy`` memmaps in ``out_dir``, or in memory."""
-    dtypes = {name: np.float32 for name in SIGNALS} | {"flags": np.uint8}
-    if out_dir is None:
-        return {name: np.empty((n, *shape), dt) for name, dt in dtypes.items()}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return {name: np.lib.format.open_memmap(out_dir / f"sinogram_{name}.npy", mode="w+",
-                                            dtype=dt, shape=(n, *shape))
-            for name, dt in dtypes.items()}
+class _SinogramStore:
+    """Output arrays (n, rows, cols) per signal and flags, filled one row slab at a time.
+
+    In memory (``out_dir=None``) a slab is a view of the arrays. Otherwise each array is a
+    ``sinogram_<name>.npy`` file in ``out_dir``, written slab by slab with plain file writes (no
+    writable memory map, so written pages never pile up in the process) and opened read-only
+    as a memory map at the end.
+    """
+
+    _DTYPES = {name: np.dtype(np.float32) for name in SIGNALS} | {"flags": np.dtype(np.uint8)}
+
+    def __init__(self, n: int, shape: tuple[int, int], out_dir: Path | None) -> None:
+        self.shape = (n, *shape)
+        self.out_dir = out_dir
+        self.arrays: dict[str, NDArray] = {}
+        self.offsets: dict[str, int] = {}
+        if out_dir is None:
+            self.arrays = {k: np.empty(self.shape, dt) for k, dt in self._DTYPES.items()}
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, dt in self._DTYPES.items():
+            with open(self.path(name), "wb") as f:
+                np.lib.format.write_array_header_1_0(f, {
+                    "descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False,
+                    "shape": self.shape})
+                self.offsets[name] = f.tell()
+                f.truncate(f.tell() + int(np.prod(self.shape)) * dt.itemsize)
+
+    def path(self, name: str) -> Path:
+        return Path(self.out_dir or ".") / f"sinogram_{name}.npy"
+
+    def slab(self, rows: slice) -> dict[str, NDArray]:
+        """Buffers (n, rows, cols) to fill for a row slab."""
+        if self.out_dir is None:
+            return {k: a[:, rows] for k, a in self.arrays.items()}
+        n_rows = rows.stop - rows.start
+        return {k: np.empty((self.shape[0], n_rows, self.shape[2]), dt)
+                for k, dt in self._DTYPES.items()}
+
+    def write(self, rows: slice, buffers: dict[str, NDArray]) -> None:
+        """Store a filled slab (a no-op in memory)."""
+        if self.out_dir is None:
+            return
+        n, n_rows_total, cols = self.shape
+        for name, buf in buffers.items():
+            item = buf.dtype.itemsize
+            with open(self.path(name), "r+b") as f:
+                for i in range(n):
+                    f.seek(self.offsets[name] + ((i * n_rows_total + rows.start) * cols) * item)
+                    f.write(buf[i].data)
+
+    def result(self) -> dict[str, NDArray]:
+        """The filled arrays (read-only memory maps of the files when written to disk)."""
+        if self.out_dir is None:
+            return self.arrays
+        return {k: np.load(self.path(k), mmap_mode="r") for k in self._DTYPES}
 
 
 def _progress(progress: bool | ProgressCallback, total: int) -> tuple[ProgressCallback, Callable]:
@@ -224,8 +268,8 @@ def build_sinograms(
         period_um: G2 period, um (needed with ``use_positions`` and G2 readbacks).
         use_positions: fit the measured G2 readbacks by least squares (else equidistant, FFT).
         reference_mode: ``"linear"`` or ``"nearest"`` in time (see :mod:`.references`).
-        out_dir: write ``sinogram_{transmission,dpc,darkfield,flags}.npy`` memmaps here;
-            ``None`` keeps them in memory.
+        out_dir: write ``sinogram_{transmission,dpc,darkfield,flags,angles_deg}.npy`` here and
+            return read-only memory maps of them; ``None`` keeps them in memory.
         memory_bytes: budget for one chunk's arrays (sets the rows per chunk).
         chunk_rows: rows per chunk (overrides ``memory_bytes``).
         read_scans: stepping scans fetched per reader call.
@@ -246,7 +290,7 @@ def build_sinograms(
     i0, i1, weight = interpolation_weights(refs.time_s, projs.time_s, reference_mode)
     chunk = chunk_rows or rows_per_chunk(rows, cols, len(projs), len(refs), steps, memory_bytes,
                                          read_scans)
-    outputs = _new_outputs(len(projs), shape, None if out_dir is None else Path(out_dir))
+    store = _SinogramStore(len(projs), shape, None if out_dir is None else Path(out_dir))
     total = -(-rows // chunk) * (len(refs) + len(projs))
     report, close = _progress(progress, total)
     done = 0
@@ -265,30 +309,26 @@ def build_sinograms(
                     ref_fits.append(fit(stack, refs, i, dark))
                 done += len(batch)
                 report(done, total)
-            ref_stack = stack_fits(ref_fits)
+            ref_series = ReferenceSeries.from_fits(ref_fits)
             del ref_fits
-            buffers = {name: np.empty((len(projs), row_slab.stop - r0, cols), arr.dtype)
-                       for name, arr in outputs.items()}
+            buffers = store.slab(row_slab)
+            visibilities = np.empty((2, row_slab.stop - r0, cols), np.float32)  # not kept
             for batch in _batches(len(projs), read_scans):
                 for i, stack in zip(batch, _read_scans(read, "primary", projs, batch, row_slab)):
-                    ref_fit = interpolate_fit(ref_stack, int(i0[i]), int(i1[i]), float(weight[i]))
-                    res: Retrieval = compare(fit(stack, projs, i, dark), ref_fit,
-                                             min_visibility=min_visibility, workers=workers)
-                    for name, buf in buffers.items():
-                        buf[i] = getattr(res, name)
+                    ref_fit = ref_series.at(int(i0[i]), int(i1[i]), float(weight[i]), workers)
+                    into = Retrieval(buffers["transmission"][i], buffers["dpc"][i],
+                                     buffers["darkfield"][i], *visibilities, buffers["flags"][i])
+                    compare(fit(stack, projs, i, dark), ref_fit, min_visibility=min_visibility,
+                            workers=workers, out=into)
                 done += len(batch)
                 report(done, total)
-            for name, buf in buffers.items():
-                outputs[name][:, row_slab] = buf
-            del buffers, ref_stack
+            store.write(row_slab, buffers)
+            del buffers, ref_series
     finally:
         close()
-    for arr in outputs.values():
-        if isinstance(arr, np.memmap):
-            arr.flush()
     if out_dir is not None:
         np.save(Path(out_dir) / "sinogram_angles_deg.npy", projs.angle_deg)
-    return Sinograms(projs.angle_deg, projs.angle_index, **outputs)
+    return Sinograms(projs.angle_deg, projs.angle_index, **store.result())
 
 
 def _per_frame(values: ArrayLike, n: int, steps: int, name: str) -> NDArray[np.float64]:

@@ -7,11 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gi_instrument.processing.references import (
-    interpolate_fit,
-    interpolation_weights,
-    stack_fits,
-)
+from gi_instrument.processing.references import ReferenceSeries, interpolation_weights
 from gi_instrument.processing.retrieval import compare, fit_stepping
 
 P2_UM, STEPS = 3.0, 5
@@ -46,22 +42,22 @@ def test_linear_drift_cancels_exactly() -> None:
     a0 = lambda t: 1000.0 + 3.0 * t  # noqa: E731
     vis = lambda t: 0.2 - 0.004 * t  # noqa: E731
     ref_times = np.array([0.0, 10.0, 20.0])
-    refs = stack_fits([fit_stepping(stepping_scan(a0(t), vis(t), phi0 + rate * t),
+    refs = ReferenceSeries.from_fits([fit_stepping(stepping_scan(a0(t), vis(t), phi0 + rate * t),
                                     dtype=np.float64) for t in ref_times])
     for t in (2.5, 7.0, 13.3):
         flat_now = fit_stepping(stepping_scan(a0(t), vis(t), phi0 + rate * t), dtype=np.float64)
         (i0,), (i1,), (w,) = interpolation_weights(ref_times, [t])
-        res = compare(flat_now, interpolate_fit(refs, i0, i1, w), dtype=np.float64)
+        res = compare(flat_now, refs.at(i0, i1, w), dtype=np.float64)
         np.testing.assert_allclose(res.dpc, 0.0, atol=1e-12)
         np.testing.assert_allclose(res.transmission, 1.0, atol=1e-12)
         np.testing.assert_allclose(res.darkfield, 1.0, atol=1e-12)
         (n0,), (n1,), (nw,) = interpolation_weights(ref_times, [t], mode="nearest")
-        nearest = compare(flat_now, interpolate_fit(refs, n0, n1, nw), dtype=np.float64)
+        nearest = compare(flat_now, refs.at(n0, n1, nw), dtype=np.float64)
         assert np.abs(nearest.dpc).max() > 0.1
         # mixing the raw curves (complex first harmonic) follows the chord: not exact
-        chord = compare(flat_now, type(refs)(*((1 - w) * getattr(refs[i0], k) + w *
-                                              getattr(refs[i1], k) for k in ("a0", "b", "c"))),
-                        dtype=np.float64)
+        chord_fit = type(flat_now)(*((1 - w) * getattr(refs.fits[i0], k) + w *
+                                     getattr(refs.fits[i1], k) for k in ("a0", "b", "c")))
+        chord = compare(flat_now, chord_fit, dtype=np.float64)
         assert np.abs(chord.dpc).max() > 1e-3
 
 
@@ -72,6 +68,6 @@ def test_dark_reference_pixels_stay_finite_and_flagged() -> None:
     a.b[0, 0] = a.c[0, 0] = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        mixed = interpolate_fit(stack_fits([a, b]), 0, 1, 0.5)
+        mixed = ReferenceSeries.from_fits([a, b]).at(0, 1, 0.5)
         res = compare(b, mixed)
     assert np.isfinite(res.dpc).all() and res.flags[0, 0] and res.valid.sum() == 3

@@ -1,4 +1,4 @@
-"""Phase-stepping retrieval: real PSI data against the peer's results, LSQ vs FFT, sign, edge cases."""
+"""Phase-stepping retrieval: PSI data against the peer's results, LSQ vs FFT, sign, edge cases."""
 
 from __future__ import annotations
 
