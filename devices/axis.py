@@ -1,15 +1,22 @@
-"""Positioners that complete on EPICS put-completion: the G2 piezo and the two stages."""
+"""Positioners whose moves complete on EPICS put-completion: the G2 piezo and the two stages.
+
+They hold no Channel Access monitors (a monitor on a readback that changes with every move
+delays the next get by ~40 ms with the caproto server); every read is a fresh get.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ophyd import Component as Cpt
-from ophyd import EpicsSignal, EpicsSignalRO, PVPositionerPC
+from ophyd import Device, EpicsSignal, EpicsSignalRO
+from ophyd.status import StatusBase
 
 __all__ = ["PutCompletePositioner"]
 
 
-class PutCompletePositioner(PVPositionerPC):
-    """A positioner whose move finishes when the IOC completes the setpoint put.
+class PutCompletePositioner(Device):
+    """A positioner: ``set(x)`` writes the setpoint and finishes when the IOC completes the put.
 
     Subclasses set ``readback_key`` / ``setpoint_key`` (unit in the name, e.g. ``"angle_deg"``):
     the read keys become ``{name}_{readback_key}`` and ``{name}_{setpoint_key}``. ``tolerance``
@@ -26,10 +33,15 @@ class PutCompletePositioner(PVPositionerPC):
     high_limit_travel = Cpt(EpicsSignal, "HighLimit", kind="config")
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.readback.name = f"{self.name}_{self.readback_key}"
         self.setpoint.name = f"{self.name}_{self.setpoint_key}"
+
+    @property
+    def position(self) -> float:
+        """Current readback."""
+        return float(self.readback.get())
 
     @property
     def limits(self) -> tuple[float, float]:
@@ -42,6 +54,11 @@ class PutCompletePositioner(PVPositionerPC):
         if not lo <= value <= hi:
             raise ValueError(f"{self.name}: {value} outside travel limits [{lo}, {hi}]")
 
-    def position_error(self) -> float:
-        """Readback minus setpoint after a move (same unit as the position)."""
-        return float(self.readback.get()) - float(self.setpoint.get())
+    def set(self, value: float, **kwargs: Any) -> StatusBase:
+        """Move to ``value``; the status finishes when the controller reports the move done."""
+        self.check_value(value)
+        return self.setpoint.set(value, **kwargs)
+
+    def move(self, value: float, timeout_s: float = 60.0) -> None:
+        """Move and wait (for interactive use)."""
+        self.set(value).wait(timeout_s)

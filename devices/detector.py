@@ -104,7 +104,8 @@ class SCMOSDetector(Device):
             self._path, self._next_index = path, 0
             bundle = compose_stream_resource(
                 mimetype="application/x-hdf5", uri=f"file://localhost{path}", data_key=self.image_key,
-                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self.frame_shape()]})
+                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self.frame_shape()],
+                            "join_method": "stack"})
             self._resource, self._compose_datum = bundle.stream_resource_doc, bundle.compose_stream_datum
             self._pending.append(("stream_resource", self._resource))
         if written != self._next_index + 1:

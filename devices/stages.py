@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ophyd import Component as Cpt
-from ophyd import EpicsSignal, EpicsSignalRO, Signal
+from ophyd import EpicsSignal, EpicsSignalRO, Kind, Signal
 
 from gi_instrument.devices.axis import PutCompletePositioner
 
@@ -11,8 +11,15 @@ __all__ = ["RotationStage", "SampleStage"]
 
 
 class _Stage(PutCompletePositioner):
+    """A stage: its setpoint is configuration (read once per stream), its readback is read with
+    every frame."""
+
     velocity = Cpt(EpicsSignal, "Velocity", kind="config")
     done_moving = Cpt(EpicsSignalRO, "Done_RBV", kind="omitted")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setpoint.kind = Kind.config
 
 
 class RotationStage(_Stage):

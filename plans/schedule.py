@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
-from gi_instrument.profile import Profile
+from gi_instrument.profile import Profile, whole_multiple
 
 __all__ = ["CTSchedule", "ScheduleItem", "ct_schedule", "estimate_ct_seconds", "format_duration"]
 
@@ -75,14 +75,30 @@ class CTSchedule:
             yield ScheduleItem("reference", n, self.angle_deg(n - 1))
 
 
-def ct_schedule(profile: Profile, *, final_reference: bool = False) -> CTSchedule:
-    """The profile's CT schedule (angles and reference positions)."""
+def _whole_ratio(name: str, total: float, step: float, step_name: str) -> int:
+    try:
+        return whole_multiple(total, step)
+    except ValueError:
+        raise ValueError(f"{name} {total} deg must be a whole multiple of {step_name} {step} deg") from None
+
+
+def ct_schedule(profile: Profile, *, angle_step_deg: float | None = None, range_deg: float | None = None,
+                reference_every_deg: float | None = None, final_reference: bool = False) -> CTSchedule:
+    """The CT schedule of ``profile``, optionally with another angular step, range or reference
+    interval (deg; e.g. a short dry-run). Raises ValueError for inconsistent values."""
+    ct = profile.ct
+    step = ct.angle_step_deg if angle_step_deg is None else angle_step_deg
+    total = ct.range_deg if range_deg is None else range_deg
+    every = ct.reference_every_deg if reference_every_deg is None else reference_every_deg
+    for name, value in (("angle_step_deg", step), ("range_deg", total), ("reference_every_deg", every)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 720:
+            raise ValueError(f"{name} must be a number in (0, 720] deg, got {value!r}")
     return CTSchedule(
-        start_deg=profile.ct.start_deg,
-        angle_step_deg=profile.ct.angle_step_deg,
-        n_projections=profile.n_projections,
-        reference_interval=profile.reference_interval,
-        final_reference=final_reference,
+        start_deg=ct.start_deg,
+        angle_step_deg=float(step),
+        n_projections=_whole_ratio("range_deg", total, step, "angle_step_deg"),
+        reference_interval=_whole_ratio("reference_every_deg", every, step, "angle_step_deg"),
+        final_reference=bool(final_reference),
     )
 
 

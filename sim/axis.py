@@ -27,7 +27,7 @@ class SimAxis(PVGroup):
     high_limit = pvproperty(name="HighLimit", value=1e9, precision=3)
     stall = pvproperty(name="Stall", value=0, doc="fault injection: next move stalls")
     status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
-                        read_only=True, report_as_string=True)
+                        read_only=True)
 
     def __init__(self, *args, clock: SimClock, start: float, velocity: float, limits: tuple[float, float],
                  egu: str, **kwargs) -> None:

@@ -27,7 +27,7 @@ FRAME_ATTRIBUTES = ["angle_deg", "g2_setpoint_um", "g2_position_um", "sample_x_m
                     "real_exposure_s", "time_s", "voltage_kV", "current_mA", "xray_on"]
 """Per-frame values the camera stores beside each frame (``/entry/instrument/NDAttributes``)."""
 
-_STR = dict(dtype=ChannelType.CHAR, max_length=1024, report_as_string=True)
+_STR = dict(dtype=ChannelType.CHAR, max_length=1024)
 
 
 class FrameModel(Protocol):

@@ -27,7 +27,7 @@ class SimPiezo(PVGroup):
     low_limit = pvproperty(name="LowLimit", value=0.0, units="um")
     high_limit = pvproperty(name="HighLimit", value=100.0, units="um")
     status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
-                        read_only=True, report_as_string=True)
+                        read_only=True)
     stall = pvproperty(name="Stall", value=0)
     position_error = pvproperty(name="PositionError", value=0.0, units="um")
 

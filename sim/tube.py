@@ -44,7 +44,7 @@ class SimTube(PVGroup):
     max_current = pvproperty(name="MaxCurrent_RBV", value=0.0, units="mA", read_only=True)
     max_power = pvproperty(name="MaxPower_RBV", value=0.0, units="W", read_only=True)
     status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
-                        read_only=True, report_as_string=True)
+                        read_only=True)
     # fault injection
     interlock_open = pvproperty(name="InterlockOpen", value=0)
     arc = pvproperty(name="Arc", value=0.0, units="s")

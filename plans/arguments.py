@@ -1,0 +1,64 @@
+"""Validation of plan arguments against the profile and the hardware limits.
+
+Every public plan validates all its arguments when it is *called*, before it yields a single
+message, so a bad argument raises a clear ValueError and nothing moves.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gi_instrument.devices import GIInstrument
+
+__all__ = ["check_exposure", "check_g2_origin", "check_angles", "check_count", "check_tube_ready",
+           "check_sample_positions"]
+
+
+def check_exposure(inst: GIInstrument, exposure_s: float | None) -> float:
+    """Exposure per frame, s (default: the profile's), within the profile's [min, max]."""
+    ct = inst.profile.ct
+    value = ct.exposure_s if exposure_s is None else exposure_s
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"exposure_s must be a number of seconds, got {exposure_s!r}")
+    if not ct.min_exposure_s <= value <= ct.max_exposure_s:
+        raise ValueError(f"exposure_s {value} s outside the profile's range "
+                         f"[{ct.min_exposure_s}, {ct.max_exposure_s}] s")
+    return float(value)
+
+
+def check_g2_origin(inst: GIInstrument, g2_origin_um: float) -> float:
+    """G2 position of the first step, um; every step must lie within the piezo's travel."""
+    if isinstance(g2_origin_um, bool) or not isinstance(g2_origin_um, (int, float)) \
+            or not math.isfinite(g2_origin_um):
+        raise ValueError(f"g2_origin_um must be a number of um, got {g2_origin_um!r}")
+    positions = inst.profile.stepping_positions_um
+    inst.g2.check_value(g2_origin_um + positions[0])
+    inst.g2.check_value(g2_origin_um + positions[-1])
+    return float(g2_origin_um)
+
+
+def check_angles(inst: GIInstrument, *angles_deg: float) -> None:
+    """Every angle (deg) within the rotation stage's travel."""
+    for angle in angles_deg:
+        inst.rotation.check_value(angle)
+
+
+def check_count(name: str, value: int, minimum: int = 0) -> int:
+    """A whole number >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def check_sample_positions(inst: GIInstrument) -> None:
+    """The profile's in/out sample positions lie within the stage's travel."""
+    stage = inst.profile.sample_stage
+    inst.sample.check_value(stage.in_mm)
+    inst.sample.check_value(stage.out_mm)
+
+
+def check_tube_ready(inst: GIInstrument) -> None:
+    """Raise RuntimeError if X-rays cannot be switched on (interlock open, not warmed up)."""
+    reason = inst.tube.ready_to_emit()
+    if reason is not None:
+        raise RuntimeError(f"X-ray tube not ready: {reason}")

@@ -1,0 +1,92 @@
+"""``gi_ct``: the phase-stepping grating-interferometry CT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import bluesky.plan_stubs as bps
+
+from gi_instrument.devices import GIInstrument
+from gi_instrument.plans.arguments import (check_angles, check_count, check_exposure, check_g2_origin,
+                                           check_sample_positions, check_tube_ready)
+from gi_instrument.plans.metadata import run_metadata
+from gi_instrument.plans.schedule import CTSchedule, ct_schedule
+from gi_instrument.plans.stepping import dark_frames, in_run, reference_frames
+from gi_instrument.plans.stubs import Plan, stepping_frames
+
+__all__ = ["gi_ct"]
+
+
+def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg: float | None = None,
+          range_deg: float | None = None, reference_every_deg: float | None = None,
+          final_reference: bool = False, start_index: int = 0, n_darks: int | None = None,
+          g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
+    """A phase-stepping CT as one run.
+
+    Order: dark frames (X-rays off, stream ``dark``); then for each projection index i from
+    ``start_index``: a reference stepping scan (sample out, stream ``reference``) when i is a
+    multiple of the reference interval, then the stepping scan at angle start + i x step (stream
+    ``primary``); optionally one more reference after the last projection; finally the rotation
+    returns to its start angle (also on error or abort). Each stepping scan is one atomic unit
+    (a checkpoint before it, its frames in one file).
+
+    Args:
+        inst: the instrument.
+        exposure_s: exposure per phase step, s (default: the profile's; within its min/max).
+        angle_step_deg: angular step, deg (default: the profile's).
+        range_deg: angular range, deg (default: the profile's); a multiple of the step.
+        reference_every_deg: reference interval, deg (default: the profile's); a multiple of
+            the step. References are taken from the first angle on.
+        final_reference: take one more reference after the last projection.
+        start_index: first projection index (resume); the reference that belongs to it is
+            repeated first so the schedule of references stays the same.
+        n_darks: dark frames at the start (default: the profile's; 0 for none).
+        g2_origin_um: G2 position of the first phase step, um.
+        md: extra start-document metadata.
+    """
+    profile = inst.profile
+    exposure = check_exposure(inst, exposure_s)
+    schedule = ct_schedule(profile, angle_step_deg=angle_step_deg, range_deg=range_deg,
+                           reference_every_deg=reference_every_deg, final_reference=final_reference)
+    check_count("start_index", start_index)
+    if start_index >= schedule.n_projections:
+        raise ValueError(f"start_index must be < {schedule.n_projections} projections, got {start_index}")
+    n_dark = check_count("n_darks", profile.ct.dark_frames if n_darks is None else n_darks)
+    origin = check_g2_origin(inst, g2_origin_um)
+    check_angles(inst, schedule.angle_deg(0), schedule.angle_deg(schedule.n_projections - 1))
+    check_sample_positions(inst)
+    check_tube_ready(inst)
+
+    items = list(schedule.items(start_index))
+    steps = profile.stepping.steps
+    n_frames = n_dark + len(items) * steps
+    args = {"exposure_s": exposure, "angle_step_deg": schedule.angle_step_deg,
+            "range_deg": schedule.angle_step_deg * schedule.n_projections,
+            "reference_every_deg": schedule.angle_step_deg * schedule.reference_interval,
+            "final_reference": schedule.final_reference, "start_index": start_index,
+            "n_darks": n_dark, "g2_origin_um": origin}
+    meta = run_metadata(inst, "gi_ct", args, md, schedule={
+        "n_projections": schedule.n_projections,
+        "reference_indices": schedule.reference_indices,
+        "angles_deg": [schedule.angle_deg(i) for i in range(schedule.n_projections)],
+        "frames_expected": n_frames,
+        "stepping_scans": len(items),
+        "exposure_only_s": (n_frames - n_dark) * exposure,
+    })
+    return in_run(inst, meta, lambda run_dir: _ct_body(inst, schedule, start_index, n_dark, run_dir, origin),
+                  exposure_s=exposure, restore_angle=schedule.start_deg)
+
+
+def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_dark: int, run_dir: Path,
+             g2_origin_um: float) -> Plan:
+    yield from dark_frames(inst, n_frames=n_dark, run_dir=run_dir)
+    for item in schedule.items(start_index):
+        yield from bps.checkpoint()
+        yield from bps.mv(inst.rotation, item.angle_deg)
+        if item.kind == "reference":
+            yield from reference_frames(inst, angle_index=item.angle_index, run_dir=run_dir,
+                                        g2_origin_um=g2_origin_um)
+        else:
+            yield from stepping_frames(inst, stream="primary", angle_index=item.angle_index, run_dir=run_dir,
+                                       g2_origin_um=g2_origin_um)

@@ -1,0 +1,46 @@
+"""Run metadata shared by all plans: profile, derived geometry, plan arguments, stream layout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gi_instrument.devices import GIInstrument
+
+__all__ = ["STREAMS", "run_metadata"]
+
+STREAMS = {
+    "primary": "sample projections: one event per frame; camera_image (external HDF5), "
+               "g2_position_um / g2_setpoint_um, rotation_angle_deg, sample_x_mm, "
+               "frame_angle_index (projection index), frame_step_index (0..steps-1)",
+    "reference": "reference (flat) stepping scans with the sample out of the beam; same fields; "
+                 "frame_angle_index is the projection the reference precedes",
+    "dark": "dark frames with X-rays off; frame_angle_index = -1, frame_step_index = frame number",
+    "baseline": "tube and camera settings at the start and end of the run",
+}
+"""Names and content of the streams a gi-instrument run writes."""
+
+
+def run_metadata(inst: GIInstrument, plan_name: str, plan_args: dict[str, Any],
+                 md: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """Start-document metadata: profile (as in its file), derived geometry at the current binning,
+    plan name and arguments, stream descriptions, frame directory; ``md`` (user) wins on clashes
+    except for the keys set here."""
+    profile = inst.profile
+    binning = int(inst.camera.binning.get())
+    geometry = {**profile.geometry_summary(), "binning": binning,
+                "pixel_at_sample_um": profile.voxel_um * binning}
+    out = dict(md or {})
+    out.update({
+        "plan_name": plan_name,
+        "plan_args": plan_args,
+        "profile_name": profile.name,
+        "profile": profile.to_dict(),
+        "geometry": geometry,
+        "streams": STREAMS,
+        "frames_dir": str(inst.frames_dir),
+        "time_scale": float(inst.camera.time_scale.get()),
+        "detectors": [inst.camera.name],
+        "motors": [inst.g2.name, inst.rotation.name, inst.sample.name],
+        **extra,
+    })
+    return out

@@ -1,0 +1,141 @@
+"""Single-angle plans: a phase-stepping scan, a reference (flat) scan, dark frames.
+
+Each is one bluesky run with the metadata of :func:`~gi_instrument.plans.metadata.run_metadata`;
+``gi_ct`` composes the same stubs. All arguments are validated when the plan is called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+from gi_instrument.devices import GIInstrument
+from gi_instrument.plans.arguments import (check_count, check_exposure, check_g2_origin, check_sample_positions,
+                                           check_tube_ready)
+from gi_instrument.plans.metadata import run_metadata
+from gi_instrument.plans.stubs import Plan, frame_readables, open_frame_file, stepping_frames
+
+__all__ = ["phase_step", "reference_scan", "dark_scan", "reference_frames", "dark_frames", "in_run"]
+
+
+def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_origin_um: float) -> Plan:
+    """Stub: sample out, a stepping scan into the ``reference`` stream, sample back in.
+
+    The sample returns to the beam even if the stepping scan fails.
+    """
+    stage = inst.profile.sample_stage
+
+    def scan() -> Plan:
+        yield from bps.mv(inst.sample, stage.out_mm)
+        yield from stepping_frames(inst, stream="reference", angle_index=angle_index, run_dir=run_dir,
+                                   g2_origin_um=g2_origin_um)
+
+    yield from bpp.finalize_wrapper(scan(), bps.mv(inst.sample, stage.in_mm))
+
+
+def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
+    """Stub: X-rays off, ``n_frames`` frames into the ``dark`` stream (file ``dark.h5``), X-rays
+    back to their previous state (also on failure)."""
+    if n_frames == 0:
+        return
+    was_on = yield from bps.rd(inst.tube.xray_on)
+
+    def scan() -> Plan:
+        yield from bps.mv(inst.tube.xray_on, 0)
+        yield from open_frame_file(inst.camera, run_dir, "dark", n_frames)
+        yield from bps.mv(inst.frame.angle_index, -1)
+        readables = frame_readables(inst)
+        for k in range(n_frames):
+            yield from bps.mv(inst.frame.step_index, k)
+            yield from bps.trigger_and_read(readables, name="dark")
+
+    yield from bpp.finalize_wrapper(scan(), bps.mv(inst.tube.xray_on, int(bool(was_on))))
+
+
+def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan], *, exposure_s: float,
+           xrays: bool = True, restore_angle: float | None = None) -> Plan:
+    """Open a run, set the exposure (and X-rays on), run ``body(run_dir)``, close the run.
+
+    ``run_dir`` = ``frames_dir / run uid`` holds the run's frame files. The tube and camera
+    settings go into the ``baseline`` stream. On exit, also on error or abort: sample back in,
+    rotation back to ``restore_angle`` (if given), X-rays back to their state before the run.
+    """
+    before: dict[str, int] = {}
+
+    def run() -> Plan:
+        before["xray_on"] = int((yield from bps.rd(inst.tube.xray_on)))
+        yield from bps.mv(inst.camera.exposure_s, exposure_s)
+        if xrays:
+            yield from bps.mv(inst.tube.xray_on, 1)
+        uid = yield from bps.open_run(md)
+        yield from body(inst.frames_dir / uid)
+        yield from bps.close_run()
+
+    def cleanup() -> Plan:
+        yield from bps.mv(inst.sample, inst.profile.sample_stage.in_mm)
+        if restore_angle is not None:
+            yield from bps.mv(inst.rotation, restore_angle)
+        if "xray_on" in before:
+            yield from bps.mv(inst.tube.xray_on, before["xray_on"])
+
+    plan = bpp.baseline_wrapper(run(), [inst.tube, inst.camera.exposure_s, inst.camera.binning])
+    return (yield from bpp.finalize_wrapper(plan, cleanup()))
+
+
+def phase_step(inst: GIInstrument, *, exposure_s: float | None = None, angle_index: int = 0,
+               g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
+    """A stepping scan at the current angle: ``steps`` frames into the ``primary`` stream.
+
+    Args:
+        inst: the instrument.
+        exposure_s: exposure per step, s (default: the profile's).
+        angle_index: projection index recorded with the frames.
+        g2_origin_um: G2 position of the first step, um.
+        md: extra start-document metadata.
+    """
+    exposure = check_exposure(inst, exposure_s)
+    origin = check_g2_origin(inst, g2_origin_um)
+    check_count("angle_index", angle_index)
+    check_tube_ready(inst)
+    args = {"exposure_s": exposure, "angle_index": angle_index, "g2_origin_um": origin}
+    meta = run_metadata(inst, "phase_step", args, md)
+    return in_run(inst, meta, lambda run_dir: stepping_frames(
+        inst, stream="primary", angle_index=angle_index, run_dir=run_dir, g2_origin_um=origin),
+        exposure_s=exposure)
+
+
+def reference_scan(inst: GIInstrument, *, exposure_s: float | None = None, angle_index: int = 0,
+                   g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
+    """Sample out, a stepping scan into the ``reference`` stream, sample back in.
+
+    Args: as :func:`phase_step`.
+    """
+    exposure = check_exposure(inst, exposure_s)
+    origin = check_g2_origin(inst, g2_origin_um)
+    check_count("angle_index", angle_index)
+    check_sample_positions(inst)
+    check_tube_ready(inst)
+    args = {"exposure_s": exposure, "angle_index": angle_index, "g2_origin_um": origin}
+    meta = run_metadata(inst, "reference_scan", args, md)
+    return in_run(inst, meta, lambda run_dir: reference_frames(
+        inst, angle_index=angle_index, run_dir=run_dir, g2_origin_um=origin), exposure_s=exposure)
+
+
+def dark_scan(inst: GIInstrument, *, n_frames: int | None = None, exposure_s: float | None = None,
+              md: dict[str, Any] | None = None) -> Plan:
+    """Dark frames with X-rays off into the ``dark`` stream.
+
+    Args:
+        inst: the instrument.
+        n_frames: number of frames (default: the profile's ``ct.dark_frames``).
+        exposure_s: exposure per frame, s (default: the profile's).
+        md: extra start-document metadata.
+    """
+    exposure = check_exposure(inst, exposure_s)
+    n = check_count("n_frames", inst.profile.ct.dark_frames if n_frames is None else n_frames, minimum=1)
+    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md)
+    return in_run(inst, meta, lambda run_dir: dark_frames(inst, n_frames=n, run_dir=run_dir),
+                  exposure_s=exposure, xrays=False)

@@ -1,0 +1,65 @@
+"""Plan stubs shared by the stepping, reference, dark and CT plans (no runs opened here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Generator
+
+import bluesky.plan_stubs as bps
+from bluesky.utils import Msg
+
+from gi_instrument.devices import GIInstrument, SCMOSDetector
+from gi_instrument.devices.axis import PutCompletePositioner
+
+__all__ = ["open_frame_file", "move_checked", "stepping_frames", "frame_readables", "PositionError"]
+
+Plan = Generator[Msg, Any, Any]
+
+
+class PositionError(RuntimeError):
+    """A positioner ended a move further from its setpoint than its tolerance."""
+
+
+def open_frame_file(camera: SCMOSDetector, directory: str | Path, name: str, n_frames: int) -> Plan:
+    """Direct the next ``n_frames`` frames into a new HDF5 file ``directory/name.h5``."""
+    directory = Path(directory)
+    if not directory.is_absolute():
+        raise ValueError(f"frame directory must be absolute, got {directory}")
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    yield from bps.mv(camera.file_path, str(directory), camera.num_capture, int(n_frames))
+    yield from bps.mv(camera.file_name, name)
+
+
+def move_checked(positioner: PutCompletePositioner, target: float, *extra: Any) -> Plan:
+    """Move (with any extra ``obj, value`` pairs in parallel), then check the readback.
+
+    Raises :class:`PositionError` when |readback - target| exceeds ``positioner.tolerance``,
+    before anything is exposed at the wrong position.
+    """
+    yield from bps.mv(positioner, target, *extra)
+    reading = yield from bps.rd(positioner.readback)
+    if abs(reading - target) > positioner.tolerance:
+        raise PositionError(f"{positioner.name} at {reading:.4f} after a move to {target:.4f} "
+                            f"(tolerance {positioner.tolerance}; {positioner.status_message.get()})")
+
+
+def frame_readables(inst: GIInstrument) -> list[Any]:
+    """What is read with every frame: camera, G2, rotation, sample stage and the frame tag."""
+    return [inst.camera, inst.g2, inst.rotation, inst.sample, inst.frame]
+
+
+def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path,
+                    g2_origin_um: float) -> Plan:
+    """One stepping scan: ``steps`` frames at G2 = origin + k x step, one event each in ``stream``.
+
+    The frames go into one new file ``run_dir/{stream}_{angle_index:05d}.h5``; every event
+    carries ``frame_angle_index`` = ``angle_index`` and ``frame_step_index`` = k.
+    """
+    positions = [g2_origin_um + x for x in inst.profile.stepping_positions_um]
+    yield from open_frame_file(inst.camera, run_dir, f"{stream}_{angle_index:05d}", len(positions))
+    yield from bps.mv(inst.frame.angle_index, angle_index)
+    readables = frame_readables(inst)
+    for k, x_um in enumerate(positions):
+        yield from move_checked(inst.g2, x_um, inst.frame.step_index, k)
+        yield from bps.trigger_and_read(readables, name=stream)
