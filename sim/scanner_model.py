@@ -42,7 +42,7 @@ from gi_instrument.sim.forward import BeamGeometry, Projector
 from gi_instrument.sim.materials import breast_materials
 from gi_instrument.sim.phantom import Phantom, breast_specimen
 
-__all__ = ["Window", "ScannerModel"]
+__all__ = ["Window", "ScannerModel", "frame_window", "detector_maps"]
 
 _CACHE_ENTRIES = 4
 _BLOCK_SUBPIXELS = 1 << 20
@@ -61,6 +61,45 @@ class Window:
     cols: int
 
 
+def frame_window(profile: Profile, binning: int, window: Window | None = None) -> Window:
+    """``window`` checked against the binned frame, or the whole binned frame when ``None``."""
+    det = profile.detector
+    if binning < 1 or det.width_px % binning or det.height_px % binning:
+        raise ValueError(f"binning {binning} must divide the {det.width_px} x {det.height_px} detector")
+    rows, cols = det.height_px // binning, det.width_px // binning
+    if window is None:
+        return Window(0, 0, rows, cols)
+    if not (0 <= window.row0 and window.row0 + window.rows <= rows and 0 <= window.col0
+            and window.col0 + window.cols <= cols and window.rows > 0 and window.cols > 0):
+        raise ValueError(f"{window} outside the {rows} x {cols} binned frame")
+    return window
+
+
+def _moire_gradient_rad(profile: Profile) -> tuple[float, float]:
+    """Moire phase per unit normalised detector coordinate (xi, eta), rad."""
+    sim = profile.simulation
+    beta = math.radians(sim.moire_angle_deg)
+    return (math.pi * sim.moire_fringes * math.cos(beta), math.pi * sim.moire_fringes * math.sin(beta))
+
+
+def detector_maps(profile: Profile, binning: int = 1, window: Window | None = None
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Open-beam maps (rows, cols) at the binned pixel centres: relative flux f (mean 1 over the
+    detector), visibility V (mean ``performance.visibility``, before pixel integration) and moire
+    phase, rad. Normalised coordinates xi (columns) and eta (rows, up) span [-1, 1]."""
+    window = frame_window(profile, binning, window)
+    det, sim = profile.detector, profile.simulation
+    xi = (window.col0 + np.arange(window.cols) + 0.5) * binning / (det.width_px / 2) - 1.0
+    eta = 1.0 - (window.row0 + np.arange(window.rows) + 0.5) * binning / (det.height_px / 2)
+    x, y = xi[None, :], eta[:, None]
+    radial = (2.0 / 3.0 - x * x - y * y) / _RADIAL_RMS  # mean 0, rms 1 over the detector
+    defect = 2.0 * np.cos(math.pi * x + 0.7) * np.cos(2 * math.pi * y + 1.9)  # mean 0, rms 1
+    flux = 1.0 + sim.flux_nonuniformity * radial
+    vis = profile.performance.visibility * (1.0 + sim.visibility_nonuniformity * (0.8 * radial + 0.6 * defect))
+    gx, gy = _moire_gradient_rad(profile)
+    return flux, vis, gx * x + gy * y
+
+
 class ScannerModel:
     """Frames of the simulated Talbot-Lau scanner for ``profile``.
 
@@ -77,11 +116,6 @@ class ScannerModel:
         self.projector = Projector(self.phantom, materials, BeamGeometry.from_profile(profile))
         self._rng = np.random.default_rng(seed)
         self._cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
-        sim = profile.simulation
-        beta = math.radians(sim.moire_angle_deg)
-        self._moire_rad = (math.pi * sim.moire_fringes * math.cos(beta),
-                           math.pi * sim.moire_fringes * math.sin(beta))
-        """Moire phase per unit normalised coordinate (xi, eta)."""
 
     # ---- public -------------------------------------------------------------------------------
     def frame(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
@@ -100,7 +134,7 @@ class ScannerModel:
             binning: b x b binning (averaging read-out of summed photons).
             window: optional sub-field in binned pixels (tests, calibration).
         """
-        window = self._window(binning, window)
+        window = frame_window(self.profile, binning, window)
         if xray_on and current_mA > 0 and exposure_s > 0:
             photons = self._rng.poisson(self.expected_photons(
                 angle_deg=angle_deg, g2_um=g2_um, sample_offset_mm=sample_offset_mm,
@@ -115,7 +149,7 @@ class ScannerModel:
                          exposure_s: float, current_mA: float, time_s: float, binning: int = 1,
                          window: Window | None = None) -> NDArray[np.float32]:
         """Noise-free photons per binned pixel (sum over its b x b pixels), float32 (rows, cols)."""
-        window = self._window(binning, window)
+        window = frame_window(self.profile, binning, window)
         a, b, c = self._terms(angle_deg, sample_offset_mm, binning, window)
         theta = 2 * math.pi * g2_um / self.profile.gratings.g2_period_um + self.fringe_drift_rad(time_s)
         scale = self.profile.simulation.photon_flux_per_s_mA_px * exposure_s * current_mA * binning**2
@@ -133,18 +167,6 @@ class ScannerModel:
                 + sim.fringe_wobble_rad * math.sin(2 * math.pi * hours / sim.fringe_wobble_period_h))
 
     # ---- detector ---------------------------------------------------------------------------
-    def _window(self, binning: int, window: Window | None) -> Window:
-        det = self.profile.detector
-        if binning < 1 or det.width_px % binning or det.height_px % binning:
-            raise ValueError(f"binning {binning} must divide the {det.width_px} x {det.height_px} detector")
-        rows, cols = det.height_px // binning, det.width_px // binning
-        if window is None:
-            return Window(0, 0, rows, cols)
-        if not (0 <= window.row0 and window.row0 + window.rows <= rows and 0 <= window.col0
-                and window.col0 + window.cols <= cols and window.rows > 0 and window.cols > 0):
-            raise ValueError(f"{window} outside the {rows} x {cols} binned frame")
-        return window
-
     def _read_out(self, adu: NDArray[np.float32], binning: int) -> np.ndarray:
         """Add offset and read noise to signal ADU (in place), round and clip to the ADC range."""
         sim, det = self.profile.simulation, self.profile.detector
@@ -155,31 +177,6 @@ class ScannerModel:
         np.rint(adu, out=adu)
         np.clip(adu, 0, 2**det.bit_depth - 1, out=adu)
         return adu.astype(np.uint16)
-
-    def _pixel_axes(self, binning: int, window: Window) -> tuple[NDArray, NDArray]:
-        """Normalised detector coordinates (xi of columns, eta of rows) in [-1, 1], pixel centres."""
-        det = self.profile.detector
-        cols = window.col0 + np.arange(window.cols) + 0.5
-        rows = window.row0 + np.arange(window.rows) + 0.5
-        xi = cols * binning / (det.width_px / 2) - 1.0
-        eta = 1.0 - rows * binning / (det.height_px / 2)
-        return xi, eta
-
-    def detector_maps(self, binning: int = 1, window: Window | None = None
-                      ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """Open-beam maps (rows, cols): relative flux f (mean 1 over the detector), visibility V
-        (mean ``performance.visibility``, before pixel integration) and moire phase, rad."""
-        window = self._window(binning, window)
-        sim = self.profile.simulation
-        xi, eta = self._pixel_axes(binning, window)
-        x, y = xi[None, :], eta[:, None]
-        radial = (2.0 / 3.0 - x * x - y * y) / _RADIAL_RMS  # mean 0, rms 1 over the detector
-        defect = 2.0 * np.cos(math.pi * x + 0.7) * np.cos(2 * math.pi * y + 1.9)  # mean 0, rms 1
-        flux = 1.0 + sim.flux_nonuniformity * radial
-        vis = self.profile.performance.visibility * (1.0 + sim.visibility_nonuniformity
-                                                     * (0.8 * radial + 0.6 * defect))
-        moire = self._moire_rad[0] * x + self._moire_rad[1] * y
-        return flux, vis, moire
 
     # ---- per-angle terms ----------------------------------------------------------------------
     def _terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
@@ -197,12 +194,12 @@ class ScannerModel:
 
     def _compute_terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
                        ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-        p, sim = self.profile, self.profile.simulation
+        p = self.profile
         det = p.detector
-        flux, vis, moire = self.detector_maps(binning, window)
+        flux, vis, moire = detector_maps(p, binning, window)
+        gx, gy = _moire_gradient_rad(p)
         det_w, det_h = 2 * binning / det.width_px, 2 * binning / det.height_px  # pixel in xi, eta
-        pixel_factor = (np.sinc(self._moire_rad[0] * det_w / (2 * math.pi))
-                        * np.sinc(self._moire_rad[1] * det_h / (2 * math.pi)))
+        pixel_factor = np.sinc(gx * det_w / (2 * math.pi)) * np.sinc(gy * det_h / (2 * math.pi))
         s0, s1 = self._sample_terms(angle_deg, sample_offset_mm * 1e-3, binning, window)
         fringe = flux * vis * pixel_factor * s1 * np.exp(1j * moire)
         return ((flux * s0).astype(np.float32), fringe.real.astype(np.float32),
