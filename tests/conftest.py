@@ -1,0 +1,65 @@
+"""Shared fixtures: a simulated IOC on free loopback ports, the instrument, a RunEngine and an
+embedded catalog, each started once per test session (the catalog takes seconds to open)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+"""``../shared`` beside the checkout (real data); tests that need it skip when it is absent."""
+
+
+@pytest.fixture(scope="session")
+def sim_ioc(tmp_path_factory):
+    """A MAAST simulated IOC at binning 8 (256 x 256 frames), time scale 1e-4, on free ports."""
+    from gi_instrument.sim.launcher import SimIOC
+
+    log = tmp_path_factory.mktemp("ioc") / "ioc.log"
+    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=1, log_path=log)
+    ioc.apply_client_env()
+    with ioc:
+        yield ioc
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gi-data")
+
+
+@pytest.fixture(scope="session")
+def catalog(data_dir):
+    from gi_instrument.catalog import open_catalog
+
+    return open_catalog(data_dir)
+
+
+@pytest.fixture(scope="session")
+def instrument(sim_ioc, data_dir):
+    from gi_instrument.catalog import catalog_paths
+    from gi_instrument.devices import make_instrument
+    from gi_instrument.profile import load_profile
+
+    return make_instrument(load_profile("maast"), sim_ioc.prefix, catalog_paths(data_dir).frames)
+
+
+@pytest.fixture(scope="session")
+def RE(catalog):
+    """A RunEngine whose runs are written to the session's catalog; collects all documents."""
+    from bluesky import RunEngine
+
+    from gi_instrument.catalog import tiled_writer
+
+    engine = RunEngine({}, call_returns_result=False)
+    engine.subscribe(tiled_writer(catalog))
+    return engine
+
+
+@pytest.fixture
+def documents(RE):
+    """Documents of the runs made during one test, as (name, doc) pairs."""
+    docs: list[tuple[str, dict]] = []
+    token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    yield docs
+    RE.unsubscribe(token)

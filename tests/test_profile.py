@@ -1,0 +1,78 @@
+"""Profiles: the paper's numbers, derived values, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gi_instrument.profile import ProfileError, load_profile, profile_from_dict
+
+
+def test_paper_numbers_and_derived_geometry():
+    tli, maast = load_profile("tli"), load_profile("maast")
+    assert math.isclose(tli.voxel_um, 5.57, abs_tol=0.01)
+    assert math.isclose(maast.voxel_um, 8.52, abs_tol=0.01)
+    assert (tli.n_projections, tli.n_references) == (1200, 120)
+    assert (maast.n_projections, maast.n_references) == (740, 37)
+    assert math.isclose(tli.source_g2_cm, 80.4) and math.isclose(maast.source_g2_cm, 108.8)
+    assert tli.stepping_positions_um == pytest.approx([0, 0.6, 1.2, 1.8, 2.4])
+    assert maast.gratings.g0_period_um is None and tli.gratings.g0_period_um == 1.0
+
+
+def _maast_dict() -> dict:
+    path = Path(load_profile("maast").path)
+    return tomllib.loads(path.read_text())
+
+
+@pytest.mark.parametrize("section, key, value, field", [
+    ("stepping", "step_um", 0.5, "stepping.step_um"),               # 5 x 0.5 != 3 um period
+    ("source", "voltage_kV", 70.0, "source.voltage_kV"),            # above the tube limit
+    ("source", "power_W", 80.0, "source.power_W"),                  # != kV x mA
+    ("ct", "reference_every_deg", 5.1, "ct.reference_every_deg"),   # not a multiple of 0.25
+    ("ct", "range_deg", 185.1, "ct.range_deg"),
+    ("ct", "exposure_s", 90.0, "ct.exposure_s"),                    # above max_exposure_s
+    ("sample_stage", "out_mm", 10.0, "sample_stage.out_mm"),        # does not clear the 35 mm FOV
+    ("detector", "pixel_um", -1.0, "detector.pixel_um"),
+    ("detector", "width_px", 20.5, "detector.width_px"),
+    ("performance", "visibility", "16%", "performance.visibility"),
+    ("gratings", "g0_period_um", 1.0, "gratings.g0_period_um"),     # MAAST has no G0
+])
+def test_bad_values_name_the_field(section, key, value, field):
+    data = _maast_dict()
+    data[section][key] = value
+    with pytest.raises(ProfileError) as err:
+        profile_from_dict(data, "bad.toml")
+    assert err.value.field_path == field
+    assert "bad.toml" in str(err.value) and field in str(err.value)
+
+
+def test_missing_and_unknown_fields():
+    data = _maast_dict()
+    del data["source"]["current_mA"]
+    with pytest.raises(ProfileError, match=r"\[source.current_mA\] missing"):
+        profile_from_dict(data)
+    data = _maast_dict()
+    data["ct"]["exposure"] = 60  # typo of exposure_s
+    with pytest.raises(ProfileError, match=r"\[ct.exposure\] unknown field"):
+        profile_from_dict(data)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ProfileError, match="no such profile"):
+        load_profile(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = 'x'\n[source\n")
+    with pytest.raises(ProfileError, match="not valid TOML") as err:
+        load_profile(broken)
+    assert str(broken) in str(err.value)
+
+
+def test_talbot_lau_condition_checked():
+    path = Path(load_profile("tli").path)
+    data = tomllib.loads(path.read_text())
+    data["geometry"]["source_g1_cm"] = 30.0  # p0/p2 = 1/3 needs l/d = 1/3
+    with pytest.raises(ProfileError, match=r"geometry.source_g1_cm"):
+        profile_from_dict(data)
