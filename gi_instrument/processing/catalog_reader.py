@@ -1,0 +1,133 @@
+"""Read a ``gi_ct`` run back from the tiled catalog for processing.
+
+Run layout (written by :func:`gi_instrument.plans.gi_ct`): the start document carries
+``plan_name == "gi_ct"``, ``profile`` (the profile as a dict), ``geometry`` (``voxel_um``,
+``g1_g2_cm``, ``g2_period_um``, ``binning``, ``pixel_at_sample_um``, ...) and ``plan_args``.
+Streams ``dark``, ``reference`` and ``primary`` hold one event per frame with the fields
+``camera_image`` (rows, cols) uint16 (external HDF5), ``g2_position_um``, ``rotation_angle_deg``,
+``frame_angle_index``, ``frame_step_index`` and the event ``time``.
+
+Only the scalar columns are read whole; frames are fetched as row slabs
+(``run[stream]["camera_image"][i0:i1, r0:r1, :]``), so :func:`CTRun.sinograms` keeps its
+memory bound on a full-size CT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gi_instrument.processing.sinograms import Sinograms, StreamFrames, build_sinograms
+from gi_instrument.profile import Profile, profile_from_dict
+
+__all__ = ["IMAGE_KEY", "CTRun", "read_ct_run", "open_ct_run", "resolve_run"]
+
+IMAGE_KEY = "camera_image"
+"""Data key of the frames in every stream."""
+
+
+@dataclass
+class CTRun:
+    """A CT run's metadata, per-frame tables and a lazy row-slab frame reader."""
+
+    uid: str
+    start: dict[str, Any]
+    """The start document (metadata)."""
+    profile: Profile
+    shape: tuple[int, int]
+    """Detector frame (rows, cols) as recorded (after binning)."""
+    n_dark: int
+    reference: StreamFrames
+    primary: StreamFrames
+    run: Any = field(repr=False)
+    """The tiled run node the frames are read from."""
+
+    @property
+    def geometry(self) -> dict[str, Any]:
+        """The derived geometry of the start document."""
+        return dict(self.start.get("geometry", {}))
+
+    @property
+    def steps(self) -> int:
+        """Phase steps per stepping scan."""
+        return self.profile.stepping.steps
+
+    @property
+    def period_um(self) -> float:
+        """G2 period, um."""
+        return float(self.geometry.get("g2_period_um", self.profile.gratings.g2_period_um))
+
+    @property
+    def g1_g2_cm(self) -> float:
+        """G1-G2 distance, cm."""
+        return float(self.geometry.get("g1_g2_cm", self.profile.geometry.g1_g2_cm))
+
+    @property
+    def voxel_um(self) -> float:
+        """Pixel size at the sample of the recorded (binned) frames, um."""
+        geometry = self.geometry
+        if "pixel_at_sample_um" in geometry:
+            return float(geometry["pixel_at_sample_um"])
+        return self.profile.voxel_um * int(geometry.get("binning", 1))
+
+    def read(self, stream: str, frames: slice, rows: slice) -> NDArray:
+        """Frames ``frames`` (event order) of ``stream``, detector rows ``rows``: (n, r, cols)."""
+        return np.asarray(self.run[stream][IMAGE_KEY][frames, rows, :])
+
+    def sinograms(self, **kwargs: Any) -> Sinograms:
+        """Sinograms of this run (:func:`~.sinograms.build_sinograms`; keywords passed on)."""
+        return build_sinograms(self.read, self.shape, self.reference, self.primary, self.steps,
+                               n_dark=self.n_dark, period_um=self.period_um, **kwargs)
+
+
+def _column(stream: Any, key: str) -> NDArray | None:
+    """A scalar column of a stream, or ``None`` if the stream lacks it."""
+    return np.asarray(stream[key].read()) if key in stream else None
+
+
+def _stream_frames(stream: Any) -> StreamFrames:
+    """Per-event metadata of a stream node."""
+    angle = _column(stream, "frame_angle_index")
+    step = _column(stream, "frame_step_index")
+    if angle is None or step is None:
+        raise ValueError("stream lacks frame_angle_index / frame_step_index: not a gi_ct run")
+    return StreamFrames(angle, step, _column(stream, "time"), _column(stream, "g2_position_um"),
+                        _column(stream, "rotation_angle_deg"))
+
+
+def read_ct_run(run: Any) -> CTRun:
+    """A :class:`CTRun` from a tiled run node (``client[uid]``) written by ``gi_ct``."""
+    start = dict(run.metadata["start"])
+    if start.get("plan_name") != "gi_ct":
+        raise ValueError(f"run {start.get('uid')} is a {start.get('plan_name')!r} run, not gi_ct")
+    streams = set(run)
+    missing = {"reference", "primary"} - streams
+    if missing:
+        raise ValueError(f"run {start['uid']} lacks stream(s) {sorted(missing)}")
+    rows, cols = run["primary"][IMAGE_KEY].shape[1:]
+    n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
+    return CTRun(
+        uid=start["uid"], start=start,
+        profile=profile_from_dict(start["profile"], source=f"run {start['uid']}"),
+        shape=(int(rows), int(cols)), n_dark=int(n_dark),
+        reference=_stream_frames(run["reference"]), primary=_stream_frames(run["primary"]),
+        run=run)
+
+
+def resolve_run(client: Any, run_id: str | int) -> Any:
+    """The run node for a uid (or its unique beginning) or ``-N`` (the N-th last run)."""
+    if isinstance(run_id, int) or (isinstance(run_id, str) and run_id.lstrip("-").isdigit()
+                                   and run_id.startswith("-")):
+        index = int(run_id)
+        if index >= 0:
+            raise ValueError(f"use a uid or a negative index (-1 = last run), not {run_id}")
+        return client.values()[index]
+    return client[run_id]
+
+
+def open_ct_run(client: Any, run_id: str | int) -> CTRun:
+    """:func:`read_ct_run` of :func:`resolve_run`."""
+    return read_ct_run(resolve_run(client, run_id))
