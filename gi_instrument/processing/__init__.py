@@ -7,3 +7,25 @@ from gi_instrument.processing.retrieval import (  # noqa: E402
     refraction_angle_rad,
     retrieve,
 )
+from gi_instrument.processing.fbp import (  # noqa: E402
+    angular_weights,
+    attenuation_per_m,
+    delta_from_dpc,
+    fbp,
+)
+from gi_instrument.processing.frc import (  # noqa: E402
+    frc,
+    frc_even_odd,
+    plot_frc,
+    resolution_px,
+    resolution_um,
+    split_even_odd,
+)
+from gi_instrument.processing.quality import (  # noqa: E402
+    angular_sensitivity,
+    mip,
+    plot_angular_sensitivity,
+    plot_visibility_map,
+    sigma_alpha_rad,
+    snr,
+)
