@@ -88,12 +88,14 @@ class Projector:
         self._shapes = [inc.shape for inc in phantom.inclusions]
         self._contrasts = phantom.contrasts(materials)
 
-    def _footprint(self, center_lab: NDArray, radius: float) -> tuple[float, float, float, float]:
-        """(u_lo, u_hi, v_lo, v_hi) of a ball's shadow, sample-plane metres."""
+    def _footprint(self, center_lab: NDArray, half_m: NDArray) -> tuple[float, float, float, float]:
+        """(u_lo, u_hi, v_lo, v_hi), sample-plane metres, of the shadow of the lab-frame box
+        ``center_lab +- half_m``."""
         if self.geometry.beam == "parallel":
-            return center_lab[0] - radius, center_lab[0] + radius, center_lab[2] - radius, center_lab[2] + radius
+            return center_lab[0] - half_m[0], center_lab[0] + half_m[0], center_lab[2] - half_m[2], center_lab[2] + half_m[2]
         ds = self.geometry.source_sample_m
-        corners = center_lab + radius * np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+        signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+        corners = center_lab + signs * half_m
         depth = ds + corners[:, 1]
         if np.any(depth <= 0):
             raise ValueError("an inclusion reaches behind the source")
@@ -123,7 +125,7 @@ class Projector:
         out: NDArray[np.float64] | None = None
         for shape, contrast in zip(self._shapes, self._contrasts):
             center_lab = rot @ shape.center_m + np.array([offset_m, 0.0, 0.0])
-            u_lo, u_hi, v_lo, v_hi = self._footprint(center_lab, shape.bounding_radius_m)
+            u_lo, u_hi, v_lo, v_hi = self._footprint(center_lab, shape.half_extents_m(rot))
             cols, rows = _index_range(u_m, u_lo, u_hi), _index_range(v_m, v_lo, v_hi)
             if cols.stop == cols.start or rows.stop == rows.start:
                 continue

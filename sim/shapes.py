@@ -94,6 +94,10 @@ class Sphere:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return self.radius_m
 
+    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
+        """Half sizes, m, of the solid's bounding box along the axes of the frame ``rotation @ x``."""
+        return np.full(3, self.radius_m)
+
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
         return _ball_interval(rays.transformed(self.center_m, np.eye(3)), self.radius_m) * rays.direction_norm()
@@ -116,6 +120,10 @@ class Ellipsoid:
     def bounding_radius_m(self) -> float:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return float(np.max(self.semi_axes_m))
+
+    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
+        """Half sizes, m, of the solid's bounding box along the axes of the frame ``rotation @ x``."""
+        return np.sqrt((((rotation @ self.rotation) * self.semi_axes_m) ** 2).sum(axis=1))
 
     @property
     def _to_unit(self) -> NDArray[np.float64]:
@@ -146,6 +154,11 @@ class Cylinder:
     def bounding_radius_m(self) -> float:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return float(np.hypot(self.radius_m, self.half_length_m))
+
+    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
+        """Half sizes, m, of the solid's bounding box along the axes of the frame ``rotation @ x``."""
+        axis = rotation @ self.axis
+        return self.half_length_m * np.abs(axis) + self.radius_m * np.sqrt(np.maximum(1.0 - axis**2, 0.0))
 
     @property
     def end_points_m(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -53,6 +53,8 @@ def render_slice(phantom: Phantom, materials: Mapping[str, Material], profile: P
     is the mean of ``supersampling`` x ``supersampling`` in-plane point samples."""
     if (z_um is None) == (row is None):
         raise ValueError("give exactly one of z_um and row")
+    if row is not None and not 0 <= row < profile.detector.height_px // binning:
+        raise ValueError(f"row {row} outside the {profile.detector.height_px // binning} rows at binning {binning}")
     z_um = slice_height_um(profile, row, binning) if row is not None else z_um
     cols = profile.detector.width_px // binning
     voxel_um = profile.voxel_um * binning
