@@ -76,7 +76,7 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.fft
@@ -291,12 +291,12 @@ def _plan(theta_key: bytes, cols: int, width: int) -> _Plan:
     iy, wy = axis_weights(uy)
     n_samples = ux.size
     nnz_per = width * width
-    rows = (iy[:, :, None] * m_grid + ix[:, None, :]).reshape(n_samples * nnz_per)
+    itype = np.int32 if max(n_samples * nnz_per, m_grid * m_grid) < 2**31 else np.int64
+    ix, iy = ix.astype(itype), iy.astype(itype)
+    rows = (iy[:, :, None] * itype(m_grid) + ix[:, None, :]).reshape(n_samples * nnz_per)
     data = (wy[:, :, None] * wx[:, None, :]).reshape(n_samples * nnz_per)
-    indptr = np.arange(0, n_samples * nnz_per + 1, nnz_per, dtype=np.int64)
-    itype = np.int32 if n_samples * nnz_per < 2**31 else np.int64
-    spread = scipy.sparse.csc_matrix(
-        (data, rows.astype(itype), indptr.astype(itype)), shape=(m_grid * m_grid, n_samples))
+    indptr = np.arange(0, n_samples * nnz_per + 1, nnz_per, dtype=itype)
+    spread = scipy.sparse.csc_matrix((data, rows, indptr), shape=(m_grid * m_grid, n_samples))
     spread.has_sorted_indices = False
 
     half = cols // 2
@@ -430,6 +430,7 @@ def fbp(
     interpolation: Interpolation = "linear",
     kernel_width: int = 5,
     workers: int | None = None,
+    out: Any = None,
 ) -> NDArray[np.float32]:
     """Filtered back-projection of a sinogram (angles, cols) or a stack (angles, rows, cols).
 
@@ -453,21 +454,23 @@ def fbp(
         kernel_width: Kaiser-Bessel kernel width in grid cells (numpy backend); 4 gives ~1e-3,
             5 ~1e-4, 6 ~1e-5 relative accuracy (against the exact trigonometric sum).
         workers: threads for the FFTs (default: all CPUs).
+        out: where to write the result (an array, ``numpy.memmap`` or ``h5py`` dataset of the
+            output shape); a stack is read and written a slab of rows at a time, so a volume
+            larger than memory streams from a memory-mapped sinogram stack to ``out``.
 
     Returns:
-        float32 slice ``(cols, cols)`` or volume ``(rows, cols, cols)``, in sinogram units per
-        pixel (``mu * voxel`` for ``-ln T``; ``delta`` for the refraction angle in rad).
+        float32 slice ``(cols, cols)`` or volume ``(rows, cols, cols)`` (``out`` if given), in
+        sinogram units per pixel (``mu * voxel`` for ``-ln T``; ``delta`` for the refraction
+        angle in rad).
     """
-    sino = np.asarray(sinogram)
-    if sino.ndim not in (2, 3):
-        raise ValueError(f"sinogram must be (angles, cols) or (angles, rows, cols), got {sino.shape}")
-    if not np.issubdtype(sino.dtype, np.floating):
-        sino = sino.astype(np.float32)
+    sino = sinogram if hasattr(sinogram, "shape") and hasattr(sinogram, "dtype") else (
+        np.asarray(sinogram))
+    if len(sino.shape) not in (2, 3):
+        raise ValueError(f"sinogram must be (angles, cols) or (angles, rows, cols), got "
+                         f"{sino.shape}")
     theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
     if theta.size != sino.shape[0]:
         raise ValueError(f"{theta.size} angles for {sino.shape[0]} projections")
-    if not np.all(np.isfinite(sino)):
-        raise ValueError("sinogram holds non-finite values")
     cols = sino.shape[-1]
     center = (cols - 1) / 2 if center_px is None else float(center_px)
     workers = workers or os.cpu_count() or 1
@@ -477,29 +480,44 @@ def fbp(
         raise ValueError(f"unknown backend {backend!r} (auto, numpy, astra)")
     if backend == "astra" and not astra_available():
         raise ImportError("backend='astra' needs astra-toolbox (pip install gi-instrument[astra])")
+    if backend == "astra" and interpolation != "linear":
+        raise ValueError("backend='astra' interpolates linearly")
 
-    volume = sino.ndim == 3
-    stack = np.moveaxis(sino, 1, 2) if volume else sino[:, :, None]   # (angles, cols, batch)
+    volume = len(sino.shape) == 3
+    batch = sino.shape[1] if volume else 1
     weights = angular_weights(np.rad2deg(theta))
     response = _filter_response(filter, cols, _OVERSAMPLING * cols, window,
                                 interpolation if backend == "numpy" else "sinc")
-    if backend == "astra" and interpolation != "linear":
-        raise ValueError("backend='astra' interpolates linearly")
-    batch = stack.shape[2]
-    out = np.empty((batch, cols, cols), dtype=np.float32)
-    if backend == "astra":
-        for b0 in range(0, batch, 16):
-            sl = slice(b0, b0 + 16)
-            out[sl] = _astra_slices(stack[:, :, sl], theta, weights, response, center, workers)
-    else:
+    if out is None:
+        out = np.empty((batch, cols, cols) if volume else (cols, cols), dtype=np.float32)
+    elif tuple(out.shape) != ((batch, cols, cols) if volume else (cols, cols)):
+        raise ValueError(f"out has shape {tuple(out.shape)}, need "
+                         f"{(batch, cols, cols) if volume else (cols, cols)}")
+    if backend == "numpy":
         plan = _plan(theta.tobytes(), cols, int(kernel_width))
-        per_slice = plan.m_grid**2 * 8 * 3
-        chunk = max(1, min(batch, _SLICE_BYTES // per_slice))
-        for b0 in range(0, batch, chunk):
-            sl = slice(b0, b0 + chunk)
-            coef = _coefficients(stack[:, :, sl], theta, weights, response, center, plan, workers)
-            out[sl] = _grid_slices(coef, plan, workers)
-    return out if volume else out[0]
+        chunk = max(1, min(batch, _SLICE_BYTES // (plan.m_grid**2 * 8 * 3)))
+    else:
+        chunk = min(batch, 16)
+    for b0 in range(0, batch, chunk):
+        rows = slice(b0, min(b0 + chunk, batch))
+        # (angles, cols, batch); only this slab of a memory-mapped / HDF5 stack is read
+        part = np.asarray(sino[:, rows] if volume else sino)
+        part = np.moveaxis(part, 1, 2) if volume else part[:, :, None]
+        if not np.issubdtype(part.dtype, np.floating):
+            part = part.astype(np.float32)
+        if not np.all(np.isfinite(part)):
+            raise ValueError(f"sinogram holds non-finite values (rows {rows.start}..{rows.stop - 1})"
+                             if volume else "sinogram holds non-finite values")
+        if backend == "numpy":
+            coef = _coefficients(part, theta, weights, response, center, plan, workers)
+            slices = _grid_slices(coef, plan, workers)
+        else:
+            slices = _astra_slices(part, theta, weights, response, center, workers)
+        if volume:
+            out[rows] = slices
+        else:
+            out[...] = slices[0]
+    return out
 
 
 # --------------------------------------------------------------------------------------------

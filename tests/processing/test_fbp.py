@@ -171,6 +171,18 @@ def test_volume_equals_slices() -> None:
         np.testing.assert_allclose(vol[k], fbp(sino, angles), atol=1e-5)
 
 
+def test_volume_streams_from_memmap_to_out(tmp_path) -> None:
+    angles = A180[::4]
+    s1 = sinogram(angles, SMOOTH).astype(np.float32)
+    stack = np.lib.format.open_memmap(tmp_path / "sino.npy", "w+", np.float32, (angles.size, 2, N))
+    stack[:, 0], stack[:, 1] = s1, 2 * s1
+    out = np.lib.format.open_memmap(tmp_path / "vol.npy", "w+", np.float32, (2, N, N))
+    assert fbp(stack, angles, out=out) is out
+    np.testing.assert_allclose(out[1], 2 * fbp(s1, angles), atol=1e-5)
+    with pytest.raises(ValueError, match="out has shape"):
+        fbp(stack, angles, out=np.empty((N, N), np.float32))
+
+
 def test_gridding_equals_exact_sum() -> None:
     """The gridded sum equals the direct trigonometric back-projection sum to ~1e-4."""
     n, cols = 40, 32
