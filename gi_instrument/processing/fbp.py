@@ -353,6 +353,7 @@ def _grid_slices(coef: NDArray[np.complex64], plan: _Plan, workers: int) -> NDAr
 # astra backend
 
 
+@functools.cache
 def astra_available(cuda: bool = False) -> bool:
     """True if astra-toolbox imports (and, with ``cuda``, has a usable GPU)."""
     try:
@@ -544,14 +545,26 @@ def delta_from_dpc(
 ) -> NDArray[np.float32]:
     """Refractive-index decrement ``delta`` (dimensionless) from a DPC sinogram (rad).
 
-    The refraction angle is ``alpha = p2 * dpc / (2 pi d)`` (rad; p2 the G2 period, d the G1-G2
-    distance; :func:`gi_instrument.processing.retrieval.refraction_angle_rad`) and
-    ``alpha = d/dx integral delta dl`` with ``x`` the transverse coordinate at the sample, in m.
-    With ``x = v u`` (``u`` in pixels, ``v`` the voxel size) and ``P = integral delta dl / v`` the
-    delta projection in pixel units, ``dP/du = (1/v) d(v P_m)/(du) ... = alpha``: the sinogram of
-    ``alpha`` is already the derivative of the pixel-unit projection, so the Hilbert FBP of
-    ``alpha`` gives ``delta`` without any voxel factor (the FBP of ``alpha * v`` would give
-    ``delta * v`` in m per pixel). Extra keyword arguments go to :func:`fbp`.
+    Units, step by step (``v`` the voxel size at the sample in m, ``u`` the detector coordinate
+    in pixels, ``x = v u`` the transverse coordinate at the sample in m):
+
+    - refraction angle ``alpha = p2 * dpc / (2 pi d)`` in rad, with ``p2`` the G2 period (m) and
+      ``d`` the G1-G2 distance (m): :func:`gi_instrument.processing.retrieval.refraction_angle_rad`;
+    - ``alpha = d/dx Phi`` with ``Phi(x) = integral delta dl`` (m) the delta projection;
+    - in pixel units the projection is ``P(u) = Phi / v`` (``integral delta dl_px``), so
+      ``dP/du = (dPhi/dx) (dx/du) / v = alpha``: the refraction-angle sinogram is already the
+      derivative of the pixel-unit projection;
+    - the Hilbert FBP of ``dP/du`` returns the object whose pixel-unit projection is ``P``,
+      i.e. ``delta`` itself: ``delta = FBP_hilbert[alpha]``, no voxel factor. (Equivalently the
+      FBP of ``alpha * v`` gives ``delta * v`` in m per pixel.)
+
+    Args:
+        dpc_sinogram_rad: differential phase ``wrap(phi_s - phi_r)``, (angles, cols) or
+            (angles, rows, cols), rad.
+        angles_deg: projection angles, deg.
+        period_um: G2 period p2, um.
+        g1_g2_cm: G1-G2 distance d, cm.
+        fbp_kwargs: passed to :func:`fbp` (``center_px``, ``backend``, ``out``, ...).
     """
     from gi_instrument.processing.retrieval import refraction_angle_rad  # noqa: PLC0415
 

@@ -14,6 +14,7 @@ from gi_instrument.processing.fbp import (
     fbp,
 )
 from gi_instrument.processing.retrieval import refraction_angle_rad
+from gi_instrument.profile import load_profile
 
 N = 96
 C = (N - 1) / 2
@@ -207,12 +208,17 @@ def test_gridding_equals_exact_sum() -> None:
         assert np.abs(rec - exact).max() < 2e-4 * np.abs(exact).max()
 
 
-def test_physical_units_cylinder() -> None:
-    """MAAST geometry: a cylinder of mu = 80 1/m and delta = 4e-7, radius 0.3 mm."""
-    voxel_um, period_um, g1_g2_cm = 8.52, 3.0, 54.4
-    mu, delta, radius_m = 80.0, 4e-7, 0.3e-3
+@pytest.mark.parametrize("name", ["tli", "maast"])
+def test_physical_units_cylinder(name: str) -> None:
+    """Each instrument's geometry and scan: a cylinder of mu = 80 1/m and delta = 4e-7."""
+    prof = load_profile(name)
+    voxel_um, period_um = prof.voxel_um, prof.gratings.g2_period_um
+    g1_g2_cm = prof.geometry.g1_g2_cm
+    angles = prof.ct.start_deg + np.arange(round(prof.ct.range_deg / prof.ct.angle_step_deg)) * (
+        prof.ct.angle_step_deg)
+    assert angles.size == {"tli": 1200, "maast": 740}[name]
     v = voxel_um * 1e-6
-    angles = A185
+    mu, delta, radius_m = 80.0, 4e-7, 30 * v                 # radius 30 voxels
     th = np.deg2rad(angles)[:, None]
     s_m = (np.arange(N) - C)[None, :] * v + 0 * th
 
