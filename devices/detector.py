@@ -31,7 +31,7 @@ class SCMOSDetector(Device):
 
     exposure_s = Cpt(EpicsSignal, "AcquireTime", put_complete=True, kind="config")
     acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
-    frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="normal")
+    frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
     real_exposure_s = Cpt(EpicsSignalRO, "RealAcquireTime_RBV", kind="normal")
     time_scale = Cpt(EpicsSignalRO, "TimeScale_RBV", kind="config")
     binning = Cpt(EpicsSignal, "Binning", put_complete=True, kind="config")
@@ -56,6 +56,7 @@ class SCMOSDetector(Device):
         self._next_index = 0
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._triggered = False
+        self._time_scale: float | None = None
 
     @property
     def image_key(self) -> str:
@@ -81,7 +82,9 @@ class SCMOSDetector(Device):
 
     def trigger(self) -> DeviceStatus:
         """Expose one frame; done when the IOC has written it to the file."""
-        real_s = float(self.exposure_s.get()) * float(self.time_scale.get())
+        if self._time_scale is None:
+            self._time_scale = float(self.time_scale.get())
+        real_s = float(self.exposure_s.get()) * self._time_scale
         status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
 
         def done(**kwargs: Any) -> None:
@@ -98,8 +101,8 @@ class SCMOSDetector(Device):
         if not self._triggered:
             return reading
         self._triggered = False
-        path = self.full_file_name.get()
         written = int(self.num_captured.get())
+        path = self.full_file_name.get() if written <= 1 or not self._path else self._path
         if path != self._path:
             self._path, self._next_index = path, 0
             bundle = compose_stream_resource(

@@ -174,28 +174,32 @@ class SimCamera(PVGroup):
             "current_mA": self.tube.current_rbv.value,
             "xray_on": float(emitting_at_start and self.tube.emitting),
         }
+        drop = bool(self.drop_frame.value)
         loop = asyncio.get_running_loop()
-        frame = await loop.run_in_executor(self._io, self._render, attrs)
+        frame, index = await loop.run_in_executor(self._io, self._render_and_write, frame_file, attrs, drop)
         await self.real_acquire_time.write(real_s)
         await self.array_counter.write(self.array_counter.value + 1)
-        if self.drop_frame.value:
+        if drop:
             await self.drop_frame.write(0)
             await self.state.write("Idle")
             await self.status.write("frame dropped (fault injection)")
             return 0
-        index = await loop.run_in_executor(self._io, frame_file.write, frame, attrs)
         await self.num_captured.write(index + 1)
         await self.preview.write(_preview(frame))
         await self.state.write("Idle")
         await self.status.write("OK")
         return 0
 
-    def _render(self, attrs: dict[str, float]) -> np.ndarray:
-        return self.model.frame(
+    def _render_and_write(self, frame_file: FrameFile, attrs: dict[str, float],
+                          drop: bool) -> tuple[np.ndarray, int]:
+        """Compute the frame and append it to the file (unless dropped); (frame, index in file)."""
+        frame = self.model.frame(
             angle_deg=attrs["angle_deg"], g2_um=attrs["g2_position_um"],
             sample_offset_mm=attrs["sample_x_mm"] - self.profile.sample_stage.in_mm,
             exposure_s=attrs["exposure_s"], current_mA=attrs["current_mA"],
             xray_on=bool(attrs["xray_on"]), time_s=attrs["time_s"], binning=int(self.binning.value))
+        index = -1 if drop else frame_file.write(frame, attrs)
+        return frame, index
 
     def close(self) -> None:
         """Close the open file (IOC shutdown)."""

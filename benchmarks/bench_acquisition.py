@@ -1,0 +1,87 @@
+"""Per-frame overhead of a ``gi_ct`` dry-run against a bare bluesky ``scan`` in the same run.
+
+Overhead per frame = (wall time - sum of the scaled nominal exposures) / frames, for 256 x 256
+frames (MAAST at binning 8) on the simulated IOC. The baseline is ``bluesky.plans.scan`` of an
+``ophyd.sim`` motor and detector (per event), measured in the same process. Both are measured
+without subscriptions, and the CT also with the embedded tiled catalog writing every run.
+Target (walking skeleton): CT overhead <= 2x the bare scan's per-event time.
+
+    .venv/bin/python benchmarks/bench_acquisition.py [--range-deg 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+
+def bare_scan_s_per_event(n_events: int) -> float:
+    from bluesky import RunEngine
+    from bluesky.plans import scan
+    from ophyd.sim import det, motor
+
+    RE = RunEngine({})
+    RE(scan([det], motor, 0, 1, 10))  # warm-up
+    t0 = time.perf_counter()
+    RE(scan([det], motor, 0, 1, n_events))
+    return (time.perf_counter() - t0) / n_events
+
+
+def ct_overhead_s_per_frame(inst, RE, args) -> tuple[float, int]:
+    from gi_instrument.plans import gi_ct
+
+    docs: list[dict] = []
+    token = RE.subscribe(lambda name, doc: docs.append(doc) if name == "start" else None)
+    plan = gi_ct(inst, exposure_s=args.exposure_s, angle_step_deg=args.angle_step_deg, range_deg=args.range_deg,
+                 reference_every_deg=args.reference_every_deg)
+    t0 = time.perf_counter()
+    RE(plan)
+    wall = time.perf_counter() - t0
+    RE.unsubscribe(token)
+    frames = docs[0]["schedule"]["frames_expected"]
+    exposure_real = frames * args.exposure_s * args.time_scale
+    return (wall - exposure_real) / frames, frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--range-deg", type=float, default=100.0)
+    parser.add_argument("--angle-step-deg", type=float, default=5.0)
+    parser.add_argument("--reference-every-deg", type=float, default=25.0)
+    parser.add_argument("--exposure-s", type=float, default=10.0, help="nominal exposure per frame")
+    parser.add_argument("--time-scale", type=float, default=1e-4)
+    args = parser.parse_args()
+
+    from bluesky import RunEngine
+
+    from gi_instrument.catalog import catalog_paths, open_catalog, tiled_writer
+    from gi_instrument.devices import make_instrument
+    from gi_instrument.profile import load_profile
+    from gi_instrument.sim.launcher import SimIOC
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = catalog_paths(tmp)
+        ioc = SimIOC("maast", time_scale=args.time_scale, binning=8)
+        ioc.apply_client_env()
+        with ioc:
+            inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames)
+            RE = RunEngine({})
+            bare = bare_scan_s_per_event(200)
+            plain, frames = ct_overhead_s_per_frame(inst, RE, args)
+            RE.subscribe(tiled_writer(open_catalog(tmp)))
+            with_catalog, _ = ct_overhead_s_per_frame(inst, RE, args)
+            bare_again = bare_scan_s_per_event(200)
+            from epics import ca
+            ca.finalize_libca()
+    bare = min(bare, bare_again)
+    print(f"frames per CT: {frames} (256 x 256, exposure {args.exposure_s} s x time scale {args.time_scale})")
+    print(f"bare bluesky scan (ophyd.sim):         {bare * 1e3:6.2f} ms per event")
+    print(f"gi_ct overhead, no subscriptions:      {plain * 1e3:6.2f} ms per frame  ratio {plain / bare:4.2f}")
+    print(f"gi_ct overhead, with tiled catalog:    {with_catalog * 1e3:6.2f} ms per frame  ratio {with_catalog / bare:4.2f}")
+    print(f"target: ratio <= 2.0 -> {'met' if plain / bare <= 2.0 else 'NOT met'} without subscriptions, "
+          f"{'met' if with_catalog / bare <= 2.0 else 'NOT met'} with the catalog")
+
+
+if __name__ == "__main__":
+    main()
