@@ -1,0 +1,172 @@
+"""``gi-process``: reconstruct a ``gi_ct`` run from the catalog into volumes, TIFF stacks and PNGs.
+
+Pipeline: the run is read from the catalog (:mod:`gi_instrument.processing.catalog_reader`),
+sinograms of transmission ``T``, differential phase and dark-field ``D`` are built by row chunks
+(:mod:`~gi_instrument.processing.sinograms`, with time-interpolated references and the measured
+G2 positions), then each slab of detector rows is reconstructed with
+:func:`gi_instrument.processing.fbp.fbp` and written to ``volumes.h5``; TIFF stacks and PNG
+previews are made from that file.
+
+Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
+
+- ``attenuation``: ``mu [1/m] = FBP_ramp(-ln T) / v`` (``-ln T`` is the line integral of ``mu``,
+  the FBP returns ``mu v`` per pixel).
+- ``darkfield``: linear diffusion coefficient ``eps [1/m] = FBP_ramp(-ln D) / v``.
+- ``delta``: ``delta = FBP_hilbert(alpha)``, ``alpha = p2 dphi / (2 pi d)`` the refraction angle
+  in rad (p2 the G2 period, d the G1-G2 distance). With ``alpha = d/du integral delta dz`` (``u``
+  in m) and ``u = v n`` (``n`` in pixels), the per-pixel derivative of the pixel-unit projection
+  ``integral delta dz / v`` is ``alpha`` itself: the voxel size cancels
+  (:func:`gi_instrument.processing.fbp.delta_from_dpc`).
+
+``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
+flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["VOLUMES", "process_run", "main"]
+
+VOLUMES = {
+    "attenuation": ("1/m", "linear attenuation coefficient mu, FBP (ramp) of -ln T"),
+    "delta": ("1", "refractive index decrement delta, FBP (Hilbert) of the refraction angle"),
+    "darkfield": ("1/m", "linear diffusion coefficient, FBP (ramp) of -ln D"),
+}
+"""Reconstructed volumes: name → (unit, description)."""
+
+_MIN_SIGNAL = 1e-6
+
+
+def _minus_log(values: NDArray) -> NDArray[np.float32]:
+    """``-ln(max(x, 1e-6))`` as float32 (line integral of a transmission-like ratio)."""
+    return -np.log(np.maximum(np.asarray(values, dtype=np.float32), np.float32(_MIN_SIGNAL)))
+
+
+def _rows_per_slab(n_proj: int, cols: int, memory_bytes: int) -> int:
+    """Detector rows reconstructed together: three volume slabs and their sinograms."""
+    per_row = 3 * 4 * (cols * cols + 2 * n_proj * cols)
+    return max(1, memory_bytes // per_row)
+
+
+def process_run(
+    ct: Any,
+    out_dir: str | Path,
+    *,
+    memory_bytes: int = 2 << 30,
+    reference_mode: str = "linear",
+    use_positions: bool = True,
+    center_px: float | None = None,
+    tiff: bool = True,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Sinograms, reconstructions and result files of a :class:`~.catalog_reader.CTRun`.
+
+    Writes into ``out_dir``: ``sinograms/`` (``.npy``), ``volumes.h5``, ``<volume>.tif`` (unless
+    ``tiff`` is False) and ``png/<volume>_preview.png``. Returns the paths by name.
+    """
+    from tqdm import tqdm
+
+    from gi_instrument import __version__
+    from gi_instrument.processing.fbp import attenuation_per_m, delta_from_dpc, fbp
+    from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sino = ct.sinograms(out_dir=out / "sinograms", memory_bytes=memory_bytes,
+                        reference_mode=reference_mode, use_positions=use_positions,
+                        progress=progress)
+    n_proj, rows, cols = sino.transmission.shape
+    angles = sino.angles_deg
+    parameters = {
+        "gi_instrument_version": __version__, "reference_mode": reference_mode,
+        "use_positions": use_positions, "center_px": center_px, "min_signal": _MIN_SIGNAL,
+        "filters": {"attenuation": "ramp", "darkfield": "ramp", "delta": "hilbert"},
+        "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
+        "n_projections": n_proj, "angle_range_deg": [float(angles.min()), float(angles.max())],
+    }
+    metadata = {"run_uid": ct.uid, "profile": ct.start.get("profile"),
+                "geometry": ct.geometry, "plan_args": ct.start.get("plan_args"),
+                "processing": parameters}
+    slab_rows = _rows_per_slab(n_proj, cols, memory_bytes)
+    paths = {"sinograms": out / "sinograms", "volumes": out / "volumes.h5"}
+    with VolumeFile(paths["volumes"], metadata, ct.voxel_um) as vf:
+        for name, (unit, description) in VOLUMES.items():
+            vf.create(name, (rows, cols, cols), unit, description)
+        bar = tqdm(total=rows, unit="row", desc="reconstruction", disable=not progress)
+        for r0 in range(0, rows, slab_rows):
+            block = slice(r0, min(r0 + slab_rows, rows))
+            mu = fbp(_minus_log(sino.transmission[:, block]), angles, "ramp", center_px=center_px)
+            vf.volume("attenuation")[block] = attenuation_per_m(mu, ct.voxel_um)
+            eps = fbp(_minus_log(sino.darkfield[:, block]), angles, "ramp", center_px=center_px)
+            vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
+            vf.volume("delta")[block] = delta_from_dpc(
+                np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.g1_g2_cm,
+                center_px=center_px)
+            bar.update(block.stop - block.start)
+        bar.close()
+        volumes = {name: vf.volume(name) for name in VOLUMES}
+        if tiff:
+            for name, volume in volumes.items():
+                paths[name] = write_tiff_stack(out / f"{name}.tif", volume, ct.voxel_um)
+        for path in write_previews(out / "png", volumes, ct.voxel_um,
+                                   units={k: v[0] for k, v in VOLUMES.items()}):
+            paths[path.stem] = path
+    return paths
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from gi_instrument.catalog import DATA_DIR_ENV
+
+    parser = argparse.ArgumentParser(prog="gi-process", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default DATA_DIR/processed/<uid[:8]>)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"catalog directory (default ${DATA_DIR_ENV} or ~/gi-data)")
+    parser.add_argument("--memory-gib", type=float, default=2.0,
+                        help="memory budget of one row chunk, GiB (default 2)")
+    parser.add_argument("--nearest-reference", action="store_true",
+                        help="use the nearest reference scan instead of interpolating in time")
+    parser.add_argument("--equidistant", action="store_true",
+                        help="ignore the G2 readbacks (FFT of nominal equidistant steps)")
+    parser.add_argument("--center-px", type=float, default=None,
+                        help="detector column of the rotation axis (default: the centre)")
+    parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``gi-process``."""
+    args = _parse_args(argv)
+    from gi_instrument.catalog import catalog_paths, open_catalog
+    from gi_instrument.processing.catalog_reader import open_ct_run
+
+    try:
+        paths = catalog_paths(args.data_dir)
+        client = open_catalog(paths.root)
+        ct = open_ct_run(client, args.run)
+        out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
+        print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
+              f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
+              f" -> {out}", file=sys.stderr)
+        written = process_run(
+            ct, out, memory_bytes=int(args.memory_gib * 2**30),
+            reference_mode="nearest" if args.nearest_reference else "linear",
+            use_positions=not args.equidistant, center_px=args.center_px,
+            tiff=not args.no_tiff, progress=not args.quiet)
+    except (KeyError, ValueError) as exc:
+        sys.exit(f"gi-process: {exc}")
+    for name, path in written.items():
+        print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()
