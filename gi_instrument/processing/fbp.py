@@ -88,6 +88,7 @@ __all__ = [
     "Filter",
     "Backend",
     "Interpolation",
+    "Padding",
     "fbp",
     "angular_weights",
     "attenuation_per_m",
@@ -98,6 +99,7 @@ __all__ = [
 Filter = Literal["ramp", "hilbert"]
 Backend = Literal["auto", "numpy", "astra"]
 Interpolation = Literal["linear", "sinc"]
+Padding = Literal["edge", "zero"]
 
 _OVERSAMPLING = 2
 """Cartesian grid / projection padding factor ``M / cols``; the de-apodisation assumes 2."""
@@ -308,6 +310,27 @@ def _plan(theta_key: bytes, cols: int, width: int) -> _Plan:
                  rows_idx, cols_idx)
 
 
+def _pad(sino: NDArray[np.floating], m_pad: int, padding: str) -> NDArray[np.floating]:
+    """Pad ``(angles, cols, ...)`` to ``m_pad`` columns: zeros, or each edge's value.
+
+    ``"edge"``: the first half of the padding repeats the last column, the second half the first
+    column, so the periodic signal the FFT sees has no jump at either edge of the detector (a
+    projection truncated by the field of view continues flat instead of dropping to zero).
+    """
+    cols = sino.shape[1]
+    if padding == "zero":
+        return sino if cols == m_pad else np.concatenate(
+            [sino, np.zeros((sino.shape[0], m_pad - cols) + sino.shape[2:], sino.dtype)], axis=1)
+    if padding != "edge":
+        raise ValueError(f"unknown padding {padding!r} (zero, edge)")
+    out = np.empty((sino.shape[0], m_pad) + sino.shape[2:], dtype=sino.dtype)
+    half = cols + (m_pad - cols) // 2
+    out[:, :cols] = sino
+    out[:, cols:half] = sino[:, -1:]
+    out[:, half:] = sino[:, :1]
+    return out
+
+
 def _coefficients(
     sino: NDArray[np.floating],
     theta: NDArray[np.float64],
@@ -316,10 +339,11 @@ def _coefficients(
     center_px: float,
     plan: _Plan,
     workers: int,
+    padding: str = "zero",
 ) -> NDArray[np.complex64]:
     """Gridding coefficients ``(n_fold, cols, *batch)`` of sinograms ``(angles, cols, *batch)``."""
     cols, m_pad = plan.cols, plan.m_grid
-    spec = scipy.fft.rfft(sino, n=m_pad, axis=1, workers=workers)[:, :cols]
+    spec = scipy.fft.rfft(_pad(sino, m_pad, padding), axis=1, workers=workers)[:, :cols]
     # image offset: output pixel centres sit at integer + off (off = 1/2 for even cols)
     off = cols // 2 - (cols - 1) / 2
     w = np.arange(cols) / m_pad
@@ -375,13 +399,14 @@ def _astra_slices(
     response: NDArray[np.complex128],
     center_px: float,
     workers: int,
+    padding: str = "zero",
 ) -> NDArray[np.float32]:
     """Same filter in numpy, back-projection by astra; ``sino`` is (angles, cols, batch)."""
     import astra  # noqa: PLC0415
 
     n_ang, cols, batch = sino.shape
     m_pad = _OVERSAMPLING * cols
-    spec = scipy.fft.rfft(sino, n=m_pad, axis=1, workers=workers)
+    spec = scipy.fft.rfft(_pad(sino, m_pad, padding), axis=1, workers=workers)
     h = np.zeros(m_pad // 2 + 1, dtype=np.complex128)
     h[:cols] = response
     # astra puts the rotation axis at (cols - 1) / 2: shift the filtered projection there
@@ -429,6 +454,7 @@ def fbp(
     backend: Backend = "auto",
     window: str | None = None,
     interpolation: Interpolation = "linear",
+    padding: Padding = "edge",
     kernel_width: int = 5,
     workers: int | None = None,
     out: Any = None,
@@ -447,6 +473,10 @@ def fbp(
             back-projection, CPU or CUDA), ``"auto"`` (astra when it has a GPU, else numpy: the
             gridding is faster than astra's CPU back-projection).
         window: filter apodisation: ``None``, ``"hann"`` or ``"shepp-logan"``.
+        padding: how projections are extended to ``2 cols`` before filtering: ``"edge"``
+            (default: each side continues with its edge value, which limits the cupping and
+            offset when the object is wider than the field of view, as the formalin container
+            is; identical to zeros when the projections end at zero) or ``"zero"``.
         interpolation: how the filtered projection is read between detector samples:
             ``"linear"`` (default: the response of a textbook / astra / skimage FBP with linear
             interpolation, applied as its transfer function ``sinc^2(w)``) or ``"sinc"``
@@ -510,10 +540,10 @@ def fbp(
             raise ValueError(f"sinogram holds non-finite values (rows {rows.start}..{rows.stop - 1})"
                              if volume else "sinogram holds non-finite values")
         if backend == "numpy":
-            coef = _coefficients(part, theta, weights, response, center, plan, workers)
+            coef = _coefficients(part, theta, weights, response, center, plan, workers, padding)
             slices = _grid_slices(coef, plan, workers)
         else:
-            slices = _astra_slices(part, theta, weights, response, center, workers)
+            slices = _astra_slices(part, theta, weights, response, center, workers, padding)
         if volume:
             out[rows] = slices
         else:
