@@ -260,11 +260,12 @@ def _fold(theta: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.b
     t2 = np.mod(theta, 2 * np.pi)
     flipped = t2 >= np.pi
     phi = np.where(flipped, t2 - np.pi, t2)
-    phi = np.where(np.isclose(phi, np.pi, rtol=0, atol=1e-12), 0.0, phi)
-    return phi, flipped
+    # a direction within rounding of 180 deg is direction 0 seen from the other side
+    wrap = np.isclose(phi, np.pi, rtol=0, atol=1e-12)
+    return np.where(wrap, 0.0, phi), flipped ^ wrap
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _plan(theta_key: bytes, cols: int, width: int) -> _Plan:
     theta = np.frombuffer(theta_key, dtype=np.float64)
     m_grid = _OVERSAMPLING * cols
@@ -274,7 +275,7 @@ def _plan(theta_key: bytes, cols: int, width: int) -> _Plan:
     uniq, inverse = np.unique(key, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
-    phi_u = np.array([phi[order[s]] for s in starts])
+    phi_u = phi[order[starts]]
 
     beta = _kaiser_bessel_beta(width)
     m = np.arange(cols, dtype=np.float64)
