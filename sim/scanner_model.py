@@ -47,6 +47,8 @@ __all__ = ["Window", "ScannerModel", "frame_window", "detector_maps"]
 _CACHE_ENTRIES = 4
 _BLOCK_SUBPIXELS = 1 << 20
 """Sub-pixels per block of the per-angle computation (bounds its memory)."""
+_BLOCK_PIXELS = 1 << 16
+"""Pixels per block of a frame's noise (small transient arrays)."""
 _RADIAL_RMS = math.sqrt(8.0 / 45.0)
 """rms of 2/3 - (xi^2 + eta^2) over the square [-1, 1]^2 (its mean is 0)."""
 
@@ -135,24 +137,53 @@ class ScannerModel:
             window: optional sub-field in binned pixels (tests, calibration).
         """
         window = frame_window(self.profile, binning, window)
-        if xray_on and current_mA > 0 and exposure_s > 0:
-            photons = self._rng.poisson(self.expected_photons(
-                angle_deg=angle_deg, g2_um=g2_um, sample_offset_mm=sample_offset_mm,
-                exposure_s=exposure_s, current_mA=current_mA, time_s=time_s, binning=binning,
-                window=window)).astype(np.float32)
-            photons *= np.float32(self.profile.simulation.gain_adu_per_photon / binning**2)
-        else:
-            photons = np.zeros((window.rows, window.cols), dtype=np.float32)
-        return self._read_out(photons, binning)
+        sim, det = self.profile.simulation, self.profile.detector
+        lit = xray_on and current_mA > 0 and exposure_s > 0
+        if lit:
+            terms = self._terms(angle_deg, sample_offset_mm, binning, window)
+            theta, scale = self._phase_and_scale(g2_um, time_s, exposure_s, current_mA, binning)
+        out = np.empty((window.rows, window.cols), dtype=np.uint16)
+        adu_per_photon = np.float32(sim.gain_adu_per_photon / binning**2)
+        read_adu = np.float32(sim.read_noise_adu / binning)
+        # Row blocks keep the transient arrays small (and the allocator's footprint flat).
+        step = max(1, _BLOCK_PIXELS // window.cols)
+        for r0 in range(0, window.rows, step):
+            rows = slice(r0, min(window.rows, r0 + step))
+            if lit:
+                adu = self._rng.poisson(self._expected(terms, rows, theta, scale)).astype(np.float32)
+                adu *= adu_per_photon
+            else:
+                adu = np.zeros((rows.stop - rows.start, window.cols), dtype=np.float32)
+            noise = self._rng.standard_normal(adu.shape, dtype=np.float32)
+            noise *= read_adu
+            adu += noise
+            adu += np.float32(sim.dark_offset_adu)
+            np.rint(adu, out=adu)
+            np.clip(adu, 0, 2**det.bit_depth - 1, out=adu)
+            out[rows] = adu
+        return out
 
     def expected_photons(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float,
                          exposure_s: float, current_mA: float, time_s: float, binning: int = 1,
                          window: Window | None = None) -> NDArray[np.float32]:
         """Noise-free photons per binned pixel (sum over its b x b pixels), float32 (rows, cols)."""
         window = frame_window(self.profile, binning, window)
-        a, b, c = self._terms(angle_deg, sample_offset_mm, binning, window)
-        theta = 2 * math.pi * g2_um / self.profile.gratings.g2_period_um + self.fringe_drift_rad(time_s)
-        scale = self.profile.simulation.photon_flux_per_s_mA_px * exposure_s * current_mA * binning**2
+        terms = self._terms(angle_deg, sample_offset_mm, binning, window)
+        theta, scale = self._phase_and_scale(g2_um, time_s, exposure_s, current_mA, binning)
+        return self._expected(terms, slice(None), theta, scale)
+
+    def _phase_and_scale(self, g2_um: float, time_s: float, exposure_s: float, current_mA: float,
+                         binning: int) -> tuple[float, float]:
+        """Stepping phase theta, rad, and photons of a flat binned pixel (a0 / f)."""
+        p = self.profile
+        theta = 2 * math.pi * g2_um / p.gratings.g2_period_um + self.fringe_drift_rad(time_s)
+        return theta, p.simulation.photon_flux_per_s_mA_px * exposure_s * current_mA * binning**2
+
+    @staticmethod
+    def _expected(terms: tuple[NDArray, NDArray, NDArray], rows: slice, theta: float, scale: float
+                  ) -> NDArray[np.float32]:
+        """scale * (A + B cos(theta) - C sin(theta)) on ``rows`` of the cached terms."""
+        a, b, c = (t[rows] for t in terms)
         out = b * np.float32(scale * math.cos(theta))
         out -= c * np.float32(scale * math.sin(theta))
         out += a * np.float32(scale)
@@ -165,18 +196,6 @@ class ScannerModel:
         hours = time_s / 3600.0
         return (sim.fringe_drift_rad_per_h * hours
                 + sim.fringe_wobble_rad * math.sin(2 * math.pi * hours / sim.fringe_wobble_period_h))
-
-    # ---- detector ---------------------------------------------------------------------------
-    def _read_out(self, adu: NDArray[np.float32], binning: int) -> np.ndarray:
-        """Add offset and read noise to signal ADU (in place), round and clip to the ADC range."""
-        sim, det = self.profile.simulation, self.profile.detector
-        noise = self._rng.standard_normal(adu.shape, dtype=np.float32)
-        noise *= np.float32(sim.read_noise_adu / binning)
-        adu += noise
-        adu += np.float32(sim.dark_offset_adu)
-        np.rint(adu, out=adu)
-        np.clip(adu, 0, 2**det.bit_depth - 1, out=adu)
-        return adu.astype(np.uint16)
 
     # ---- per-angle terms ----------------------------------------------------------------------
     def _terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
