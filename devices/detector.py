@@ -8,6 +8,7 @@ reads them straight from the files. Scalars (real exposure, frame counter) are r
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
 from event_model import compose_stream_resource
@@ -19,6 +20,22 @@ __all__ = ["SCMOSDetector", "FrameLostError", "FRAME_DATASET"]
 FRAME_DATASET = "/entry/data/data"
 """Dataset of the frames in each HDF5 file (frames, rows, cols) uint16."""
 
+FRAME_KEYS = {
+    "angle_deg": "rotation_angle_deg",
+    "g2_setpoint_um": "g2_setpoint_um",
+    "g2_position_um": "g2_position_um",
+    "sample_x_mm": "sample_x_mm",
+    "exposure_s": "{name}_exposure_s",
+    "real_exposure_s": "{name}_real_exposure_s",
+    "time_s": "{name}_ioc_time_s",
+    "voltage_kV": "tube_voltage_kV",
+    "current_mA": "tube_current_mA",
+    "xray_on": "tube_xray_on",
+    "frame_index": "{name}_frame_index",
+}
+"""Data key of each value the camera IOC records with a frame (``FrameAttrs_RBV``); names the
+IOC adds beyond these become ``{name}_<attribute>``."""
+
 
 class FrameLostError(RuntimeError):
     """The camera acknowledged an exposure but the frame is not in the file."""
@@ -26,13 +43,16 @@ class FrameLostError(RuntimeError):
 
 class SCMOSDetector(Device):
     """sCMOS camera (PVs under ``{prefix}``). Data key of the frames: ``{name}_image``
-    (rows, cols) uint16, external. Read keys: ``{name}_real_exposure_s``,
-    ``{name}_frame_counter``; ``{name}_exposure_s`` (nominal, per frame) is configuration."""
+    (rows, cols) uint16, external. With each frame it reads, in one get, the values the IOC
+    recorded at that exposure (see :data:`FRAME_KEYS`): G2 setpoint and readback (um), rotation
+    angle (deg), sample position (mm), nominal and real exposure (s), tube kV / mA."""
 
     exposure_s = Cpt(EpicsSignal, "AcquireTime", put_complete=True, kind="config")
     acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
     frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
-    real_exposure_s = Cpt(EpicsSignalRO, "RealAcquireTime_RBV", kind="normal")
+    real_exposure_s = Cpt(EpicsSignalRO, "RealAcquireTime_RBV", kind="omitted")
+    frame_attr_names = Cpt(EpicsSignalRO, "FrameAttrNames_RBV", string=True, kind="omitted")
+    frame_attrs = Cpt(EpicsSignalRO, "FrameAttrs_RBV", kind="omitted")
     time_scale = Cpt(EpicsSignalRO, "TimeScale_RBV", kind="config")
     binning = Cpt(EpicsSignal, "Binning", put_complete=True, kind="config")
     size_x = Cpt(EpicsSignalRO, "SizeX_RBV", kind="config")
@@ -57,6 +77,8 @@ class SCMOSDetector(Device):
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._triggered = False
         self._time_scale: float | None = None
+        self._attr_keys: list[str] = []
+        self._shape = (0, 0)
 
     @property
     def image_key(self) -> str:
@@ -67,8 +89,18 @@ class SCMOSDetector(Device):
         """(rows, cols) of the frames at the current binning."""
         return int(self.size_y.get()), int(self.size_x.get())
 
+    def frame_attribute_keys(self) -> list[str]:
+        """Data keys of the IOC's per-frame values, in ``FrameAttrs_RBV`` order (read once)."""
+        if not self._attr_keys:
+            names = [n for n in self.frame_attr_names.get().split(",") if n]
+            self._attr_keys = [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in names]
+        return self._attr_keys
+
     def describe(self) -> dict[str, dict[str, Any]]:
         desc = super().describe()
+        source = f"PV:{self.prefix}FrameAttrs_RBV"
+        for key in self.frame_attribute_keys():
+            desc[key] = {"source": source, "dtype": "number", "shape": []}
         rows, cols = self.frame_shape()
         desc[self.image_key] = {
             "source": f"PV:{self.prefix}FullFileName_RBV",
@@ -101,23 +133,28 @@ class SCMOSDetector(Device):
         if not self._triggered:
             return reading
         self._triggered = False
-        written = int(self.num_captured.get())
-        path = self.full_file_name.get() if written <= 1 or not self._path else self._path
-        if path != self._path:
-            self._path, self._next_index = path, 0
+        values = self.frame_attrs.get()
+        timestamp = self.frame_attrs.timestamp
+        frame = dict(zip(self.frame_attribute_keys(), (float(v) for v in values)))
+        index_value = frame[f"{self.name}_frame_index"]
+        index = int(index_value) if math.isfinite(index_value) else -1
+        if index == 0:
+            path = self.full_file_name.get()
+            self._path, self._next_index, self._shape = path, 0, self.frame_shape()
             bundle = compose_stream_resource(
                 mimetype="application/x-hdf5", uri=f"file://localhost{path}", data_key=self.image_key,
-                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self.frame_shape()],
+                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self._shape],
                             "join_method": "stack"})
             self._resource, self._compose_datum = bundle.stream_resource_doc, bundle.compose_stream_datum
             self._pending.append(("stream_resource", self._resource))
-        if written != self._next_index + 1:
+        if index != self._next_index:
             raise FrameLostError(
-                f"{self.name}: expected frame {self._next_index} in {path}, the file holds {written} "
-                f"({self.status_message.get()})")
+                f"{self.name}: expected frame {self._next_index} in {self._path}, the camera reports frame "
+                f"{index} ({self.status_message.get()})")
         self._pending.append(("stream_datum", self._compose_datum(
             indices={"start": self._next_index, "stop": self._next_index + 1})))
         self._next_index += 1
+        reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
         return reading
 
     def collect_asset_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:

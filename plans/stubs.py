@@ -45,8 +45,9 @@ def move_checked(positioner: PutCompletePositioner, target: float, *extra: Any) 
 
 
 def frame_readables(inst: GIInstrument) -> list[Any]:
-    """What is read with every frame: camera, G2, rotation, sample stage and the frame tag."""
-    return [inst.camera, inst.g2, inst.rotation, inst.sample, inst.frame]
+    """What is read with every frame: the camera (which reports the G2, rotation and sample
+    positions its IOC recorded at the exposure) and the frame tag."""
+    return [inst.camera, inst.frame]
 
 
 def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path,

@@ -25,7 +25,10 @@ PREVIEW_PX = 64
 BINNINGS = (1, 2, 4, 8, 16, 32)
 FRAME_ATTRIBUTES = ["angle_deg", "g2_setpoint_um", "g2_position_um", "sample_x_mm", "exposure_s",
                     "real_exposure_s", "time_s", "voltage_kV", "current_mA", "xray_on"]
-"""Per-frame values the camera stores beside each frame (``/entry/instrument/NDAttributes``)."""
+"""Per-frame values the camera stores beside each frame (``/entry/instrument/NDAttributes``) and
+publishes, with the frame's index in its file, in ``FrameAttrs_RBV`` (names in
+``FrameAttrNames_RBV``)."""
+_ATTR_NAMES = ",".join([*FRAME_ATTRIBUTES, "frame_index"])
 
 _STR = dict(dtype=ChannelType.CHAR, max_length=1024)
 
@@ -48,7 +51,10 @@ class SimCamera(PVGroup):
     (frames per file), ``FullFileName_RBV``, ``NumCaptured_RBV`` (frames in the current file).
     A new file opens on the first frame after ``FileName``/``FilePath`` change and closes when
     it holds ``NumCapture`` frames; an existing file is never overwritten (Acquire fails).
-    ``Preview`` is a 64 x 64 float waveform of the last frame (block means).
+    ``FrameAttrs_RBV`` holds the values recorded with the last frame (names, comma-separated, in
+    ``FrameAttrNames_RBV``: angle, G2 setpoint and readback, sample position, exposures, time,
+    tube settings, and last ``frame_index`` = the frame's index in its file), so a client gets
+    them all in one read. ``Preview`` is a 64 x 64 float waveform of the last frame (block means).
     Fault injection: ``DropFrame`` (1: the next frame is exposed but never written),
     ``AcquireTimeout`` (1: the next Acquire hangs for ``HangTime`` nominal s).
     """
@@ -70,6 +76,9 @@ class SimCamera(PVGroup):
     num_capture = pvproperty(name="NumCapture", value=1)
     full_file_name = pvproperty(name="FullFileName_RBV", value="", read_only=True, **_STR)
     num_captured = pvproperty(name="NumCaptured_RBV", value=0, read_only=True)
+    frame_attr_names = pvproperty(name="FrameAttrNames_RBV", value=_ATTR_NAMES, read_only=True, **_STR)
+    frame_attrs = pvproperty(name="FrameAttrs_RBV", value=[float("nan")] * (len(FRAME_ATTRIBUTES) + 1),
+                             dtype=ChannelType.DOUBLE, max_length=len(FRAME_ATTRIBUTES) + 1, read_only=True)
     preview = pvproperty(name="Preview", value=np.zeros(PREVIEW_PX * PREVIEW_PX, dtype=np.float32),
                          dtype=ChannelType.FLOAT, max_length=PREVIEW_PX * PREVIEW_PX, read_only=True)
     drop_frame = pvproperty(name="DropFrame", value=0)
@@ -185,6 +194,7 @@ class SimCamera(PVGroup):
             await self.status.write("frame dropped (fault injection)")
             return 0
         await self.num_captured.write(index + 1)
+        await self.frame_attrs.write([*(attrs[name] for name in FRAME_ATTRIBUTES), float(index)])
         await self.preview.write(_preview(frame))
         await self.state.write("Idle")
         await self.status.write("OK")
