@@ -538,8 +538,8 @@ def fbp(
         if not np.issubdtype(part.dtype, np.floating):
             part = part.astype(np.float32)
         if not np.all(np.isfinite(part)):
-            raise ValueError(f"sinogram holds non-finite values (rows {rows.start}..{rows.stop - 1})"
-                             if volume else "sinogram holds non-finite values")
+            where = f" (rows {rows.start}..{rows.stop - 1})" if volume else ""
+            raise ValueError(f"sinogram holds non-finite values{where}")
         if backend == "numpy":
             coef = _coefficients(part, theta, weights, response, center, plan, workers, padding)
             slices = _grid_slices(coef, plan, workers)

@@ -5,8 +5,8 @@ Definitions (DESIGN.md section 2):
 - maximum-intensity projection over ``n`` slices (calcifications in breast tissue): :func:`mip`;
 - ``SNR = mean / std`` in a homogeneous region (sample standard deviation, ``ddof=1``):
   :func:`snr`;
-- visibility map: the reference visibility ``V_r`` per pixel (:attr:`Retrieval.visibility_reference`),
-  :func:`plot_visibility_map`;
+- visibility map: the reference visibility ``V_r`` per pixel
+  (:attr:`Retrieval.visibility_reference`), :func:`plot_visibility_map`;
 - angular sensitivity ``sigma_alpha``: the standard deviation of the refraction angle
   ``alpha = p2 * dpc / (2 pi d)`` over a sample-free region, from two reference stepping scans
   retrieved against each other (:func:`angular_sensitivity`) or from one flat-field retrieval

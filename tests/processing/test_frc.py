@@ -87,8 +87,6 @@ def test_resolution_interpolates_and_uses_first_crossing() -> None:
 
 
 def test_split_even_odd_and_noise_lowers_resolution() -> None:
-    from gi_instrument.processing.fbp import fbp  # noqa: F401 - used through frc_even_odd
-
     angles = np.arange(740) * 0.25                            # MAAST 185 deg
     (se, ae), (so, ao) = split_even_odd(np.arange(740 * 3).reshape(740, 3), angles)
     assert ae[1] - ae[0] == 0.5 and ao[0] == 0.25 and se.shape == (370, 3)

@@ -82,5 +82,6 @@ def test_angular_sensitivity_matches_photon_statistics(tmp_path) -> None:
     assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000
     out = plot_angular_sensitivity(res.alpha_rad, tmp_path / "sigma2.png", region=np.s_[:, :64])
     assert out.read_bytes()[:8] == PNG
-    out = plot_visibility_map(res.visibility, tmp_path / "vis" / "v.png", region=np.s_[10:50, 20:90])
+    out = plot_visibility_map(res.visibility, tmp_path / "vis" / "v.png",
+                              region=np.s_[10:50, 20:90])
     assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000
