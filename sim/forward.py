@@ -132,7 +132,8 @@ class Projector:
             chord = shape.chord_m(self.rays(angle_deg, offset_m, u_m[cols], v_m[rows]))
             if out is None:
                 out = np.zeros((3, v_m.size, u_m.size))
-            out[:, rows, cols] += contrast[:, None, None] * chord
+            for k in np.flatnonzero(contrast):
+                out[k, rows, cols] += contrast[k] * chord
         return out
 
     def pixel_signals(self, angle_deg: float, offset_m: float, u_edges_m: NDArray, v_m: NDArray

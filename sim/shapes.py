@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 __all__ = ["RayGrid", "Ellipsoid", "Sphere", "Cylinder", "Shape"]
 
+
 def _dot(a: NDArray, b: NDArray) -> NDArray:
     return np.sum(a * b, axis=-1)
 
@@ -61,19 +62,21 @@ class RayGrid:
         c0, cu, cv = p @ w
         return np.add.outer(c0 + cv * self.v, cu * self.u)
 
+    def direction_sq(self) -> float | NDArray[np.float64]:
+        """|d|^2 on the grid: a scalar for a parallel beam, else (rows, cols)."""
+        d0, du, dv = self.direction
+        if du.any() or dv.any():
+            return self.dot(self.direction, self.direction)
+        return float(d0 @ d0)
 
     def direction_norm(self) -> float | NDArray[np.float64]:
         """|d| on the grid: a scalar for a parallel beam, else (rows, cols)."""
-        d0, du, dv = self.direction
-        if not (du.any() or dv.any()):
-            return float(np.linalg.norm(d0))
-        return np.sqrt(self.dot(self.direction, self.direction))
+        return np.sqrt(self.direction_sq())
 
 
 def _ball_interval(rays: RayGrid, radius: float) -> NDArray[np.float64]:
     """Length of the t-interval inside the ball of ``radius`` around the frame's origin."""
-    d0, du, dv = rays.direction
-    a = rays.dot(rays.direction, rays.direction) if (du.any() or dv.any()) else d0 @ d0
+    a = rays.direction_sq()
     b = rays.dot(rays.origin, rays.direction)
     disc = b * b - a * (rays.dot(rays.origin, rays.origin) - radius**2)
     np.maximum(disc, 0.0, out=disc)
@@ -170,18 +173,23 @@ class Cylinder:
         """Chord lengths, m, (rows, cols)."""
         local = rays.transformed(self.center_m, np.eye(3))
         s0 = local.linear(local.origin, self.axis)  # axial coordinate of o
-        sd = local.linear(local.direction, self.axis)  # axial component of d
-        a = local.dot(local.direction, local.direction) - sd * sd + _TINY
+        d_sq = local.direction_sq()
+        # Axial component of d: a number for a parallel beam (constant direction).
+        sd = float(local.direction[0] @ self.axis) if np.isscalar(d_sq) else local.linear(local.direction, self.axis)
+        a = d_sq - sd * sd + _TINY
         b = local.dot(local.origin, local.direction) - s0 * sd
         c = local.dot(local.origin, local.origin) - s0 * s0 - self.radius_m**2
         root = b * b - a * c
         hit = root > 0.0
         np.sqrt(np.maximum(root, 0.0), out=root)
+        if np.isscalar(sd) and abs(sd) < _TINY:  # rays across the axis: caps cut whole chords
+            length = np.where(hit & (np.abs(s0) <= self.half_length_m), 2.0 / a * root, 0.0)
+            return length * np.sqrt(d_sq)
         t0, t1 = (-b - root) / a, (-b + root) / a  # inside the infinite cylinder
         sd = np.where(np.abs(sd) < _TINY, _TINY, sd)
         ta, tb = (-self.half_length_m - s0) / sd, (self.half_length_m - s0) / sd  # between caps
         length = np.minimum(t1, np.maximum(ta, tb)) - np.maximum(t0, np.minimum(ta, tb))
-        return np.where(hit, np.maximum(length, 0.0), 0.0) * rays.direction_norm()
+        return np.where(hit, np.maximum(length, 0.0), 0.0) * np.sqrt(d_sq)
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
