@@ -23,7 +23,9 @@ mean of its pixels (averaging binning keeps the 16-bit range), so
 ``ADU = gain * photons / b^2 + offset + read_noise / b * N(0, 1)``, rounded and clipped to
 ``detector.bit_depth``. Dark frame (``xray_on=False`` or zero current): offset and read noise.
 
-Only noise is drawn per frame: per (angle, binning, sample offset, window) the terms
+Frames are modelled directly at the binned resolution (a binned pixel's sub-pixels are the
+sampling of the projections), never rendered at 2048 x 2048 and binned. Only noise is drawn per
+frame: per (angle, binning, sample offset, window) the terms
 ``A = f T``, ``B + i C = f V sinc S1 exp(i phi_m)`` (S1 = sub-pixel mean of T D exp(i dphi)) are
 computed once and cached, and a frame is ``Poisson(a0' (A + B cos(theta) - C sin(theta)))``.
 """
@@ -31,6 +33,7 @@ computed once and cached, and a frame is ``Poisson(a0' (A + B cos(theta) - C sin
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -118,6 +121,7 @@ class ScannerModel:
         self.projector = Projector(self.phantom, materials, BeamGeometry.from_profile(profile))
         self._rng = np.random.default_rng(seed)
         self._cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
+        self._lock = threading.Lock()  # the IOC may render from a worker thread
 
     # ---- public -------------------------------------------------------------------------------
     def frame(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
@@ -136,6 +140,13 @@ class ScannerModel:
             binning: b x b binning (averaging read-out of summed photons).
             window: optional sub-field in binned pixels (tests, calibration).
         """
+        with self._lock:
+            return self._frame(angle_deg, g2_um, sample_offset_mm, exposure_s, current_mA, xray_on,
+                               time_s, binning, window)
+
+    def _frame(self, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
+               current_mA: float, xray_on: bool, time_s: float, binning: int, window: Window | None
+               ) -> np.ndarray:
         window = frame_window(self.profile, binning, window)
         sim, det = self.profile.simulation, self.profile.detector
         lit = xray_on and current_mA > 0 and exposure_s > 0
@@ -168,7 +179,8 @@ class ScannerModel:
                          window: Window | None = None) -> NDArray[np.float32]:
         """Noise-free photons per binned pixel (sum over its b x b pixels), float32 (rows, cols)."""
         window = frame_window(self.profile, binning, window)
-        terms = self._terms(angle_deg, sample_offset_mm, binning, window)
+        with self._lock:
+            terms = self._terms(angle_deg, sample_offset_mm, binning, window)
         theta, scale = self._phase_and_scale(g2_um, time_s, exposure_s, current_mA, binning)
         return self._expected(terms, slice(None), theta, scale)
 

@@ -165,3 +165,15 @@ def test_cached_binned_frames_take_milliseconds(model):
     for k in range(20):
         shot(model, binning=8, angle_deg=77.0, sample_offset_mm=0.0, g2_um=0.6 * (k % 5))
     assert (time.perf_counter() - t) / 20 < 0.03
+
+
+def test_cone_beam_option_magnifies_the_far_side():
+    cone = ScannerModel(with_simulation(TLI, beam="cone"), seed=1)
+    parallel = ScannerModel(TLI, seed=1)
+    kw = dict(angle_deg=0.0, g2_um=0.0, exposure_s=1.0, current_mA=1.5, time_s=0.0, binning=8)
+    np.testing.assert_array_equal(cone.expected_photons(sample_offset_mm=OUT_MM, **kw),
+                                  parallel.expected_photons(sample_offset_mm=OUT_MM, **kw))
+    c, p = (m.expected_photons(sample_offset_mm=0.0, **kw) for m in (cone, parallel))
+    assert np.abs(c / p - 1).max() > 0.01  # the geometry matters...
+    assert c.mean() == pytest.approx(p.mean(), rel=0.02)  # ...but the specimen is the same
+    assert shot(cone, binning=8, sample_offset_mm=0.0).shape == (256, 256)
