@@ -60,6 +60,7 @@ class SCMOSDetector(Device):
     file_path = Cpt(EpicsSignal, "FilePath", string=True, put_complete=True, kind="omitted")
     file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
     num_capture = Cpt(EpicsSignal, "NumCapture", put_complete=True, kind="omitted")
+    file_number = Cpt(EpicsSignal, "FileNumber", kind="omitted")
     full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
     num_captured = Cpt(EpicsSignalRO, "NumCaptured_RBV", kind="omitted")
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,19 +63,20 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
     """
     frames = Path(frames_dir).expanduser().resolve()
     stage = profile.sample_stage
-    sample = SampleStage(f"{prefix}SAMPLE:", name="sample")
-    sample.in_mm.put(stage.in_mm)
-    sample.out_mm.put(stage.out_mm)
     inst = GIInstrument(
         profile=profile,
         tube=tube_class(profile.source)(f"{prefix}TUBE:", name="tube"),
         g2=PiezoStepper(f"{prefix}G2:", name="g2"),
         rotation=RotationStage(f"{prefix}ROT:", name="rotation"),
-        sample=sample,
+        sample=SampleStage(f"{prefix}SAMPLE:", name="sample"),
         camera=SCMOSDetector(f"{prefix}CAM:", name="camera"),
         frame=FrameTag(name="frame"),
         frames_dir=frames,
     )
     if connect:
         inst.wait_for_connection(timeout_s)
+        served = (inst.sample.in_mm.get(), inst.sample.out_mm.get())
+        if not all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(served, (stage.in_mm, stage.out_mm))):
+            raise ValueError(f"sample stage in/out {served} mm differ from the profile's "
+                             f"({stage.in_mm}, {stage.out_mm}) mm ({profile.path})")
     return inst

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ophyd import Component as Cpt
-from ophyd import EpicsSignal, EpicsSignalRO, Kind, Signal
+from ophyd import EpicsSignal, EpicsSignalRO, Kind
 
 from gi_instrument.devices.axis import PutCompletePositioner
 
@@ -33,12 +33,13 @@ class RotationStage(_Stage):
 
 class SampleStage(_Stage):
     """Sample translation stage. Read keys (device ``sample``): ``sample_x_mm``,
-    ``sample_setpoint_mm``; ``in_mm`` / ``out_mm`` (from the profile) are the positions with
-    the sample in the beam and clear of the field of view."""
+    ``sample_setpoint_mm``; ``in_mm`` / ``out_mm`` (served by the controller, checked against
+    the profile by ``make_instrument``) are the positions with the sample in the beam and clear
+    of the field of view."""
 
     readback_key = "x_mm"
     setpoint_key = "setpoint_mm"
     tolerance = 0.01
 
-    in_mm = Cpt(Signal, value=0.0, kind="config")
-    out_mm = Cpt(Signal, value=0.0, kind="config")
+    in_mm = Cpt(EpicsSignalRO, "InPos_RBV", kind="config")
+    out_mm = Cpt(EpicsSignalRO, "OutPos_RBV", kind="config")

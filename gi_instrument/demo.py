@@ -34,13 +34,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_demo(args: argparse.Namespace) -> str:
     """Run the demo CT; returns the run uid."""
-    from bluesky import RunEngine
-
-    from gi_instrument.catalog import catalog_paths, open_catalog, tiled_writer
-    from gi_instrument.devices import make_instrument
+    from gi_instrument.catalog import catalog_paths
     from gi_instrument.plans import gi_ct
     from gi_instrument.profile import load_profile
-    from gi_instrument.progress import FrameProgress
+    from gi_instrument.session import start_session
     from gi_instrument.sim.launcher import SimIOC
 
     profile = load_profile(args.profile)
@@ -51,19 +48,16 @@ def run_demo(args: argparse.Namespace) -> str:
     ioc.apply_client_env()
     with ioc:
         print(f"gi-demo: simulated IOC on 127.0.0.1:{ioc.port}, prefix {ioc.prefix}")
-        inst = make_instrument(profile, ioc.prefix, paths.frames)
+        session = start_session(profile, ioc.prefix, paths.root)
+        inst = session.inst
         plan = gi_ct(inst, exposure_s=args.exposure_s, angle_step_deg=args.angle_step_deg,
                      reference_every_deg=args.reference_every_deg, final_reference=True,
                      md={"purpose": "gi-demo dry-run"})
-        client = open_catalog(paths.root)
-        RE = RunEngine({}, call_returns_result=False)
-        RE.subscribe(tiled_writer(client))
-        RE.subscribe(FrameProgress())
         t0 = time.monotonic()
-        (uid,) = RE(plan)
+        (uid,) = session.RE(plan)
         elapsed = time.monotonic() - t0
         _disconnect()
-    run = client[uid]
+    run = session.client[uid]
     print(f"gi-demo: run {uid} finished in {elapsed:.1f} s")
     for stream in ("dark", "reference", "primary"):
         shape = run[stream]["camera_image"].shape

@@ -48,7 +48,8 @@ class SimCamera(PVGroup):
     slept for the last frame), ``TimeScale_RBV``, ``Binning`` (1, 2, 4, ..., 32),
     ``SizeX_RBV`` / ``SizeY_RBV`` (frame columns / rows), ``DetectorState_RBV``, ``Status_RBV``.
     Files: ``FilePath`` (absolute directory), ``FileName`` (without extension), ``NumCapture``
-    (frames per file), ``FullFileName_RBV``, ``NumCaptured_RBV`` (frames in the current file).
+    (frames per file), ``FileNumber`` (files opened so far), ``FullFileName_RBV``,
+    ``NumCaptured_RBV`` (frames in the current file).
     A new file opens on the first frame after ``FileName``/``FilePath`` change and closes when
     it holds ``NumCapture`` frames; an existing file is never overwritten (Acquire fails).
     ``FrameAttrs_RBV`` holds the values recorded with the last frame (names, comma-separated, in
@@ -74,6 +75,7 @@ class SimCamera(PVGroup):
     file_path = pvproperty(name="FilePath", value="", **_STR)
     file_name = pvproperty(name="FileName", value="", **_STR)
     num_capture = pvproperty(name="NumCapture", value=1)
+    file_number = pvproperty(name="FileNumber", value=0)
     full_file_name = pvproperty(name="FullFileName_RBV", value="", read_only=True, **_STR)
     num_captured = pvproperty(name="NumCaptured_RBV", value=0, read_only=True)
     frame_attr_names = pvproperty(name="FrameAttrNames_RBV", value=_ATTR_NAMES, read_only=True, **_STR)
@@ -156,6 +158,7 @@ class SimCamera(PVGroup):
         except (OSError, ValueError) as exc:
             await self._fail(f"cannot open {path}: {exc}")
         await self.full_file_name.write(str(path))
+        await self.file_number.write(self.file_number.value + 1)
         await self.num_captured.write(0)
         return self._file
 

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from gi_instrument.profile import Profile, ProfileError, load_profile
-from gi_instrument.sim.axis import SimAxis
+from gi_instrument.sim.axis import SimAxis, SimSampleStage
 from gi_instrument.sim.camera import BINNINGS, FrameModel, SimCamera
 from gi_instrument.sim.clock import SimClock
 from gi_instrument.sim.piezo import SimPiezo
@@ -45,8 +45,9 @@ class SimScanner:
                               jitter_nm=sim.piezo_jitter_nm, seed=seed)
         self.rotation = SimAxis(prefix=f"{prefix}ROT:", clock=self.clock, start=profile.ct.start_deg,
                                 velocity=sim.rotation_velocity_deg_s, limits=(-720.0, 720.0), egu="deg")
-        self.sample = SimAxis(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=stage.in_mm,
-                              velocity=sim.stage_velocity_mm_s, limits=(stage.min_mm, stage.max_mm), egu="mm")
+        self.sample = SimSampleStage(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=stage.in_mm,
+                                     velocity=sim.stage_velocity_mm_s, limits=(stage.min_mm, stage.max_mm),
+                                     egu="mm", in_mm=stage.in_mm, out_mm=stage.out_mm)
         self.camera = SimCamera(prefix=f"{prefix}CAM:", clock=self.clock, profile=profile, model=model,
                                 tube=self.tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
                                 binning=binning)

@@ -1,0 +1,45 @@
+"""One call that sets up an acquisition session: profile, devices, RunEngine, catalog, progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gi_instrument.catalog import CatalogPaths, catalog_paths, open_catalog, tiled_writer
+from gi_instrument.devices import GIInstrument, make_instrument
+from gi_instrument.profile import Profile, load_profile
+from gi_instrument.progress import FrameProgress
+
+__all__ = ["Session", "start_session"]
+
+
+@dataclass
+class Session:
+    """What a user works with: ``RE(gi_ct(session.inst, ...))``, ``session.client[-1]``."""
+
+    profile: Profile
+    inst: GIInstrument
+    RE: Any
+    client: Any
+    paths: CatalogPaths
+
+
+def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
+                  *, progress: bool = True, timeout_s: float = 10.0) -> Session:
+    """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
+    ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, and the frame progress, to a RunEngine.
+
+    Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
+    """
+    from bluesky import RunEngine
+
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    paths = catalog_paths(data_dir)
+    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
+    client = open_catalog(paths.root)
+    RE = RunEngine({}, call_returns_result=False)
+    RE.subscribe(tiled_writer(client))
+    if progress:
+        RE.subscribe(FrameProgress())
+    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths)

@@ -1,0 +1,56 @@
+"""Devices against the simulated IOC: limits, faults and the profile/IOC consistency check."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from ophyd import EpicsSignal
+
+from gi_instrument.devices import FrameLostError, make_instrument
+from gi_instrument.plans import phase_step
+
+pytestmark = pytest.mark.ioc
+
+
+def _pv(inst, suffix: str) -> EpicsSignal:
+    sig = EpicsSignal(inst.tube.prefix.replace("TUBE:", "") + suffix, name=suffix.replace(":", "_"))
+    sig.wait_for_connection(timeout=5)
+    return sig
+
+
+def test_tube_limits(instrument):
+    tube = instrument.tube
+    with pytest.raises(ValueError, match="current"):
+        tube.validate_setting(50.0, 1.6)          # above the 1.5 mA limit of the MAAST profile
+    with pytest.raises(ValueError, match="voltage"):
+        tube.validate_setting(55.0, 1.0)
+    tube.validate_setting(50.0, 1.2)
+    assert tube.ready_to_emit() is None
+    _pv(instrument, "TUBE:Voltage").put(70.0, wait=True)   # the IOC refuses it
+    assert tube.voltage_kV.get() == pytest.approx(50.0)
+
+
+def test_piezo_readback_jitters_by_nanometres(instrument):
+    errors = []
+    for x in (0.0, 0.6, 1.2, 1.8, 2.4):
+        instrument.g2.move(x)
+        errors.append(instrument.g2.position - x)
+    assert all(abs(e) < 0.02 for e in errors)
+    assert any(abs(e) > 1e-5 for e in errors)    # a real readback, not the setpoint echoed
+
+
+def test_dropped_frame_is_an_error(RE, instrument, documents):
+    _pv(instrument, "CAM:DropFrame").put(1, wait=True)
+    with pytest.raises(FrameLostError, match="expected frame"):
+        RE(phase_step(instrument, exposure_s=1.0))
+    stop = next(doc for name, doc in documents if name == "stop")
+    assert stop["exit_status"] == "fail"
+    RE(phase_step(instrument, exposure_s=1.0))    # the next run is clean again
+
+
+def test_profile_and_ioc_must_agree(instrument, sim_ioc):
+    profile = instrument.profile
+    other = dataclasses.replace(profile, sample_stage=dataclasses.replace(profile.sample_stage, out_mm=45.0))
+    with pytest.raises(ValueError, match="differ from the profile"):
+        make_instrument(other, sim_ioc.prefix, instrument.frames_dir)
