@@ -156,10 +156,10 @@ def breast_specimen(
     *,
     seed: int = 0,
     diameter_mm: float | None = None,
-    n_lobules: int = 14,
+    n_lobules: int = 30,
     n_septa_per_lobule: int = 2,
-    n_ducts: int = 6,
-    n_cysts: int = 4,
+    n_ducts: int = 10,
+    n_cysts: int = 6,
     n_cluster_calcifications: int = 12,
     n_isolated_calcifications: int = 10,
 ) -> Phantom:
