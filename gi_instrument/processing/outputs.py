@@ -22,6 +22,8 @@ import numpy as np
 import tifffile
 from numpy.typing import ArrayLike, NDArray
 
+from gi_instrument.processing.quality import mip
+
 __all__ = ["VolumeFile", "write_tiff_stack", "read_tiff_voxel_um", "write_previews"]
 
 
@@ -100,14 +102,11 @@ def read_tiff_voxel_um(path: str | Path) -> tuple[float, float, float]:
 
 
 def _central_mip(volume: ArrayLike | h5py.Dataset, mip_slices: int) -> NDArray[np.float32]:
-    """Maximum over ``mip_slices`` central z slices, read one slice at a time."""
+    """:func:`~.quality.mip` over ``mip_slices`` central z slices (only that slab is read)."""
     depth = volume.shape[0]
     n = max(1, min(mip_slices, depth))
     z0 = (depth - n) // 2
-    out = np.asarray(volume[z0], dtype=np.float32).copy()
-    for z in range(z0 + 1, z0 + n):
-        np.fmax(out, np.asarray(volume[z], dtype=np.float32), out=out)
-    return out
+    return mip(np.asarray(volume[z0:z0 + n], dtype=np.float32), axis=0)
 
 
 def _limits(images: list[NDArray]) -> tuple[float, float]:
