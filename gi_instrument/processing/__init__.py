@@ -29,3 +29,16 @@ from gi_instrument.processing.quality import (  # noqa: E402
     sigma_alpha_rad,
     snr,
 )
+from gi_instrument.processing.references import ReferenceSeries, interpolation_weights  # noqa: E402
+from gi_instrument.processing.sinograms import (  # noqa: E402
+    Sinograms,
+    StreamFrames,
+    build_sinograms,
+    sinograms_from_arrays,
+)
+from gi_instrument.processing.catalog_reader import CTRun, open_ct_run, read_ct_run  # noqa: E402
+from gi_instrument.processing.outputs import (  # noqa: E402
+    VolumeFile,
+    write_previews,
+    write_tiff_stack,
+)
