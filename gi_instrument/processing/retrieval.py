@@ -63,6 +63,7 @@ __all__ = [
     "compare",
     "retrieve",
     "refraction_angle_rad",
+    "estimate_step_positions",
     "mean_dark",
     "run_row_blocks",
 ]
@@ -307,6 +308,63 @@ def compare(
     return out
 
 
+def estimate_step_positions(
+    stack: ArrayLike,
+    period_um: float = 1.0,
+    positions_um: ArrayLike | None = None,
+    *,
+    iterations: int = 50,
+    tolerance_um: float | None = None,
+    max_pixels: int = 100_000,
+    min_visibility: float = 0.02,
+) -> NDArray[np.float64]:
+    """Stepping-error correction: one common G2 position per step (steps,), um, from the curves.
+
+    Alternates the per-pixel fit of ``(a0, b, c)`` at the current positions with a least-squares
+    fit of each step's phase ``theta_k`` shared by all pixels (``I_k - a0 = b cos(theta_k) -
+    c sin(theta_k)``, linear in ``(cos theta_k, sin theta_k)``). It needs a spread of fringe
+    phases over the pixels (moire fringes or a sample); a common shift of all steps cannot be
+    told from a fringe-phase offset, so the mean of ``positions - start`` is kept at zero, the
+    start being ``positions_um`` (e.g. piezo readbacks) or ``k p2 / steps``.
+
+    Args:
+        stack: stepping curves (steps, rows, cols), counts.
+        period_um: G2 period p2, um (default 1: positions in periods).
+        positions_um: starting positions (steps,), um.
+        iterations: most alternations.
+        tolerance_um: stop when no position moves more (default ``1e-6 p2``).
+        max_pixels: pixels used (an even subsample of the frame).
+        min_visibility: pixels whose fitted visibility is lower are left out.
+    """
+    data = np.asarray(stack)
+    steps = data.shape[0]
+    start = (np.arange(steps) * period_um / steps if positions_um is None
+             else np.asarray(positions_um, dtype=np.float64).reshape(steps))
+    stride = max(1, int(np.ceil(np.sqrt(data[0].size / max_pixels))))
+    curves = data[:, ::stride, ::stride].reshape(steps, -1).astype(np.float64)
+    tolerance = 1e-6 * period_um if tolerance_um is None else tolerance_um
+    x = start.copy()
+    for _ in range(iterations):
+        a0, b, c = stepping_weights(steps, x, period_um) @ curves
+        with np.errstate(all="ignore"):
+            good = np.hypot(b, c) >= min_visibility * a0
+        design = np.stack([b[good], -c[good]], axis=1)  # (pixels, 2)
+        normal = design.T @ design
+        if good.sum() < 3 or np.linalg.cond(normal) > 1e6:
+            raise ValueError("the fringe phase does not vary enough over the pixels to estimate "
+                             "step positions")
+        cos_sin = np.linalg.solve(normal, design.T @ (curves[:, good] - a0[good]).T)  # (2, steps)
+        theta = np.arctan2(cos_sin[1], cos_sin[0])
+        turn = 2 * np.pi * x / period_um
+        new = x + (np.remainder(theta - turn + np.pi, 2 * np.pi) - np.pi) * period_um / (2 * np.pi)
+        new -= np.mean(new - start)
+        moved = np.max(np.abs(new - x))
+        x = new
+        if moved < tolerance:
+            break
+    return x
+
+
 def retrieve(
     sample: ArrayLike,
     reference: ArrayLike,
@@ -315,6 +373,7 @@ def retrieve(
     period_um: float | None = None,
     *,
     reference_positions_um: ArrayLike | None = None,
+    correct_steps: bool = False,
     min_visibility: float = 1e-3,
     dtype: DTypeLike = np.float32,
     workers: int | None = None,
@@ -330,6 +389,9 @@ def retrieve(
         period_um: G2 period p2, um (required with measured positions).
         reference_positions_um: measured G2 positions of the reference steps; defaults to
             ``positions_um`` when the step counts agree.
+        correct_steps: estimate each scan's common step positions from its curves
+            (:func:`estimate_step_positions`, starting from the given or nominal positions;
+            positions must then be shared by all pixels).
         min_visibility: reference visibility below which a pixel is flagged.
         dtype: floating type of the computation and of the outputs (float32 by default).
         workers: threads (default: all CPUs).
@@ -343,6 +405,11 @@ def retrieve(
         reference_positions_um = positions_um
     if (positions_um is None) != (reference_positions_um is None):
         raise ValueError("give measured positions for both sample and reference, or neither")
+    if correct_steps:
+        period_um = 1.0 if period_um is None else period_um
+        positions_um = estimate_step_positions(sample, period_um, positions_um)
+        reference_positions_um = estimate_step_positions(reference, period_um,
+                                                         reference_positions_um)
     dtype = np.dtype(dtype)
     steps_s, steps_r = sample.shape[0], reference.shape[0]
     rows, cols = sample.shape[1:]
