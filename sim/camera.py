@@ -39,6 +39,8 @@ class FrameModel(Protocol):
     def frame(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
               current_mA: float, xray_on: bool, time_s: float, binning: int = 1) -> np.ndarray: ...
 
+    def prefetch(self, *, angle_deg: float, sample_offset_mm: float, binning: int = 1) -> None: ...
+
 
 class SimCamera(PVGroup):
     """sCMOS camera PVs with a built-in HDF5 writer.
@@ -95,6 +97,7 @@ class SimCamera(PVGroup):
         self._initial_binning = binning
         self._file: FrameFile | None = None
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-io")
+        self._angles_seen: list[float] = []
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -197,6 +200,7 @@ class SimCamera(PVGroup):
             await self.status.write("frame dropped (fault injection)")
             return 0
         await self.num_captured.write(index + 1)
+        self._prefetch_next_angle(attrs)
         await self.frame_attrs.write([*(attrs[name] for name in FRAME_ATTRIBUTES), float(index)])
         await self.preview.write(_preview(frame))
         await self.state.write("Idle")
@@ -213,6 +217,19 @@ class SimCamera(PVGroup):
             xray_on=bool(attrs["xray_on"]), time_s=attrs["time_s"], binning=int(self.binning.value))
         index = -1 if drop else frame_file.write(frame, attrs)
         return frame, index
+
+    def _prefetch_next_angle(self, attrs: dict[str, float]) -> None:
+        """At the first frame of a new angle (sample in), queue the projections of the angle a
+        CT visits next (same step again) on the camera's worker, so they are ready in time."""
+        offset = attrs["sample_x_mm"] - self.profile.sample_stage.in_mm
+        angle = attrs["angle_deg"]
+        if abs(offset) > 1e-6 or (self._angles_seen and self._angles_seen[-1] == angle):
+            return
+        self._angles_seen = [*self._angles_seen[-1:], angle]
+        if len(self._angles_seen) == 2:
+            ahead = 2 * angle - self._angles_seen[0]
+            self._io.submit(self.model.prefetch, angle_deg=ahead, sample_offset_mm=0.0,
+                            binning=int(self.binning.value))
 
     def close(self) -> None:
         """Close the open file (IOC shutdown)."""

@@ -174,6 +174,12 @@ class ScannerModel:
             out[rows] = adu
         return out
 
+    def prefetch(self, *, angle_deg: float, sample_offset_mm: float, binning: int = 1) -> None:
+        """Compute and cache the projection terms of an angle ahead of its first frame."""
+        window = frame_window(self.profile, binning, None)
+        with self._lock:
+            self._terms(angle_deg, sample_offset_mm, binning, window)
+
     def expected_photons(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float,
                          exposure_s: float, current_mA: float, time_s: float, binning: int = 1,
                          window: Window | None = None) -> NDArray[np.float32]:
