@@ -20,8 +20,14 @@ def test_run_reads_back_to_the_sinograms_of_its_arrays(
     assert ct.uid == uid and ct.shape == (7, 9) and ct.n_dark == 2 and ct.steps == 5
     assert ct.voxel_um == 7.5 and ct.period_um == 3.0 and ct.g1_g2_cm == pytest.approx(60.3)
     assert len(ct.primary.angle_index) == 12 * 5
-    slab = ct.read("primary", slice(5, 15), slice(2, 4))
-    np.testing.assert_array_equal(slab, arrays["projections"][1:3, :, 2:4].reshape(10, 2, 9))
+    assert sorted(ct.files) == ["dark", "primary", "reference"]  # HDF5 files read directly
+    through_tiled = open_ct_run(catalog, uid, direct=False)
+    assert not through_tiled.files
+    expected = arrays["projections"][1:3, :, 2:4].reshape(10, 2, 9)  # across two files
+    for reader in (ct, through_tiled):
+        np.testing.assert_array_equal(reader.read("primary", slice(5, 15), slice(2, 4)), expected)
+    np.testing.assert_array_equal(ct.read("reference", slice(0, 100), slice(0, 7)),
+                                  through_tiled.read("reference", slice(0, 100), slice(0, 7)))
     from_catalog = ct.sinograms(chunk_rows=4, out_dir=tmp_path)
     from_arrays = sinograms_from_arrays(**arrays, period_um=3.0)
     np.testing.assert_allclose(from_catalog.angles_deg, arrays["angles_deg"])
