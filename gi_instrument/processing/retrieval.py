@@ -33,6 +33,10 @@ DPC sinogram is the positive column-derivative of the phase (delta) projection.
 This matches the peer convention of ``Enucatl/dpc_reconstruction`` (``arg S1 - arg F1`` with
 numpy's FFT), except at the wrap point: they wrap to [-pi, pi), here ``-pi`` maps to ``+pi``.
 
+Stepping errors: when the G2 positions are not measured (or not trusted),
+:func:`estimate_step_positions` estimates one common position per step from all pixels of a
+scan (``retrieve(..., correct_steps=True)``).
+
 Dark subtraction acts on ``a0`` only: the ``b`` and ``c`` weights sum to zero (the constant is a
 column of the design matrix), so subtracting a dark frame from every step changes nothing else.
 
