@@ -26,6 +26,8 @@ class PutCompletePositioner(Device):
     readback_key = "position"
     setpoint_key = "setpoint"
     tolerance = 0.0
+    move_margin_s = 10.0
+    """Real seconds a move may take beyond distance / velocity before it fails as timed out."""
 
     setpoint = Cpt(EpicsSignal, "Pos", put_complete=True, kind="normal")
     readback = Cpt(EpicsSignalRO, "Pos_RBV", kind="hinted")
@@ -54,9 +56,19 @@ class PutCompletePositioner(Device):
         if not lo <= value <= hi:
             raise ValueError(f"{self.name}: {value} outside travel limits [{lo}, {hi}]")
 
+    def move_timeout_s(self, value: float) -> float:
+        """Real seconds allowed for a move to ``value`` (travel time at ``velocity``, if the
+        positioner has one, plus ``move_margin_s``)."""
+        velocity = getattr(self, "velocity", None)
+        if velocity is None:
+            return self.move_margin_s
+        return self.move_margin_s + abs(value - self.position) / max(float(velocity.get()), 1e-9)
+
     def set(self, value: float, **kwargs: Any) -> StatusBase:
-        """Move to ``value``; the status finishes when the controller reports the move done."""
+        """Move to ``value``; the status finishes when the controller reports the move done and
+        fails if that takes longer than :meth:`move_timeout_s`."""
         self.check_value(value)
+        kwargs.setdefault("timeout", self.move_timeout_s(value))
         return self.setpoint.set(value, **kwargs)
 
     def move(self, value: float, timeout_s: float = 60.0) -> None:

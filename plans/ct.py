@@ -13,7 +13,7 @@ from gi_instrument.plans.arguments import (check_angles, check_count, check_expo
 from gi_instrument.plans.metadata import run_metadata
 from gi_instrument.plans.schedule import CTSchedule, ct_schedule
 from gi_instrument.plans.stepping import dark_frames, in_run, reference_frames
-from gi_instrument.plans.stubs import Plan, stepping_frames
+from gi_instrument.plans.stubs import Plan, move_checked, stepping_frames
 
 __all__ = ["gi_ct"]
 
@@ -83,7 +83,7 @@ def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_dark:
     yield from dark_frames(inst, n_frames=n_dark, run_dir=run_dir)
     for item in schedule.items(start_index):
         yield from bps.checkpoint()
-        yield from bps.mv(inst.rotation, item.angle_deg)
+        yield from move_checked(inst.rotation, item.angle_deg)
         if item.kind == "reference":
             yield from reference_frames(inst, angle_index=item.angle_index, run_dir=run_dir,
                                         g2_origin_um=g2_origin_um)

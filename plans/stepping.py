@@ -16,7 +16,7 @@ from gi_instrument.devices import GIInstrument
 from gi_instrument.plans.arguments import (check_count, check_exposure, check_g2_origin, check_sample_positions,
                                            check_tube_ready)
 from gi_instrument.plans.metadata import run_metadata
-from gi_instrument.plans.stubs import Plan, frame_readables, open_frame_file, stepping_frames
+from gi_instrument.plans.stubs import Plan, frame_readables, move_checked, open_frame_file, stepping_frames
 
 __all__ = ["phase_step", "reference_scan", "dark_scan", "reference_frames", "dark_frames", "in_run"]
 
@@ -29,7 +29,7 @@ def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_
     stage = inst.profile.sample_stage
 
     def scan() -> Plan:
-        yield from bps.mv(inst.sample, stage.out_mm)
+        yield from move_checked(inst.sample, stage.out_mm)
         yield from stepping_frames(inst, stream="reference", angle_index=angle_index, run_dir=run_dir,
                                    g2_origin_um=g2_origin_um)
 

@@ -7,15 +7,26 @@ from caproto.server import PVGroup, pvproperty
 
 from gi_instrument.sim.clock import SimClock
 
-__all__ = ["SimAxis", "SimSampleStage"]
+__all__ = ["SimAxis", "SimSampleStage", "check_travel"]
+
+
+async def check_travel(group: PVGroup, value: float, egu: str) -> None:
+    """Refuse a setpoint outside ``group``'s LowLimit/HighLimit: Status_RBV says why, and the
+    put fails (the error reaches the client)."""
+    lo, hi = group.low_limit.value, group.high_limit.value
+    if not lo <= value <= hi:
+        message = f"setpoint {value} {egu} outside the travel [{lo}, {hi}] {egu}"
+        await group.status.write(message)
+        raise ValueError(f"{group.prefix}Pos: {message}")
 
 
 class SimAxis(PVGroup):
     """One motor axis. Moves at ``Velocity``; a put to the setpoint completes when done.
 
     PVs (prefix + name): ``Pos`` setpoint, ``Pos_RBV`` readback, ``Velocity`` (units/s),
-    ``Done_RBV`` (1 when not moving), ``LowLimit`` / ``HighLimit`` (travel), ``Stall``
-    (fault injection: 1 makes the next move stop short and report an error).
+    ``Done_RBV`` (1 when not moving), ``LowLimit`` / ``HighLimit`` (travel). Fault injection:
+    ``Stall`` (1: the next move stops half-way and reports an error), ``Hang`` (1: the next move
+    takes ``HangTime`` nominal s, so a client's move times out).
     ``egu`` names the unit (deg or mm) in error messages.
     """
 
@@ -26,6 +37,8 @@ class SimAxis(PVGroup):
     low_limit = pvproperty(name="LowLimit", value=-1e9, precision=3)
     high_limit = pvproperty(name="HighLimit", value=1e9, precision=3)
     stall = pvproperty(name="Stall", value=0, doc="fault injection: next move stalls")
+    hang = pvproperty(name="Hang", value=0, doc="fault injection: next move hangs")
+    hang_time = pvproperty(name="HangTime", value=3600.0, units="s")
     status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
 
@@ -47,15 +60,15 @@ class SimAxis(PVGroup):
 
     @pos.putter
     async def pos(self, instance, value: float) -> float:
-        lo, hi = self.low_limit.value, self.high_limit.value
-        if not lo <= value <= hi:
-            await self.status.write(f"setpoint {value} outside limits [{lo}, {hi}] {self.egu}")
-            raise ValueError(f"{self.prefix}Pos {value} outside limits [{lo}, {hi}] {self.egu}")
+        await check_travel(self, value, self.egu)
         start = self.pos_rbv.value
         await self.done.write(0)
         try:
             distance = abs(value - start)
             await self.clock.sleep(distance / max(self.velocity.value, 1e-9))
+            if self.hang.value:
+                await self.hang.write(0)
+                await self.clock.sleep(self.hang_time.value)
             if self.stall.value:
                 await self.stall.write(0)
                 await self.pos_rbv.write(start + 0.5 * (value - start))

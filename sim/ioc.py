@@ -7,6 +7,7 @@
 - ``{prefix}ROT:``    rotation stage, deg (:class:`~gi_instrument.sim.axis.SimAxis`)
 - ``{prefix}SAMPLE:`` sample translation stage, mm (:class:`~gi_instrument.sim.axis.SimAxis`)
 - ``{prefix}CAM:``    sCMOS camera writing HDF5 (:class:`~gi_instrument.sim.camera.SimCamera`)
+- ``{prefix}SIM:``    the simulator itself: ``Restart`` (:class:`~gi_instrument.sim.control.SimControl`)
 
 Frames come from :class:`gi_instrument.sim.scanner_model.ScannerModel` (phantom, interferometer,
 detector noise). The PV names are the hardware boundary: devices and plans cannot tell this
@@ -18,12 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any
 
 from gi_instrument.profile import Profile, ProfileError, load_profile
 from gi_instrument.sim.axis import SimAxis, SimSampleStage
 from gi_instrument.sim.camera import BINNINGS, FrameModel, SimCamera
 from gi_instrument.sim.clock import SimClock
+from gi_instrument.sim.control import SimControl
 from gi_instrument.sim.piezo import SimPiezo
 from gi_instrument.sim.tube import SimTube
 
@@ -36,7 +39,7 @@ class SimScanner:
     """All PV groups of the simulated scanner, wired to one clock and one physics model."""
 
     def __init__(self, profile: Profile, prefix: str, *, model: FrameModel, time_scale: float = 1.0,
-                 binning: int = 1, seed: int = 0) -> None:
+                 binning: int = 1, seed: int = 0, argv: list[str] | None = None) -> None:
         self.profile = profile
         self.clock = SimClock(time_scale)
         sim, stage = profile.simulation, profile.sample_stage
@@ -51,7 +54,8 @@ class SimScanner:
         self.camera = SimCamera(prefix=f"{prefix}CAM:", clock=self.clock, profile=profile, model=model,
                                 tube=self.tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
                                 binning=binning)
-        self.groups = [self.tube, self.piezo, self.rotation, self.sample, self.camera]
+        self.control = SimControl(prefix=f"{prefix}SIM:", argv=list(argv or []), on_restart=self.camera.close)
+        self.groups = [self.tube, self.piezo, self.rotation, self.sample, self.camera, self.control]
 
     @property
     def pvdb(self) -> dict[str, Any]:
@@ -63,12 +67,13 @@ class SimScanner:
 
 
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
-                  seed: int = 0) -> SimScanner:
-    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``."""
+                  seed: int = 0, argv: list[str] | None = None) -> SimScanner:
+    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``;
+    ``argv`` (the command line) lets ``SIM:Restart`` start the same IOC again."""
     from gi_instrument.sim.scanner_model import ScannerModel
 
     return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
-                      binning=binning, seed=seed)
+                      binning=binning, seed=seed, argv=argv)
 
 
 def server_env(port: int, interface: str) -> dict[str, str]:
@@ -92,6 +97,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
     parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
     parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    parser.add_argument("--start-delay", type=float, default=0.0,
+                        help="real s to wait before serving (used by SIM:Restart)")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be in 1..65535, got {args.port}")
@@ -104,6 +111,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``gi-sim-ioc``."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _parse_args(argv)
     try:
         profile = load_profile(args.profile)
@@ -112,8 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update(server_env(args.port, args.interface))
     from caproto.server import run
 
+    time.sleep(args.start_delay)
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
-                            seed=args.seed)
+                            seed=args.seed, argv=argv)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
           f"time scale {args.time_scale}", flush=True)
     try:

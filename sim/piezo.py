@@ -6,6 +6,7 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from gi_instrument.sim.axis import check_travel
 from gi_instrument.sim.clock import SimClock
 
 __all__ = ["SimPiezo"]
@@ -45,10 +46,7 @@ class SimPiezo(PVGroup):
 
     @pos.putter
     async def pos(self, instance, value: float) -> float:
-        lo, hi = self.low_limit.value, self.high_limit.value
-        if not lo <= value <= hi:
-            await self.status.write(f"setpoint {value} um outside [{lo}, {hi}] um")
-            raise ValueError(f"{self.prefix}Pos {value} um outside [{lo}, {hi}] um")
+        await check_travel(self, value, "um")
         await self.moving.write(1)
         try:
             await self.clock.sleep(self.settle_time.value)

@@ -63,3 +63,19 @@ def documents(RE):
     token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
     yield docs
     RE.unsubscribe(token)
+
+
+@pytest.fixture(scope="session")
+def sim_pv(sim_ioc):
+    """``sim_pv("CAM:DropFrame")``: a connected EpicsSignal on the simulated IOC (fault injection)."""
+    from ophyd import EpicsSignal
+
+    cache: dict[str, EpicsSignal] = {}
+
+    def get(suffix: str) -> EpicsSignal:
+        if suffix not in cache:
+            cache[suffix] = EpicsSignal(sim_ioc.prefix + suffix, name=suffix.replace(":", "_").lower())
+            cache[suffix].wait_for_connection(timeout=10)
+        return cache[suffix]
+
+    return get

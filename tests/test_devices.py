@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from ophyd import EpicsSignal
 
 from gi_instrument.devices import FrameLostError, make_instrument
 from gi_instrument.plans import phase_step
@@ -13,13 +12,7 @@ from gi_instrument.plans import phase_step
 pytestmark = pytest.mark.ioc
 
 
-def _pv(inst, suffix: str) -> EpicsSignal:
-    sig = EpicsSignal(inst.tube.prefix.replace("TUBE:", "") + suffix, name=suffix.replace(":", "_"))
-    sig.wait_for_connection(timeout=5)
-    return sig
-
-
-def test_tube_limits(instrument):
+def test_tube_limits(instrument, sim_pv):
     tube = instrument.tube
     with pytest.raises(ValueError, match="current"):
         tube.validate_setting(50.0, 1.6)          # above the 1.5 mA limit of the MAAST profile
@@ -27,7 +20,7 @@ def test_tube_limits(instrument):
         tube.validate_setting(55.0, 1.0)
     tube.validate_setting(50.0, 1.2)
     assert tube.ready_to_emit() is None
-    _pv(instrument, "TUBE:Voltage").put(70.0, wait=True)   # the IOC refuses it
+    sim_pv("TUBE:Voltage").put(70.0, wait=True)   # the IOC refuses it
     assert tube.voltage_kV.get() == pytest.approx(50.0)
 
 
@@ -40,8 +33,8 @@ def test_piezo_readback_jitters_by_nanometres(instrument):
     assert any(abs(e) > 1e-5 for e in errors)    # a real readback, not the setpoint echoed
 
 
-def test_dropped_frame_is_an_error(RE, instrument, documents):
-    _pv(instrument, "CAM:DropFrame").put(1, wait=True)
+def test_dropped_frame_is_an_error(RE, instrument, documents, sim_pv):
+    sim_pv("CAM:DropFrame").put(1, wait=True)
     with pytest.raises(FrameLostError, match="expected frame"):
         RE(phase_step(instrument, exposure_s=1.0))
     stop = next(doc for name, doc in documents if name == "stop")

@@ -32,11 +32,8 @@ def test_bad_arguments_move_nothing(RE, instrument, kwargs, match):
     assert _positions(instrument) == before
 
 
-def test_interlock_open_refuses_ct(RE, instrument):
-    instrument.tube.interlock_closed  # connected
-    from ophyd import EpicsSignal
-
-    interlock = EpicsSignal(instrument.tube.prefix + "InterlockOpen", name="interlock_open")
+def test_interlock_open_refuses_ct(RE, instrument, sim_pv):
+    interlock = sim_pv("TUBE:InterlockOpen")
     interlock.put(1, wait=True)
     try:
         deadline = time.monotonic() + 5
@@ -48,10 +45,8 @@ def test_interlock_open_refuses_ct(RE, instrument):
         interlock.put(0, wait=True)
 
 
-def test_piezo_stall_stops_before_exposure(RE, instrument, documents):
-    from ophyd import EpicsSignal
-
-    stall = EpicsSignal(instrument.g2.prefix + "Stall", name="stall")
+def test_piezo_stall_stops_before_exposure(RE, instrument, documents, sim_pv):
+    stall = sim_pv("G2:Stall")
     counter_before = instrument.camera.frame_counter.get()
     stall.put(1, wait=True)
     with pytest.raises(PositionError):
