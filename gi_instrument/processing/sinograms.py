@@ -299,31 +299,35 @@ def build_sinograms(
         pos = scans.positions_um[i] if positions else None
         return fit_stepping(stack, dark, pos, period_um if positions else None, workers=workers)
 
+    def process(row_slab: slice) -> None:
+        """All scans of one row slab; its arrays are freed on return."""
+        nonlocal done
+        n_rows = row_slab.stop - row_slab.start
+        dark = mean_dark(read("dark", slice(0, n_dark), row_slab)) if n_dark else None
+        ref_fits = []
+        for batch in _batches(len(refs), read_scans):
+            for i, stack in zip(batch, _read_scans(read, "reference", refs, batch, row_slab)):
+                ref_fits.append(fit(stack, refs, i, dark))
+            done += len(batch)
+            report(done, total)
+        ref_series = ReferenceSeries.from_fits(ref_fits)
+        del ref_fits
+        buffers = store.slab(row_slab)
+        visibilities = np.empty((2, n_rows, cols), np.float32)  # not kept
+        for batch in _batches(len(projs), read_scans):
+            for i, stack in zip(batch, _read_scans(read, "primary", projs, batch, row_slab)):
+                ref_fit = ref_series.at(int(i0[i]), int(i1[i]), float(weight[i]), workers)
+                into = Retrieval(buffers["transmission"][i], buffers["dpc"][i],
+                                 buffers["darkfield"][i], *visibilities, buffers["flags"][i])
+                compare(fit(stack, projs, i, dark), ref_fit, min_visibility=min_visibility,
+                        workers=workers, out=into)
+            done += len(batch)
+            report(done, total)
+        store.write(row_slab, buffers)
+
     try:
         for r0 in range(0, rows, chunk):
-            row_slab = slice(r0, min(r0 + chunk, rows))
-            dark = mean_dark(read("dark", slice(0, n_dark), row_slab)) if n_dark else None
-            ref_fits = []
-            for batch in _batches(len(refs), read_scans):
-                for i, stack in zip(batch, _read_scans(read, "reference", refs, batch, row_slab)):
-                    ref_fits.append(fit(stack, refs, i, dark))
-                done += len(batch)
-                report(done, total)
-            ref_series = ReferenceSeries.from_fits(ref_fits)
-            del ref_fits
-            buffers = store.slab(row_slab)
-            visibilities = np.empty((2, row_slab.stop - r0, cols), np.float32)  # not kept
-            for batch in _batches(len(projs), read_scans):
-                for i, stack in zip(batch, _read_scans(read, "primary", projs, batch, row_slab)):
-                    ref_fit = ref_series.at(int(i0[i]), int(i1[i]), float(weight[i]), workers)
-                    into = Retrieval(buffers["transmission"][i], buffers["dpc"][i],
-                                     buffers["darkfield"][i], *visibilities, buffers["flags"][i])
-                    compare(fit(stack, projs, i, dark), ref_fit, min_visibility=min_visibility,
-                            workers=workers, out=into)
-                done += len(batch)
-                report(done, total)
-            store.write(row_slab, buffers)
-            del buffers, ref_series
+            process(slice(r0, min(r0 + chunk, rows)))
     finally:
         close()
     if out_dir is not None:
