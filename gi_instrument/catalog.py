@@ -6,6 +6,8 @@ Layout of a data directory (default ``~/gi-data``, or ``$GI_DATA_DIR``, or ``--d
     DIR/tables.sqlite   SQLite: the events' scalar columns (G2 positions, angles, times, ...)
     DIR/files/          tiled's writable storage
     DIR/frames/         the detector's HDF5 files (registered as readable storage)
+    DIR/documents/      a JSON-lines journal of every run's documents, written as they are
+                        made, from which :func:`ingest_journal` rebuilds a run in the catalog
 
 Frames are never copied into the catalog: each run references the HDF5 files the detector wrote
 (StreamResource / StreamDatum documents). ``tiled serve catalog DIR/catalog.db -r DIR/frames
@@ -19,7 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_DIR_ENV", "CatalogPaths", "default_data_dir", "catalog_paths", "open_catalog", "tiled_writer"]
+__all__ = ["DATA_DIR_ENV", "CatalogPaths", "default_data_dir", "catalog_paths", "open_catalog", "tiled_writer",
+           "document_journal", "ingest_journal"]
 
 DATA_DIR_ENV = "GI_DATA_DIR"
 _RUN_SPECS = [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}]
@@ -34,10 +37,11 @@ class CatalogPaths:
         self.tables_db = self.root / "tables.sqlite"
         self.files = self.root / "files"
         self.frames = self.root / "frames"
+        self.documents = self.root / "documents"
 
     def create(self) -> "CatalogPaths":
         """Create the directories (idempotent)."""
-        for path in (self.root, self.files, self.frames):
+        for path in (self.root, self.files, self.frames, self.documents):
             path.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -85,3 +89,35 @@ def tiled_writer(client: Any) -> Any:
     from bluesky.callbacks.tiled_writer import TiledWriter
 
     return TiledWriter(client)
+
+
+def document_journal(paths: CatalogPaths) -> Any:
+    """A bluesky callback that appends each run's documents to ``documents/<uid8>.jsonl`` as
+    they are made (one file per run), so a run survives a crash before the catalog has it."""
+    from bluesky.callbacks.json_writer import JSONLinesWriter
+    from event_model import RunRouter
+
+    def factory(name: str, doc: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        return [JSONLinesWriter(str(paths.documents), f"{doc['uid']}.jsonl")], []
+
+    return RunRouter([factory])
+
+
+def ingest_journal(client: Any, journal: str | Path) -> str:
+    """Write the run recorded in a journal file into ``client``; returns its uid.
+
+    Refuses a run the catalog already holds (nothing is overwritten).
+    """
+    import json
+
+    lines = Path(journal).read_text(encoding="utf-8").splitlines()
+    items = [json.loads(line) for line in lines if line.strip()]
+    if not items or items[0]["name"] != "start":
+        raise ValueError(f"{journal}: not a run journal (no start document first)")
+    uid = items[0]["doc"]["uid"]
+    if uid in client:
+        raise ValueError(f"run {uid} is already in the catalog")
+    writer = tiled_writer(client)
+    for item in items:
+        writer(item["name"], item["doc"])
+    return uid

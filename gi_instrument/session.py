@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gi_instrument.catalog import CatalogPaths, catalog_paths, open_catalog, tiled_writer
+from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog, tiled_writer
 from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
@@ -28,7 +28,8 @@ class Session:
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
                   *, progress: bool = True, timeout_s: float = 10.0) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
-    ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, and the frame progress, to a RunEngine.
+    ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
+    progress to a RunEngine.
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
     """
@@ -39,6 +40,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
+    RE.subscribe(document_journal(paths))
     RE.subscribe(tiled_writer(client))
     if progress:
         RE.subscribe(FrameProgress())
