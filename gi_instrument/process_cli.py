@@ -62,6 +62,7 @@ def process_run(
     memory_bytes: int = 2 << 30,
     reference_mode: str = "linear",
     use_positions: bool = True,
+    correct_steps: bool = False,
     center_px: float | None = None,
     tiff: bool = True,
     progress: bool = True,
@@ -81,12 +82,13 @@ def process_run(
     out.mkdir(parents=True, exist_ok=True)
     sino = ct.sinograms(out_dir=out / "sinograms", memory_bytes=memory_bytes,
                         reference_mode=reference_mode, use_positions=use_positions,
-                        progress=progress)
+                        correct_steps=correct_steps, progress=progress)
     n_proj, rows, cols = sino.transmission.shape
     angles = sino.angles_deg
     parameters = {
         "gi_instrument_version": __version__, "reference_mode": reference_mode,
-        "use_positions": use_positions, "center_px": center_px, "min_signal": _MIN_SIGNAL,
+        "use_positions": use_positions, "correct_steps": correct_steps, "center_px": center_px,
+        "min_signal": _MIN_SIGNAL,
         "filters": {"attenuation": "ramp", "darkfield": "ramp", "delta": "hilbert"},
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
         "n_projections": n_proj, "angle_range_deg": [float(angles.min()), float(angles.max())],
@@ -136,6 +138,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="use the nearest reference scan instead of interpolating in time")
     parser.add_argument("--equidistant", action="store_true",
                         help="ignore the G2 readbacks (FFT of nominal equidistant steps)")
+    parser.add_argument("--correct-steps", action="store_true",
+                        help="estimate each scan's G2 step positions from its curves")
     parser.add_argument("--center-px", type=float, default=None,
                         help="detector column of the rotation axis (default: the centre)")
     parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
@@ -160,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         written = process_run(
             ct, out, memory_bytes=int(args.memory_gib * 2**30),
             reference_mode="nearest" if args.nearest_reference else "linear",
-            use_positions=not args.equidistant, center_px=args.center_px,
+            use_positions=not args.equidistant, correct_steps=args.correct_steps,
+            center_px=args.center_px,
             tiff=not args.no_tiff, progress=not args.quiet)
     except (KeyError, ValueError) as exc:
         sys.exit(f"gi-process: {exc}")

@@ -13,7 +13,7 @@ set by ``memory_bytes`` and not by the size of the CT.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from gi_instrument.processing.retrieval import (
     Retrieval,
     SteppingFit,
     compare,
+    estimate_step_positions,
     fit_stepping,
     mean_dark,
 )
@@ -160,6 +161,19 @@ def _read_scans(
     return [block[t - first] for t in table]
 
 
+def _corrected(
+    read: FrameReader, stream: str, scans: SteppingScans, steps: int, period_um: float,
+    rows: slice, read_scans: int, from_readbacks: bool,
+) -> SteppingScans:
+    """``scans`` with positions estimated from their curves on the row slab ``rows``."""
+    estimated = np.empty((len(scans), steps))
+    for batch in _batches(len(scans), read_scans):
+        for i, stack in zip(batch, _read_scans(read, stream, scans, batch, rows)):
+            start = scans.positions_um[i] if from_readbacks else None
+            estimated[i] = estimate_step_positions(stack, period_um, start)
+    return replace(scans, positions_um=estimated)
+
+
 def _batches(n: int, size: int) -> list[range]:
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -248,11 +262,13 @@ def build_sinograms(
     n_dark: int = 0,
     period_um: float | None = None,
     use_positions: bool = True,
+    correct_steps: bool = False,
     reference_mode: InterpolationMode = "linear",
     out_dir: str | Path | None = None,
     memory_bytes: int = 2 << 30,
     chunk_rows: int | None = None,
     read_scans: int = 8,
+    correction_rows: int = 128,
     min_visibility: float = 1e-3,
     progress: bool | ProgressCallback = False,
     workers: int | None = None,
@@ -267,6 +283,9 @@ def build_sinograms(
         n_dark: number of dark frames (events 0..n_dark-1 of stream ``dark``), averaged.
         period_um: G2 period, um (needed with ``use_positions`` and G2 readbacks).
         use_positions: fit the measured G2 readbacks by least squares (else equidistant, FFT).
+        correct_steps: estimate each scan's step positions from its curves (stepping-error
+            correction, :func:`~.retrieval.estimate_step_positions`) on a central slab of
+            ``correction_rows`` rows, starting from the readbacks (or nominal positions).
         reference_mode: ``"linear"`` or ``"nearest"`` in time (see :mod:`.references`).
         out_dir: write ``sinogram_{transmission,dpc,darkfield,flags,angles_deg}.npy`` here and
             return read-only memory maps of them; ``None`` keeps them in memory.
@@ -287,6 +306,14 @@ def build_sinograms(
         raise ValueError("period_um is required to fit measured G2 positions")
     if projs.angle_deg is None:
         raise ValueError("the primary stream needs rotation angles")
+    if correct_steps:
+        period_um = 1.0 if period_um is None else period_um
+        first_row = max(0, (rows - correction_rows) // 2)
+        slab = slice(first_row, min(rows, first_row + correction_rows))
+        refs, projs = (_corrected(read, name, scans, steps, period_um, slab, read_scans,
+                                  positions) for name, scans in (("reference", refs),
+                                                                 ("primary", projs)))
+        positions = True
     i0, i1, weight = interpolation_weights(refs.time_s, projs.time_s, reference_mode)
     chunk = chunk_rows or rows_per_chunk(rows, cols, len(projs), len(refs), steps, memory_bytes,
                                          read_scans)
