@@ -42,7 +42,8 @@ column of the design matrix), so subtracting a dark frame from every step change
 
 Pixels where the retrieval is undefined (reference or sample ``a0 <= 0``, non-finite input,
 reference visibility below ``min_visibility``) are flagged in :attr:`Retrieval.flags` and get the
-neutral values ``T = 1``, ``dpc = 0``, ``D = 1`` (visibilities 0): no NaN, no numpy warning.
+neutral values ``T = 1``, ``dpc = 0``, ``D = 1`` (``V_s = 0``; ``V_r = 0`` where the reference is
+dark): no NaN, no numpy warning.
 """
 
 from __future__ import annotations
@@ -153,8 +154,9 @@ def stepping_weights(
     """Least-squares weights ``W`` with ``(a0, b, c) = sum_k W[:, k] I_k``.
 
     ``positions_um=None``: ``steps`` equidistant positions over one period (Fourier weights;
-    ``period_um`` unused). Otherwise ``positions_um`` has shape (steps,) (shared by all pixels)
-    or is broadcastable to (steps, rows, cols), e.g. (steps, rows, 1); ``period_um`` is required.
+    ``period_um`` unused). Otherwise ``positions_um`` has shape (steps,) (shared by all pixels),
+    (steps, rows) (one per detector row) or is broadcastable to (steps, rows, cols);
+    ``period_um`` is required.
     Returns shape (3, steps) or (3, steps, R, C).
     """
     if positions_um is None:
@@ -166,6 +168,8 @@ def stepping_weights(
     x = np.asarray(positions_um, dtype=np.float64)
     if x.shape[0] != steps:
         raise ValueError(f"positions_um has {x.shape[0]} entries for {steps} steps")
+    if x.ndim == 2:
+        x = x[:, :, None]  # one position per step and detector row
     theta = 2.0 * np.pi * x / period_um
     design = np.stack([np.ones_like(theta), np.cos(theta), -np.sin(theta)], axis=-1)  # (N, ..., 3)
     if x.ndim == 1:
@@ -173,7 +177,7 @@ def stepping_weights(
             raise ValueError("positions_um do not determine a0, V and phi (need 3 distinct phases)")
         return np.linalg.pinv(design)
     if x.ndim != 3:
-        raise ValueError("positions_um must have shape (steps,) or be 3-D (steps, rows|1, cols|1)")
+        raise ValueError("positions_um must be (steps,), (steps, rows) or (steps, rows|1, cols|1)")
     normal = np.einsum("k...i,k...j->...ij", design, design)  # (R, C, 3, 3)
     if np.any(np.linalg.det(normal) <= 1e-12 * steps**3):
         raise ValueError("positions_um do not determine a0, V and phi at some pixel")
@@ -388,8 +392,9 @@ def retrieve(
         sample, reference: stacks (steps, rows, cols), counts (any real dtype; the reference may
             have a different number of steps).
         dark: dark frame (rows, cols), dark stack (n, rows, cols) or scalar, counts.
-        positions_um: measured G2 positions of the sample steps, um, shape (steps,) or
-            broadcastable to (steps, rows, cols); ``None`` = equidistant over one period (FFT).
+        positions_um: measured G2 positions of the sample steps, um, shape (steps,),
+            (steps, rows) or broadcastable to (steps, rows, cols); ``None`` = equidistant over
+            one period (FFT).
         period_um: G2 period p2, um (required with measured positions).
         reference_positions_um: measured G2 positions of the reference steps; defaults to
             ``positions_um`` when the step counts agree.

@@ -107,6 +107,9 @@ def test_per_pixel_positions() -> None:
                        dtype=np.float64)
     np.testing.assert_allclose(fit.phase, phi, atol=1e-10)
     np.testing.assert_allclose(fit.amplitude / fit.a0, 0.3, atol=1e-12)
+    per_row = fit_stepping(curves(x, 500.0, 0.3, phi), positions_um=x[:, :, 0],
+                           period_um=P2_UM, dtype=np.float64)  # (steps, rows)
+    np.testing.assert_allclose(per_row.phase, phi, atol=1e-10)
 
 
 def test_sign_convention_positive_refraction_gives_positive_dpc() -> None:
