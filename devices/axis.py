@@ -1,7 +1,8 @@
 """Positioners whose moves complete on EPICS put-completion: the G2 piezo and the two stages.
 
-They hold no Channel Access monitors (a monitor on a readback that changes with every move
-delays the next get by ~40 ms with the caproto server); every read is a fresh get.
+Readbacks hold no Channel Access monitor (a monitor on a value that changes with every move
+delays the next get by ~40 ms with the caproto server), so every read is a fresh get; only the
+travel limits, which rarely change, are monitored (a limit check costs no round trip).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class PutCompletePositioner(Device):
 
     setpoint = Cpt(EpicsSignal, "Pos", put_complete=True, kind="normal")
     readback = Cpt(EpicsSignalRO, "Pos_RBV", kind="hinted")
-    low_limit_travel = Cpt(EpicsSignal, "LowLimit", kind="config")
-    high_limit_travel = Cpt(EpicsSignal, "HighLimit", kind="config")
+    low_limit_travel = Cpt(EpicsSignal, "LowLimit", kind="config", auto_monitor=True)
+    high_limit_travel = Cpt(EpicsSignal, "HighLimit", kind="config", auto_monitor=True)
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

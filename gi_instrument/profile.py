@@ -324,7 +324,7 @@ def _build_section(cls: type, data: Any, section: str, source: str) -> Any:
         where = f"{section}.{f.name}"
         hint = hints[f.name]
         optional = type(None) in get_args(hint)
-        if f.name not in data:
+        if data.get(f.name) is None:  # absent (or None from Profile.to_dict)
             if optional:
                 values[f.name] = None
                 continue

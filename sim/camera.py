@@ -97,6 +97,7 @@ class SimCamera(PVGroup):
         self._initial_binning = binning
         self._file: FrameFile | None = None
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-io")
+        self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-prefetch")
         self._angles_seen: list[float] = []
 
     @property
@@ -220,7 +221,7 @@ class SimCamera(PVGroup):
 
     def _prefetch_next_angle(self, attrs: dict[str, float]) -> None:
         """At the first frame of a new angle (sample in), queue the projections of the angle a
-        CT visits next (same step again) on the camera's worker, so they are ready in time."""
+        CT visits next (same step again) on a worker of its own, so they are ready in time."""
         offset = attrs["sample_x_mm"] - self.profile.sample_stage.in_mm
         angle = attrs["angle_deg"]
         if abs(offset) > 1e-6 or (self._angles_seen and self._angles_seen[-1] == angle):
@@ -228,7 +229,7 @@ class SimCamera(PVGroup):
         self._angles_seen = [*self._angles_seen[-1:], angle]
         if len(self._angles_seen) == 2:
             ahead = 2 * angle - self._angles_seen[0]
-            self._io.submit(self.model.prefetch, angle_deg=ahead, sample_offset_mm=0.0,
+            self._prefetcher.submit(self.model.prefetch, angle_deg=ahead, sample_offset_mm=0.0,
                             binning=int(self.binning.value))
 
     def close(self) -> None:

@@ -140,31 +140,37 @@ class ScannerModel:
             binning: b x b binning (averaging read-out of summed photons).
             window: optional sub-field in binned pixels (tests, calibration).
         """
-        with self._lock:
-            return self._frame(angle_deg, g2_um, sample_offset_mm, exposure_s, current_mA, xray_on,
-                               time_s, binning, window)
+        return self._frame(angle_deg, g2_um, sample_offset_mm, exposure_s, current_mA, xray_on,
+                           time_s, binning, window)
 
     def _frame(self, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
                current_mA: float, xray_on: bool, time_s: float, binning: int, window: Window | None
                ) -> np.ndarray:
         window = frame_window(self.profile, binning, window)
-        sim, det = self.profile.simulation, self.profile.detector
-        lit = xray_on and current_mA > 0 and exposure_s > 0
-        if lit:
+        sim = self.profile.simulation
+        terms, theta, scale = None, 0.0, 0.0
+        if xray_on and current_mA > 0 and exposure_s > 0:
             terms = self._terms(angle_deg, sample_offset_mm, binning, window)
             theta, scale = self._phase_and_scale(g2_um, time_s, exposure_s, current_mA, binning)
         out = np.empty((window.rows, window.cols), dtype=np.uint16)
-        adu_per_photon = np.float32(sim.gain_adu_per_photon / binning**2)
-        read_adu = np.float32(sim.read_noise_adu / binning)
         # Row blocks keep the transient arrays small (and the allocator's footprint flat).
-        step = max(1, _BLOCK_PIXELS // window.cols)
-        for r0 in range(0, window.rows, step):
-            rows = slice(r0, min(window.rows, r0 + step))
-            if lit:
+        with self._lock:  # the random generator is not thread-safe
+            self._draw(out, terms, theta, scale, np.float32(sim.gain_adu_per_photon / binning**2),
+                       np.float32(sim.read_noise_adu / binning), max(1, _BLOCK_PIXELS // window.cols))
+        return out
+
+    def _draw(self, out: np.ndarray, terms: tuple[NDArray, NDArray, NDArray] | None, theta: float,
+              scale: float, adu_per_photon: np.float32, read_adu: np.float32, step: int) -> None:
+        """Fill ``out`` with noisy ADU, ``step`` rows at a time (``terms`` None: dark frame)."""
+        sim, det = self.profile.simulation, self.profile.detector
+        rows_total, cols = out.shape
+        for r0 in range(0, rows_total, step):
+            rows = slice(r0, min(rows_total, r0 + step))
+            if terms is not None:
                 adu = self._rng.poisson(self._expected(terms, rows, theta, scale)).astype(np.float32)
                 adu *= adu_per_photon
             else:
-                adu = np.zeros((rows.stop - rows.start, window.cols), dtype=np.float32)
+                adu = np.zeros((rows.stop - rows.start, cols), dtype=np.float32)
             noise = self._rng.standard_normal(adu.shape, dtype=np.float32)
             noise *= read_adu
             adu += noise
@@ -172,21 +178,17 @@ class ScannerModel:
             np.rint(adu, out=adu)
             np.clip(adu, 0, 2**det.bit_depth - 1, out=adu)
             out[rows] = adu
-        return out
 
     def prefetch(self, *, angle_deg: float, sample_offset_mm: float, binning: int = 1) -> None:
         """Compute and cache the projection terms of an angle ahead of its first frame."""
-        window = frame_window(self.profile, binning, None)
-        with self._lock:
-            self._terms(angle_deg, sample_offset_mm, binning, window)
+        self._terms(angle_deg, sample_offset_mm, binning, frame_window(self.profile, binning, None))
 
     def expected_photons(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float,
                          exposure_s: float, current_mA: float, time_s: float, binning: int = 1,
                          window: Window | None = None) -> NDArray[np.float32]:
         """Noise-free photons per binned pixel (sum over its b x b pixels), float32 (rows, cols)."""
         window = frame_window(self.profile, binning, window)
-        with self._lock:
-            terms = self._terms(angle_deg, sample_offset_mm, binning, window)
+        terms = self._terms(angle_deg, sample_offset_mm, binning, window)
         theta, scale = self._phase_and_scale(g2_um, time_s, exposure_s, current_mA, binning)
         return self._expected(terms, slice(None), theta, scale)
 
@@ -218,15 +220,19 @@ class ScannerModel:
     # ---- per-angle terms ----------------------------------------------------------------------
     def _terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
                ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        """Cached per-angle terms; computed outside the lock, so a prefetch of the next angle
+        runs beside the frames of the current one."""
         key = (round(angle_deg, 9), round(sample_offset_mm, 6), binning, window)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
         terms = self._compute_terms(angle_deg, sample_offset_mm, binning, window)
-        self._cache[key] = terms
-        while len(self._cache) > _CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = terms
+            while len(self._cache) > _CACHE_ENTRIES:
+                self._cache.popitem(last=False)
         return terms
 
     def _compute_terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
@@ -76,3 +77,10 @@ def test_talbot_lau_condition_checked():
     data["geometry"]["source_g1_cm"] = 30.0  # p0/p2 = 1/3 needs l/d = 1/3
     with pytest.raises(ProfileError, match=r"geometry.source_g1_cm"):
         profile_from_dict(data)
+
+
+@pytest.mark.parametrize("name", ["tli", "maast"])
+def test_round_trip_through_run_metadata(name):
+    profile = load_profile(name)
+    data = profile.to_dict()            # what gi_ct stores in the start document
+    assert profile_from_dict(data) == dataclasses.replace(profile, path="<dict>")

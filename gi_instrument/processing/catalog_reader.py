@@ -153,13 +153,6 @@ def _stream_frames(stream: Any) -> StreamFrames:
                         _column(stream, "rotation_angle_deg"))
 
 
-def _profile(data: dict[str, Any], source: str) -> Profile:
-    """The run's profile; unset optional fields (``None`` in the dict, absent in TOML) dropped."""
-    sections = {key: ({k: v for k, v in value.items() if v is not None}
-                      if isinstance(value, dict) else value) for key, value in data.items()}
-    return profile_from_dict(sections, source=source)
-
-
 def read_ct_run(run: Any, direct: bool = True) -> CTRun:
     """A :class:`CTRun` from a tiled run node (``client[uid]``) written by ``gi_ct``.
 
@@ -177,7 +170,7 @@ def read_ct_run(run: Any, direct: bool = True) -> CTRun:
     n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
     return CTRun(
         uid=start["uid"], start=start,
-        profile=_profile(start["profile"], source=f"run {start['uid']}"),
+        profile=profile_from_dict(start["profile"], source=f"run {start['uid']}"),
         shape=(int(rows), int(cols)), n_dark=int(n_dark),
         reference=_stream_frames(run["reference"]), primary=_stream_frames(run["primary"]),
         run=run, files={} if not direct else {
