@@ -369,7 +369,7 @@ def _coefficients(
 
 def _grid_slices(coef: NDArray[np.complex64], plan: _Plan, workers: int) -> NDArray[np.float32]:
     """Slices ``(batch, cols, cols)`` from coefficients ``(n_fold, cols, batch)``."""
-    m_grid, cols = plan.m_grid, plan.cols
+    m_grid = plan.m_grid
     batch = coef.shape[2]
     flat = np.ascontiguousarray(coef.reshape(-1, batch))
     pairs = flat.view(np.float32).reshape(flat.shape[0], 2 * batch)
