@@ -4,9 +4,11 @@ Overhead per frame = (wall time - sum of the scaled nominal exposures) / frames,
 frames (MAAST at binning 8) on the simulated IOC. The baseline is ``bluesky.plans.scan`` of an
 ``ophyd.sim`` motor and detector (per event), measured in the same process. Both are measured
 without subscriptions, and the CT also with the embedded tiled catalog writing every run.
-Target (walking skeleton): CT overhead <= 2x the bare scan's per-event time.
+Target (walking skeleton): CT overhead <= 2x the bare scan's per-event time. The IOC's
+resident memory is sampled before and after each CT (flat: no growth per frame); use
+``--binning 1`` for full 2048 x 2048 frames.
 
-    .venv/bin/python benchmarks/bench_acquisition.py [--range-deg 100]
+    .venv/bin/python benchmarks/bench_acquisition.py [--range-deg 100] [--binning 8]
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ def bare_scan_s_per_event(n_events: int) -> float:
     t0 = time.perf_counter()
     RE(scan([det], motor, 0, 1, n_events))
     return (time.perf_counter() - t0) / n_events
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid``, MiB (Linux /proc)."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmRSS not found")
 
 
 def ct_overhead_s_per_frame(inst, RE, args) -> tuple[float, int]:
@@ -51,6 +61,7 @@ def main() -> None:
     parser.add_argument("--reference-every-deg", type=float, default=25.0)
     parser.add_argument("--exposure-s", type=float, default=10.0, help="nominal exposure per frame")
     parser.add_argument("--time-scale", type=float, default=1e-4)
+    parser.add_argument("--binning", type=int, default=8, help="8: 256 x 256 frames; 1: full frames")
     args = parser.parse_args()
 
     from bluesky import RunEngine
@@ -62,23 +73,29 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = catalog_paths(tmp)
-        ioc = SimIOC("maast", time_scale=args.time_scale, binning=8)
+        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning)
         ioc.apply_client_env()
         with ioc:
             inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames)
             RE = RunEngine({})
             bare = bare_scan_s_per_event(200)
+            rss = [rss_mib(ioc.pid)]
             plain, frames = ct_overhead_s_per_frame(inst, RE, args)
+            rss.append(rss_mib(ioc.pid))
             RE.subscribe(tiled_writer(open_catalog(tmp)))
             with_catalog, _ = ct_overhead_s_per_frame(inst, RE, args)
+            rss.append(rss_mib(ioc.pid))
             bare_again = bare_scan_s_per_event(200)
             from epics import ca
             ca.finalize_libca()
     bare = min(bare, bare_again)
-    print(f"frames per CT: {frames} (256 x 256, exposure {args.exposure_s} s x time scale {args.time_scale})")
+    side = 2048 // args.binning
+    print(f"frames per CT: {frames} ({side} x {side}, exposure {args.exposure_s} s x time scale {args.time_scale})")
     print(f"bare bluesky scan (ophyd.sim):         {bare * 1e3:6.2f} ms per event")
     print(f"gi_ct overhead, no subscriptions:      {plain * 1e3:6.2f} ms per frame  ratio {plain / bare:4.2f}")
     print(f"gi_ct overhead, with tiled catalog:    {with_catalog * 1e3:6.2f} ms per frame  ratio {with_catalog / bare:4.2f}")
+    print(f"IOC resident memory: {rss[0]:.0f} MiB before, {rss[1]:.0f} after CT 1, {rss[2]:.0f} after CT 2 "
+          f"({(rss[2] - rss[1]) / frames * 1024:+.1f} KiB per frame over CT 2)")
     print(f"target: ratio <= 2.0 -> {'met' if plain / bare <= 2.0 else 'NOT met'} without subscriptions, "
           f"{'met' if with_catalog / bare <= 2.0 else 'NOT met'} with the catalog")
 

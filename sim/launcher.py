@@ -56,6 +56,11 @@ class SimIOC:
         self.repeater_port = free_port()
         self._procs: list[subprocess.Popen] = []
 
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running IOC (None when stopped)."""
+        return self._procs[-1].pid if self._procs else None
+
     def client_env(self) -> dict[str, str]:
         """Channel Access client variables that reach this IOC only."""
         return {
