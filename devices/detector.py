@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from event_model import compose_stream_resource
 from ophyd import Component as Cpt
-from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO
+from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
 __all__ = ["SCMOSDetector", "FrameLostError", "FRAME_DATASET"]
 
@@ -31,10 +31,11 @@ FRAME_KEYS = {
     "voltage_kV": "tube_voltage_kV",
     "current_mA": "tube_current_mA",
     "xray_on": "tube_xray_on",
-    "frame_index": "{name}_frame_index",
+    "frame_index": "frame_step_index",
 }
 """Data key of each value the camera IOC records with a frame (``FrameAttrs_RBV``); names the
-IOC adds beyond these become ``{name}_<attribute>``."""
+IOC adds beyond these become ``{name}_<attribute>``. A frame's index in its file is its phase
+step (one file per stepping scan), hence ``frame_step_index``."""
 
 
 class FrameLostError(RuntimeError):
@@ -45,8 +46,12 @@ class SCMOSDetector(Device):
     """sCMOS camera (PVs under ``{prefix}``). Data key of the frames: ``{name}_image``
     (rows, cols) uint16, external. With each frame it reads, in one get, the values the IOC
     recorded at that exposure (see :data:`FRAME_KEYS`): G2 setpoint and readback (um), rotation
-    angle (deg), sample position (mm), nominal and real exposure (s), tube kV / mA."""
+    angle (deg), sample position (mm), nominal and real exposure (s), tube kV / mA. Every frame
+    carries its identity: ``frame_angle_index`` (projection index, set by the plan; for a
+    reference, the projection it precedes; -1 for darks) and ``frame_step_index`` (its index in
+    its stepping-scan file, 0..steps-1)."""
 
+    angle_index = Cpt(Signal, value=-1, kind="normal")
     exposure_s = Cpt(EpicsSignal, "AcquireTime", put_complete=True, kind="config")
     acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
     frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
@@ -80,6 +85,7 @@ class SCMOSDetector(Device):
         self._time_scale: float | None = None
         self._attr_keys: list[str] = []
         self._shape = (0, 0)
+        self.angle_index.name = "frame_angle_index"
 
     @property
     def image_key(self) -> str:
@@ -137,7 +143,7 @@ class SCMOSDetector(Device):
         values = self.frame_attrs.get()
         timestamp = self.frame_attrs.timestamp
         frame = dict(zip(self.frame_attribute_keys(), (float(v) for v in values)))
-        index_value = frame[f"{self.name}_frame_index"]
+        index_value = frame["frame_step_index"]
         index = int(index_value) if math.isfinite(index_value) else -1
         if index == 0:
             path = self.full_file_name.get()

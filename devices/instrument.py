@@ -6,8 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ophyd import Component as Cpt
-from ophyd import Device, Signal
+from ophyd import Device
 
 from gi_instrument.devices.detector import SCMOSDetector
 from gi_instrument.devices.piezo import PiezoStepper
@@ -15,15 +14,7 @@ from gi_instrument.devices.stages import RotationStage, SampleStage
 from gi_instrument.devices.tube import XrayTube, tube_class
 from gi_instrument.profile import Profile
 
-__all__ = ["FrameTag", "GIInstrument", "make_instrument"]
-
-
-class FrameTag(Device):
-    """The identity of each frame, read with it: ``frame_angle_index`` (projection index; for a
-    reference, the projection it precedes; -1 for darks) and ``frame_step_index`` (0..steps-1)."""
-
-    angle_index = Cpt(Signal, value=-1, kind="normal")
-    step_index = Cpt(Signal, value=-1, kind="normal")
+__all__ = ["GIInstrument", "make_instrument"]
 
 
 @dataclass
@@ -40,13 +31,12 @@ class GIInstrument:
     rotation: RotationStage
     sample: SampleStage
     camera: SCMOSDetector
-    frame: FrameTag
     frames_dir: Path
 
     @property
     def devices(self) -> list[Device]:
         """All devices, tube first."""
-        return [self.tube, self.g2, self.rotation, self.sample, self.camera, self.frame]
+        return [self.tube, self.g2, self.rotation, self.sample, self.camera]
 
     def wait_for_connection(self, timeout_s: float = 10.0) -> None:
         """Connect every PV or raise TimeoutError naming what did not connect."""
@@ -59,7 +49,7 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
     """Devices for ``profile`` on the IOC(s) under ``prefix`` (e.g. ``"GI:"``).
 
     Device names (and so the read keys): ``tube``, ``g2``, ``rotation``, ``sample``,
-    ``camera``, ``frame``.
+    ``camera``.
     """
     frames = Path(frames_dir).expanduser().resolve()
     stage = profile.sample_stage
@@ -70,7 +60,6 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
         rotation=RotationStage(f"{prefix}ROT:", name="rotation"),
         sample=SampleStage(f"{prefix}SAMPLE:", name="sample"),
         camera=SCMOSDetector(f"{prefix}CAM:", name="camera"),
-        frame=FrameTag(name="frame"),
         frames_dir=frames,
     )
     if connect:

@@ -46,10 +46,9 @@ def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
     def scan() -> Plan:
         yield from bps.mv(inst.tube.xray_on, 0)
         yield from open_frame_file(inst.camera, run_dir, "dark", n_frames)
-        yield from bps.mv(inst.frame.angle_index, -1)
+        yield from bps.mv(inst.camera.angle_index, -1)
         readables = frame_readables(inst)
-        for k in range(n_frames):
-            yield from bps.mv(inst.frame.step_index, k)
+        for _ in range(n_frames):
             yield from bps.trigger_and_read(readables, name="dark")
 
     yield from bpp.finalize_wrapper(scan(), bps.mv(inst.tube.xray_on, int(bool(was_on))))

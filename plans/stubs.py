@@ -31,13 +31,13 @@ def open_frame_file(camera: SCMOSDetector, directory: str | Path, name: str, n_f
     yield from bps.mv(camera.file_name, name)
 
 
-def move_checked(positioner: PutCompletePositioner, target: float, *extra: Any) -> Plan:
-    """Move (with any extra ``obj, value`` pairs in parallel), then check the readback.
+def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
+    """Move, then check the readback.
 
     Raises :class:`PositionError` when |readback - target| exceeds ``positioner.tolerance``,
     before anything is exposed at the wrong position.
     """
-    yield from bps.mv(positioner, target, *extra)
+    yield from bps.mv(positioner, target)
     reading = yield from bps.rd(positioner.readback)
     if abs(reading - target) > positioner.tolerance:
         raise PositionError(f"{positioner.name} at {reading:.4f} after a move to {target:.4f} "
@@ -45,9 +45,9 @@ def move_checked(positioner: PutCompletePositioner, target: float, *extra: Any) 
 
 
 def frame_readables(inst: GIInstrument) -> list[Any]:
-    """What is read with every frame: the camera (which reports the G2, rotation and sample
-    positions its IOC recorded at the exposure) and the frame tag."""
-    return [inst.camera, inst.frame]
+    """What is read with every frame: the camera, which reports the G2, rotation and sample
+    positions its IOC recorded at the exposure, and the frame's angle and step index."""
+    return [inst.camera]
 
 
 def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path,
@@ -55,12 +55,13 @@ def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_di
     """One stepping scan: ``steps`` frames at G2 = origin + k x step, one event each in ``stream``.
 
     The frames go into one new file ``run_dir/{stream}_{angle_index:05d}.h5``; every event
-    carries ``frame_angle_index`` = ``angle_index`` and ``frame_step_index`` = k.
+    carries ``frame_angle_index`` = ``angle_index`` and ``frame_step_index`` = k (the frame's
+    index in that file).
     """
     positions = [g2_origin_um + x for x in inst.profile.stepping_positions_um]
     yield from open_frame_file(inst.camera, run_dir, f"{stream}_{angle_index:05d}", len(positions))
-    yield from bps.mv(inst.frame.angle_index, angle_index)
+    yield from bps.mv(inst.camera.angle_index, angle_index)
     readables = frame_readables(inst)
-    for k, x_um in enumerate(positions):
-        yield from move_checked(inst.g2, x_um, inst.frame.step_index, k)
+    for x_um in positions:
+        yield from move_checked(inst.g2, x_um)
         yield from bps.trigger_and_read(readables, name=stream)

@@ -30,6 +30,9 @@ publishes, with the frame's index in its file, in ``FrameAttrs_RBV`` (names in
 ``FrameAttrNames_RBV``)."""
 _ATTR_NAMES = ",".join([*FRAME_ATTRIBUTES, "frame_index"])
 
+_INLINE_PIXELS = 512 * 512
+"""Frames up to this size are made on the event loop (a few ms); larger ones on a worker."""
+
 _STR = dict(dtype=ChannelType.CHAR, max_length=1024)
 
 
@@ -191,8 +194,11 @@ class SimCamera(PVGroup):
             "xray_on": float(emitting_at_start and self.tube.emitting),
         }
         drop = bool(self.drop_frame.value)
-        loop = asyncio.get_running_loop()
-        frame, index = await loop.run_in_executor(self._io, self._render_and_write, frame_file, attrs, drop)
+        if frame_file.shape[0] * frame_file.shape[1] <= _INLINE_PIXELS:
+            frame, index = self._render_and_write(frame_file, attrs, drop)
+        else:  # large frames on the worker thread, so the IOC keeps answering meanwhile
+            loop = asyncio.get_running_loop()
+            frame, index = await loop.run_in_executor(self._io, self._render_and_write, frame_file, attrs, drop)
         await self.real_acquire_time.write(real_s)
         await self.array_counter.write(self.array_counter.value + 1)
         if drop:

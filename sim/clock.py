@@ -7,6 +7,8 @@ import time
 
 __all__ = ["SimClock"]
 
+_PRECISE_BELOW_S = 2e-3
+
 
 class SimClock:
     """Maps nominal durations (what the instrument would take) to real ones.
@@ -30,8 +32,15 @@ class SimClock:
         return nominal_s * self.time_scale
 
     async def sleep(self, nominal_s: float) -> float:
-        """Sleep for a nominal duration; returns the real seconds slept."""
+        """Sleep for a nominal duration; returns the real seconds slept.
+
+        Real durations under ``_PRECISE_BELOW_S`` block for exactly that long instead of going
+        through the event loop, whose timers round up to whole milliseconds.
+        """
         real = self.real_s(max(0.0, nominal_s))
         start = time.monotonic()
-        await asyncio.sleep(real)
+        if real < _PRECISE_BELOW_S:
+            time.sleep(real)
+        else:
+            await asyncio.sleep(real)
         return time.monotonic() - start
