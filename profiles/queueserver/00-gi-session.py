@@ -1,0 +1,122 @@
+"""bluesky-queueserver startup for gi-instrument (``start-re-manager --startup-dir`` this folder).
+
+Builds one acquisition session from the environment of the RE manager's worker and exposes the
+plans of :mod:`gi_instrument.plans` with the instrument already bound, so a queue item names only
+scan parameters (``gi_ct`` with ``exposure_s=60``), never a device:
+
+- ``GI_PROFILE``  profile name or path (default ``maast``)
+- ``GI_PREFIX``   PV prefix of the IOC (default ``GI:``)
+- ``GI_DATA_DIR`` data directory: catalog, frames, document journal (default ``~/gi-data``, the
+  same default as every other command)
+- ``EPICS_CA_*``  Channel Access settings that reach the IOC (simulator or hardware)
+
+Parameter annotations follow the queue server's conventions (built-in types and ``typing``
+generics, no postponed evaluation) and docstrings are numpydoc, which the queue server parses into
+the plan descriptions that ``qserver allowed plans`` and GUIs show. Every argument is validated by
+the underlying plan before anything moves; a bad one fails the queue item with its message.
+"""
+
+# typing.Optional, not X | None: the queue server rebuilds annotations from their repr
+# ruff: noqa: UP045
+
+import os
+import typing
+
+from gi_instrument import plans as gi_plans
+from gi_instrument.session import start_session
+
+session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("GI_PREFIX", "GI:"),
+                        os.environ.get("GI_DATA_DIR") or None)
+RE = session.RE
+
+
+def gi_ct(*, exposure_s: typing.Optional[float] = None, angle_step_deg: typing.Optional[float] = None,
+          range_deg: typing.Optional[float] = None, reference_every_deg: typing.Optional[float] = None,
+          final_reference: bool = False, start_index: int = 0, n_darks: typing.Optional[int] = None,
+          g2_origin_um: float = 0.0, md: typing.Optional[dict] = None):
+    """
+    A phase-stepping CT as one run: darks, then a stepping scan per angle with reference
+    stepping scans (sample out) at the reference interval.
+
+    Parameters
+    ----------
+    exposure_s
+        Exposure per phase step, s (default: the profile's; within its min/max).
+    angle_step_deg
+        Angular step, deg (default: the profile's).
+    range_deg
+        Angular range, deg (default: the profile's); a multiple of the step.
+    reference_every_deg
+        Reference interval, deg (default: the profile's); a multiple of the step.
+    final_reference
+        Take one more reference scan after the last projection.
+    start_index
+        First projection index (resume an interrupted CT with the same schedule of references).
+    n_darks
+        Dark frames at the start (default: the profile's; 0 for none).
+    g2_origin_um
+        G2 position of the first phase step, um.
+    md
+        Extra start-document metadata.
+    """
+    return (yield from gi_plans.gi_ct(
+        session.inst, exposure_s=exposure_s, angle_step_deg=angle_step_deg, range_deg=range_deg,
+        reference_every_deg=reference_every_deg, final_reference=final_reference, start_index=start_index,
+        n_darks=n_darks, g2_origin_um=g2_origin_um, md=md))
+
+
+def phase_step(*, exposure_s: typing.Optional[float] = None, angle_index: int = 0, g2_origin_um: float = 0.0,
+               md: typing.Optional[dict] = None):
+    """
+    A stepping scan at the current angle into the ``primary`` stream.
+
+    Parameters
+    ----------
+    exposure_s
+        Exposure per phase step, s (default: the profile's).
+    angle_index
+        Projection index recorded with the frames.
+    g2_origin_um
+        G2 position of the first phase step, um.
+    md
+        Extra start-document metadata.
+    """
+    return (yield from gi_plans.phase_step(session.inst, exposure_s=exposure_s, angle_index=angle_index,
+                                           g2_origin_um=g2_origin_um, md=md))
+
+
+def reference_scan(*, exposure_s: typing.Optional[float] = None, angle_index: int = 0, g2_origin_um: float = 0.0,
+                   md: typing.Optional[dict] = None):
+    """
+    Sample out, a stepping scan into the ``reference`` stream, sample back in.
+
+    Parameters
+    ----------
+    exposure_s
+        Exposure per phase step, s (default: the profile's).
+    angle_index
+        Projection index recorded with the frames.
+    g2_origin_um
+        G2 position of the first phase step, um.
+    md
+        Extra start-document metadata.
+    """
+    return (yield from gi_plans.reference_scan(session.inst, exposure_s=exposure_s, angle_index=angle_index,
+                                               g2_origin_um=g2_origin_um, md=md))
+
+
+def dark_scan(*, n_frames: typing.Optional[int] = None, exposure_s: typing.Optional[float] = None,
+              md: typing.Optional[dict] = None):
+    """
+    Dark frames with X-rays off into the ``dark`` stream.
+
+    Parameters
+    ----------
+    n_frames
+        Number of frames (default: the profile's dark frames).
+    exposure_s
+        Exposure per frame, s (default: the profile's).
+    md
+        Extra start-document metadata.
+    """
+    return (yield from gi_plans.dark_scan(session.inst, n_frames=n_frames, exposure_s=exposure_s, md=md))

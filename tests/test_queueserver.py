@@ -1,0 +1,181 @@
+"""Overnight queue: the RE manager on the startup folder runs a queued ``gi_ct`` into the catalog,
+a bad argument fails the item before anything moves, and everything stops cleanly.
+
+Redis is ``fakeredis``'s TCP server (pure Python) in this process; the simulated IOC, the RE manager
+and its worker are subprocesses on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gi_instrument.queue import fake_redis, permissions_path, re_manager_command, startup_dir
+from gi_instrument.sim.launcher import SimIOC, free_port
+
+pytestmark = [pytest.mark.ioc, pytest.mark.timeout(240)]
+
+CT_KWARGS = {"exposure_s": 1, "angle_step_deg": 37, "range_deg": 185, "reference_every_deg": 74}
+"""5 projections (0, 37, ..., 148 deg), references at indices 0, 2, 4: 8 stepping scans of 5 frames."""
+WAIT_S = 60.0
+
+
+@dataclass
+class QueueServer:
+    api: Any
+    ioc: SimIOC
+    data_dir: Path
+    log: Path
+
+
+def test_startup_folder_is_installed_with_the_package():
+    folder = startup_dir()
+    assert folder.is_dir(), folder
+    assert (folder / "00-gi-session.py").is_file()
+    assert permissions_path().is_file()
+    cmd = re_manager_command(redis_addr="127.0.0.1:7000", zmq_control_port=7001, zmq_info_port=7002,
+                             existing_plans=Path("/tmp/epd.yaml"))
+    assert cmd[cmd.index("--startup-dir") + 1] == str(folder)
+    assert cmd[cmd.index("--zmq-control-addr") + 1] == "tcp://127.0.0.1:7001"
+    assert cmd[cmd.index("--redis-addr") + 1] == "127.0.0.1:7000"
+
+
+def _stop_manager(api: Any, proc: subprocess.Popen) -> None:
+    """Close the environment and stop the manager in order; terminate/kill only as a fallback."""
+    try:
+        status = api.status()
+        if status["worker_environment_exists"]:
+            api.environment_close()
+            api.wait_for_idle(timeout=30)
+        api.send_request(method="manager_stop", params={"option": "safe_on"})
+        proc.wait(timeout=30)
+    except (RuntimeError, OSError, KeyError, subprocess.TimeoutExpired) as exc:  # the fallback below stops it
+        logging.getLogger(__name__).warning("orderly stop of the RE manager failed: %r", exc)
+    finally:
+        api.close()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def queue_server(tmp_path_factory) -> Iterator[QueueServer]:
+    import psutil
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    root = tmp_path_factory.mktemp("queue")
+    data_dir, log = root / "gi-data", root / "re-manager.log"
+    control, info = free_port(), free_port()
+    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=root / "ioc.log")
+    with fake_redis(free_port()) as redis_addr, ioc:
+        env = {**os.environ, **ioc.client_env(), "GI_PROFILE": "maast", "GI_PREFIX": ioc.prefix,
+               "GI_DATA_DIR": str(data_dir)}
+        cmd = re_manager_command(redis_addr=redis_addr, zmq_control_port=control, zmq_info_port=info,
+                                 existing_plans=root / "existing_plans_and_devices.yaml",
+                                 redis_name_prefix=f"gitest{control}")
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        api = REManagerAPI(zmq_control_addr=f"tcp://127.0.0.1:{control}",
+                           zmq_info_addr=f"tcp://127.0.0.1:{info}", timeout_recv=10.0)
+        children: list[psutil.Process] = []
+        try:
+            api.wait_for_idle(timeout=WAIT_S)
+            result = api.environment_open()
+            assert result["success"], result
+            api.wait_for_idle(timeout=WAIT_S)
+            status = api.status()
+            assert status["worker_environment_exists"], log.read_text()[-3000:]
+            children = psutil.Process(proc.pid).children(recursive=True)
+            assert children, "the RE manager runs its manager and worker as child processes"
+            yield QueueServer(api=api, ioc=ioc, data_dir=data_dir, log=log)
+        finally:
+            _stop_manager(api, proc)
+            _, alive = psutil.wait_procs(children, timeout=15)
+            for child in alive:
+                child.kill()
+            assert proc.returncode == 0, f"RE manager exit code {proc.returncode}; log {log}"
+            assert not alive, f"RE manager left processes behind: {alive}"
+
+
+def _run_item(api: Any, name: str, **kwargs: Any) -> dict[str, Any]:
+    """Queue one plan, start the queue, wait for it to finish; the item's history entry."""
+    from bluesky_queueserver_api import BPlan
+
+    added = api.item_add(BPlan(name, **kwargs))
+    assert added["success"], added
+    uid = added["item"]["item_uid"]
+    assert api.queue_start()["success"]
+    api.wait_for_idle(timeout=WAIT_S)
+    item = next(i for i in api.history_get()["items"] if i["item_uid"] == uid)
+    return item["result"]
+
+
+def _ioc_state(ioc: SimIOC, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """Positions and the frame counter, read straight from the IOC."""
+    from caproto.sync.client import read
+
+    for key, value in ioc.client_env().items():
+        monkeypatch.setenv(key, value)
+    names = ("ROT:Pos_RBV", "G2:Pos_RBV", "SAMPLE:Pos_RBV", "CAM:ArrayCounter_RBV")
+    return {name: float(read(ioc.prefix + name, timeout=5, repeater=False).data[0]) for name in names}
+
+
+def test_plans_are_offered_with_descriptions(queue_server):
+    plans = queue_server.api.plans_allowed()["plans_allowed"]
+    assert set(plans) == {"gi_ct", "phase_step", "reference_scan", "dark_scan"}
+    params = {p["name"]: p for p in plans["gi_ct"]["parameters"]}
+    assert "inst" not in params
+    assert "s" in params["exposure_s"]["description"]
+    assert "float" in params["exposure_s"]["annotation"]["type"]
+
+
+def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch):
+    import numpy as np
+
+    from gi_instrument.catalog import open_catalog
+
+    before = _ioc_state(queue_server.ioc, monkeypatch)
+    result = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+    assert result["exit_status"] == "completed", (result, queue_server.log.read_text()[-3000:])
+    (uid,) = result["run_uids"]
+    after = _ioc_state(queue_server.ioc, monkeypatch)
+    assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 5 + 8 * 5
+
+    run = open_catalog(queue_server.data_dir)[uid]
+    assert run.metadata["start"]["plan_name"] == "gi_ct"
+    assert run.metadata["start"]["plan_args"]["angle_step_deg"] == 37
+    assert run.metadata["stop"]["exit_status"] == "success"
+    primary = run["primary"].read()
+    assert primary["camera_image"].shape == (25, 256, 256)
+    assert sorted(set(np.asarray(primary["frame_angle_index"]).tolist())) == [0, 1, 2, 3, 4]
+    reference = run["reference"]["camera_image"].read()
+    assert reference.shape == (15, 256, 256)
+    assert np.asarray(reference).std() > 0  # real frames, not placeholders
+
+
+def test_bad_argument_fails_the_item_and_moves_nothing(queue_server, monkeypatch):
+    before = _ioc_state(queue_server.ioc, monkeypatch)
+    result = _run_item(queue_server.api, "gi_ct", exposure_s=0.1, angle_step_deg=37, range_deg=185,
+                       reference_every_deg=74)
+    assert result["exit_status"] == "failed"
+    assert "exposure_s 0.1 s outside the profile's range" in result["msg"]
+    assert result["run_uids"] == []
+    assert _ioc_state(queue_server.ioc, monkeypatch) == before
+    # the queue stopped with the failed item back at its front; the environment stays open
+    api = queue_server.api
+    queue = api.queue_get()
+    assert [(i["name"], i["kwargs"]["exposure_s"]) for i in queue["items"]] == [("gi_ct", 0.1)]
+    assert api.status()["manager_state"] == "idle"
+    assert api.status()["worker_environment_exists"]
+    assert api.item_remove(pos="front")["success"]
