@@ -5,7 +5,15 @@ sinograms of transmission ``T``, differential phase and dark-field ``D`` are bui
 (:mod:`~gi_instrument.processing.sinograms`, with time-interpolated references and the measured
 G2 positions), then each slab of detector rows is reconstructed with
 :func:`gi_instrument.processing.fbp.fbp` and written to ``volumes.h5``; TIFF stacks and PNG
-previews are made from that file.
+previews are made from that file. Unless ``--no-quality``, the quality of the run is measured
+(:mod:`gi_instrument.processing.quality_report`: FRC resolution of the central slice of delta
+and mu, visibility and angular sensitivity from the reference scans, SNR in a homogeneous
+region), written to ``quality.json`` and ``quality/*.png``, stored as the ``quality`` attribute
+of ``volumes.h5`` and printed.
+
+The voxel size everywhere (volumes, TIFF, FRC in um) is the run's pixel at the sample,
+``geometry.pixel_at_sample_um`` (the binned detector pixel over the magnification,
+:attr:`gi_instrument.processing.catalog_reader.CTRun.voxel_um`).
 
 Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
 
@@ -25,6 +33,7 @@ flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,11 +75,17 @@ def process_run(
     center_px: float | None = None,
     tiff: bool = True,
     progress: bool = True,
+    mip_slices: int = 32,
+    quality: bool = True,
+    snr_region: str | None = None,
 ) -> dict[str, Path]:
     """Sinograms, reconstructions and result files of a :class:`~.catalog_reader.CTRun`.
 
     Writes into ``out_dir``: ``sinograms/`` (``.npy``), ``volumes.h5``, ``<volume>.tif`` (unless
-    ``tiff`` is False) and ``png/<volume>_preview.png``. Returns the paths by name.
+    ``tiff`` is False) and ``png/<volume>_preview.png`` (central slices and a MIP over
+    ``mip_slices`` central slices); with ``quality``, ``quality.json`` and ``quality/*.png``
+    (:func:`gi_instrument.processing.quality_report.assess_run`; ``snr_region`` ``"r0:r1,c0:c1"``
+    or ``None`` for its default disc). Returns the paths by name.
     """
     from tqdm import tqdm
 
@@ -118,9 +133,35 @@ def process_run(
             for name, volume in volumes.items():
                 paths[name] = write_tiff_stack(out / f"{name}.tif", volume, ct.voxel_um)
         for path in write_previews(out / "png", volumes, ct.voxel_um,
-                                   units={k: v[0] for k, v in VOLUMES.items()}):
+                                   units={k: v[0] for k, v in VOLUMES.items()},
+                                   mip_slices=mip_slices):
             paths[path.stem] = path
+        if quality:
+            report = _assess(ct, sino, volumes, out, center_px=center_px,
+                             use_positions=use_positions, snr_region=snr_region,
+                             mip_slices=mip_slices)
+            vf.file.attrs["quality"] = json.dumps(
+                {k: v for k, v in report.items() if k != "files"}, sort_keys=True)
+            paths.update(report["files"])
     return paths
+
+
+def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, **kwargs: Any
+            ) -> dict[str, Any]:
+    """:func:`~gi_instrument.processing.quality_report.assess_run` on the central detector row:
+    its refraction-angle and ``-ln T`` sinograms and its delta and mu slices."""
+    from gi_instrument.processing.quality_report import assess_run
+    from gi_instrument.processing.retrieval import refraction_angle_rad
+
+    row = sino.transmission.shape[1] // 2
+    return assess_run(
+        ct, out, angles_deg=sino.angles_deg, central_row=row,
+        central_sinograms={
+            "delta": (refraction_angle_rad(np.asarray(sino.dpc[:, row], dtype=np.float64),
+                                           ct.period_um, ct.g1_g2_cm), "hilbert"),
+            "mu": (_minus_log(sino.transmission[:, row]), "ramp")},
+        central_slices={"delta": volumes["delta"][row], "mu": volumes["attenuation"][row]},
+        **kwargs)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -143,6 +184,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--center-px", type=float, default=None,
                         help="detector column of the rotation axis (default: the centre)")
     parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
+    parser.add_argument("--mip-slices", type=int, default=32,
+                        help="central slices in the maximum-intensity projection (default 32)")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="skip the quality report (FRC, visibility, sigma_alpha, SNR)")
+    parser.add_argument("--snr-region", default=None, metavar="R0:R1,C0:C1",
+                        help="SNR region in the central slice, pixels (default: the disc "
+                             "where the smoothed delta slice is most uniform)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -152,12 +200,18 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     from gi_instrument.catalog import catalog_paths, open_catalog
     from gi_instrument.processing.catalog_reader import open_ct_run
+    from gi_instrument.processing.quality_report import format_quality, parse_region
 
+    check_region = args.snr_region is not None and not args.no_quality
     try:
+        if check_region:
+            parse_region(args.snr_region)  # its syntax, before opening the catalog
         paths = catalog_paths(args.data_dir)
         client = open_catalog(paths.root)
         ct = open_ct_run(client, args.run)
         out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
+        if check_region:
+            parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
         print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
               f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
               f" -> {out}", file=sys.stderr)
@@ -166,11 +220,14 @@ def main(argv: list[str] | None = None) -> None:
             reference_mode="nearest" if args.nearest_reference else "linear",
             use_positions=not args.equidistant, correct_steps=args.correct_steps,
             center_px=args.center_px,
-            tiff=not args.no_tiff, progress=not args.quiet)
-    except (KeyError, ValueError) as exc:
+            tiff=not args.no_tiff, progress=not args.quiet, mip_slices=args.mip_slices,
+            quality=not args.no_quality, snr_region=args.snr_region)
+    except (KeyError, IndexError, ValueError) as exc:
         sys.exit(f"gi-process: {exc}")
     for name, path in written.items():
         print(f"{name}: {path}")
+    if "quality" in written:
+        print(format_quality(json.loads(written["quality"].read_text())))
 
 
 if __name__ == "__main__":

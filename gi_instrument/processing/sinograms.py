@@ -41,6 +41,7 @@ __all__ = [
     "SteppingScans",
     "Sinograms",
     "group_scans",
+    "read_stepping_scans",
     "rows_per_chunk",
     "build_sinograms",
     "sinograms_from_arrays",
@@ -151,10 +152,11 @@ def rows_per_chunk(
     return int(np.clip(memory_bytes // per_row, 1, rows))
 
 
-def _read_scans(
+def read_stepping_scans(
     read: FrameReader, stream: str, scans: SteppingScans, which: Sequence[int], rows: slice
 ) -> list[NDArray]:
-    """Frames (steps, n_rows, cols) of the scans ``which``, read as one contiguous event range."""
+    """Frames (steps, n_rows, cols) of the scans ``which`` (indices into ``scans``) of ``stream``,
+    detector rows ``rows``, read as one contiguous event range (one reader call)."""
     table = scans.frames[list(which)]
     first, last = int(table.min()), int(table.max())
     block = read(stream, slice(first, last + 1), rows)
@@ -168,7 +170,7 @@ def _corrected(
     """``scans`` with positions estimated from their curves on the row slab ``rows``."""
     estimated = np.empty((len(scans), steps))
     for batch in _batches(len(scans), read_scans):
-        for i, stack in zip(batch, _read_scans(read, stream, scans, batch, rows)):
+        for i, stack in zip(batch, read_stepping_scans(read, stream, scans, batch, rows)):
             start = scans.positions_um[i] if from_readbacks else None
             estimated[i] = estimate_step_positions(stack, period_um, start)
     return replace(scans, positions_um=estimated)
@@ -333,7 +335,8 @@ def build_sinograms(
         dark = mean_dark(read("dark", slice(0, n_dark), row_slab)) if n_dark else None
         ref_fits = []
         for batch in _batches(len(refs), read_scans):
-            for i, stack in zip(batch, _read_scans(read, "reference", refs, batch, row_slab)):
+            stacks = read_stepping_scans(read, "reference", refs, batch, row_slab)
+            for i, stack in zip(batch, stacks):
                 ref_fits.append(fit(stack, refs, i, dark))
             done += len(batch)
             report(done, total)
@@ -342,7 +345,8 @@ def build_sinograms(
         buffers = store.slab(row_slab)
         visibilities = np.empty((2, n_rows, cols), np.float32)  # not kept
         for batch in _batches(len(projs), read_scans):
-            for i, stack in zip(batch, _read_scans(read, "primary", projs, batch, row_slab)):
+            stacks = read_stepping_scans(read, "primary", projs, batch, row_slab)
+            for i, stack in zip(batch, stacks):
                 ref_fit = ref_series.at(int(i0[i]), int(i1[i]), float(weight[i]), workers)
                 into = Retrieval(buffers["transmission"][i], buffers["dpc"][i],
                                  buffers["darkfield"][i], *visibilities, buffers["flags"][i])

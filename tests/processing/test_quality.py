@@ -8,6 +8,8 @@ import pytest
 from gi_instrument.processing.quality import (
     AngularSensitivity,
     angular_sensitivity,
+    homogeneous_disc,
+    mean_visibility,
     mip,
     plot_angular_sensitivity,
     plot_visibility_map,
@@ -65,6 +67,7 @@ def test_angular_sensitivity_matches_photon_statistics(tmp_path) -> None:
     expected = period_um * 1e-6 / (2 * np.pi * g1_g2_cm * 1e-2) * 2 / (vis * np.sqrt(steps * a0))
     assert isinstance(res, AngularSensitivity)
     assert res.sigma_rad == pytest.approx(expected, rel=0.05)
+    assert res.sigma_one_scan_rad == pytest.approx(expected / np.sqrt(2), rel=0.05)  # one scan
     assert res.mean_visibility == pytest.approx(vis, rel=0.01)
     assert abs(res.alpha_rad.mean()) < 3 * expected / np.sqrt(res.alpha_rad.size)
     # a drift of the fringe between the scans: a tilt that only detrending removes
@@ -85,3 +88,23 @@ def test_angular_sensitivity_matches_photon_statistics(tmp_path) -> None:
     out = plot_visibility_map(res.visibility, tmp_path / "vis" / "v.png",
                               region=np.s_[10:50, 20:90])
     assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000
+
+
+def test_homogeneous_disc_avoids_structures_and_the_edge() -> None:
+    rng = np.random.default_rng(3)
+    img = rng.normal(1.0, 0.05, size=(96, 96))
+    yy, xx = np.mgrid[:96, :96]
+    img[np.hypot(yy - 30, xx - 30) < 12] += 0.5            # an inclusion
+    img[:, 90:] = np.nan                                   # not reconstructed
+    mask = homogeneous_disc(img, 6)
+    rr, cc = np.nonzero(mask)
+    assert mask.sum() == np.count_nonzero(np.hypot(yy - 48, xx - 48) <= 6)
+    assert np.hypot(rr.mean() - 30, cc.mean() - 30) > 18   # off the inclusion
+    assert np.hypot(rr.mean() - 47.5, cc.mean() - 47.5) <= 0.45 * 96 - 6 + 1  # inside the circle
+    assert np.isfinite(img[mask]).all()
+    cupped = np.where(np.isfinite(img), (0.02 * (xx - 47.5)) ** 2, np.nan)
+    flat = homogeneous_disc(cupped, 6)                     # the flattest part of x^2: the middle
+    assert abs(np.nonzero(flat)[1].mean() - 47.5) < 3
+    with pytest.raises(ValueError, match="radius"):
+        homogeneous_disc(img, 50)
+    assert mean_visibility(np.array([[0.1, np.nan], [0.3, 0.2]])) == pytest.approx(0.2)
