@@ -28,6 +28,12 @@ Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
 
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
+
+Truncation: by default (``--truncation cylinder``) ``mu`` and ``delta`` are reconstructed with the
+container correction of :mod:`gi_instrument.processing.truncation` (the formalin cylinder, wider
+than the field, fitted to the edges of each slab's ``-ln T`` sinogram; projections continued
+with it beyond the detector); ``--truncation none`` switches it off. The dark-field is not
+corrected (a homogeneous liquid does not scatter: ``-ln D`` is ~0 at the edges).
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ def process_run(
     use_positions: bool = True,
     correct_steps: bool = False,
     center_px: float | None = None,
+    truncation: str = "cylinder",
     tiff: bool = True,
     progress: bool = True,
     mip_slices: int = 32,
@@ -92,6 +99,7 @@ def process_run(
     from gi_instrument import __version__
     from gi_instrument.processing.fbp import attenuation_per_m, delta_from_dpc, fbp
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
+    from gi_instrument.processing.truncation import fit_container
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +111,7 @@ def process_run(
     parameters = {
         "gi_instrument_version": __version__, "reference_mode": reference_mode,
         "use_positions": use_positions, "correct_steps": correct_steps, "center_px": center_px,
+        "truncation": truncation,
         "min_signal": _MIN_SIGNAL,
         "filters": {"attenuation": "ramp", "darkfield": "ramp", "delta": "hilbert"},
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
@@ -119,13 +128,17 @@ def process_run(
         bar = tqdm(total=rows, unit="row", desc="reconstruction", disable=not progress)
         for r0 in range(0, rows, slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
-            mu = fbp(_minus_log(sino.transmission[:, block]), angles, "ramp", center_px=center_px)
+            line = _minus_log(sino.transmission[:, block])
+            container = (fit_container(line, angles, center_px=center_px)
+                         if truncation == "cylinder" else None)
+            mu = fbp(line, angles, "ramp", center_px=center_px, truncation=truncation,
+                     container=container)
             vf.volume("attenuation")[block] = attenuation_per_m(mu, ct.voxel_um)
             eps = fbp(_minus_log(sino.darkfield[:, block]), angles, "ramp", center_px=center_px)
             vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
             vf.volume("delta")[block] = delta_from_dpc(
                 np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.g1_g2_cm,
-                center_px=center_px)
+                center_px=center_px, truncation=truncation, container=container)
             bar.update(block.stop - block.start)
         bar.close()
         volumes = {name: vf.volume(name) for name in VOLUMES}
@@ -183,6 +196,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="estimate each scan's G2 step positions from its curves")
     parser.add_argument("--center-px", type=float, default=None,
                         help="detector column of the rotation axis (default: the centre)")
+    parser.add_argument("--truncation", choices=("cylinder", "none"), default="cylinder",
+                        help="correction of projections truncated by the field of view (the "
+                             "sample container wider than the detector): cylinder extrapolation "
+                             "(default) or none")
     parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
     parser.add_argument("--mip-slices", type=int, default=32,
                         help="central slices in the maximum-intensity projection (default 32)")
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
             ct, out, memory_bytes=int(args.memory_gib * 2**30),
             reference_mode="nearest" if args.nearest_reference else "linear",
             use_positions=not args.equidistant, correct_steps=args.correct_steps,
-            center_px=args.center_px,
+            center_px=args.center_px, truncation=args.truncation,
             tiff=not args.no_tiff, progress=not args.quiet, mip_slices=args.mip_slices,
             quality=not args.no_quality, snr_region=args.snr_region)
     except (KeyError, IndexError, ValueError) as exc:

@@ -35,6 +35,14 @@ it is built from its sampled real-space kernel ``1 / (pi^2 n)`` (odd ``n``), whi
 reconstruction free of a constant offset. (A pixel-averaged derivative has
 ``G = 2 i sin(pi w) P``, which turns this into the Shepp-Logan filter of ``p``.)
 
+Truncation
+----------
+``truncation="cylinder"`` (:mod:`gi_instrument.processing.truncation`) continues projections
+that the field of view cuts (the formalin container wider than the detector) with the
+container's cylinder down to zero, filters them over the extended detector with the same
+sampled kernels (zero-padded to twice the extended length) and crops the filtered projections
+back to the field; the back-projection below then runs with an identity filter.
+
 Angular weights (short scans)
 -----------------------------
 For parallel beam the ray ``(theta + 180 deg, s)`` is the ray ``(theta, -s)``; for a derivative
@@ -90,11 +98,19 @@ import scipy.sparse
 import scipy.special
 from numpy.typing import ArrayLike, NDArray
 
+from gi_instrument.processing.truncation import (
+    Container,
+    derivative_coefficient,
+    extend_projections,
+    fit_container,
+)
+
 __all__ = [
     "Filter",
     "Backend",
     "Interpolation",
     "Padding",
+    "Truncation",
     "fbp",
     "astra_reference_fbp",
     "angular_weights",
@@ -107,6 +123,7 @@ Filter = Literal["ramp", "hilbert"]
 Backend = Literal["auto", "numpy", "astra"]
 Interpolation = Literal["linear", "sinc"]
 Padding = Literal["edge", "zero"]
+Truncation = Literal["none", "cylinder"]
 
 _OVERSAMPLING = 2
 """Cartesian grid / projection padding factor ``M / cols``; the de-apodisation assumes 2."""
@@ -194,6 +211,8 @@ def _kernel_response(kind: str, m_pad: int) -> NDArray[np.complex128]:
         h[odd] = -1.0 / (np.pi * n[odd]) ** 2
     elif kind == "hilbert":
         h[odd] = 1.0 / (np.pi**2 * n[odd])
+    elif kind == "identity":  # projections filtered beforehand (truncation correction)
+        h[0] = 1.0
     else:
         raise ValueError(f"unknown filter {kind!r} (ramp, hilbert)")
     return np.fft.rfft(h)
@@ -381,6 +400,29 @@ def _grid_slices(coef: NDArray[np.complex64], plan: _Plan, workers: int) -> NDAr
     return np.moveaxis((image / deapod[:, :, None]).astype(np.float32), 2, 0)
 
 
+def _filtered_extension(
+    part: NDArray[np.floating],
+    kind: str,
+    theta: NDArray[np.float64],
+    container: Container,
+    center_px: float,
+    coefficient: float | None,
+    workers: int,
+) -> NDArray[np.float32]:
+    """Projections ``(angles, cols, batch)`` continued with the container beyond the field
+    (:func:`~gi_instrument.processing.truncation.extend_projections`), filtered over the extended
+    detector (zero-padded to at least twice its length: an exact linear convolution with the
+    sampled kernel) and cropped back to the field."""
+    cols = part.shape[1]
+    ext, n_left = extend_projections(part, theta, container, center_px,
+                                     derivative=kind == "hilbert", coefficient=coefficient)
+    m_pad = scipy.fft.next_fast_len(2 * ext.shape[1], real=True)
+    h = _kernel_response(kind, m_pad).astype(np.complex64)
+    spec = scipy.fft.rfft(ext.astype(np.float32), n=m_pad, axis=1, workers=workers)
+    filt = scipy.fft.irfft(spec * h[None, :, None], n=m_pad, axis=1, workers=workers)
+    return np.ascontiguousarray(filt[:, n_left:n_left + cols], dtype=np.float32)
+
+
 # --------------------------------------------------------------------------------------------
 # astra backend
 
@@ -463,6 +505,8 @@ def fbp(
     window: str | None = None,
     interpolation: Interpolation = "linear",
     padding: Padding = "edge",
+    truncation: Truncation = "none",
+    container: Container | None | Literal["fit"] = "fit",
     kernel_width: int = 5,
     workers: int | None = None,
     out: Any = None,
@@ -490,6 +534,21 @@ def fbp(
             interpolation, applied as its transfer function ``sinc^2(w)``) or ``"sinc"``
             (band-limited, sharper, a little more ringing at edges). With the astra backend
             ``"linear"`` is astra's own interpolation.
+        truncation: ``"none"`` (default) or ``"cylinder"``: projections truncated by the field
+            of view (the object, e.g. the formalin container, wider than the detector) are
+            continued with the container's cylinder to zero and filtered over the extended
+            detector (:mod:`gi_instrument.processing.truncation`: Hsieh et al., Med. Phys. 31
+            (2004) 2385). ``padding`` then applies to the filtered projections only.
+            ``gi-process`` uses ``"cylinder"`` for ``mu`` and ``delta`` by default.
+        container: with ``truncation="cylinder"``: ``"fit"`` (default) fits the container to
+            this sinogram's edges (ramp filter only); a
+            :class:`~gi_instrument.processing.truncation.Container`, e.g.
+            :func:`~gi_instrument.processing.truncation.fit_container` of the ``-ln T``
+            sinogram of the same rows (needed for ``"hilbert"``: a derivative's edges do not
+            fix the container's size); ``None`` (what ``fit_container`` returns when the edges
+            show no object) reconstructs as ``truncation="none"``. Only a given container's
+            geometry is used: each side of a line integral is scaled to its measured edge, and
+            for ``"hilbert"`` the container's ``delta`` is fitted to the edges of ``sinogram``.
         kernel_width: Kaiser-Bessel kernel width in grid cells (numpy backend); 4 gives ~1e-3,
             5 ~1e-4, 6 ~1e-5 relative accuracy (against the exact trigonometric sum).
         workers: threads for the FFTs (default: all CPUs).
@@ -521,11 +580,28 @@ def fbp(
         raise ImportError("backend='astra' needs astra-toolbox (pip install gi-instrument[astra])")
     if backend == "astra" and interpolation != "linear":
         raise ValueError("backend='astra' interpolates linearly")
+    coefficient = None
+    if truncation == "cylinder":
+        if isinstance(container, str):
+            if container != "fit":
+                raise ValueError(f"unknown container {container!r} (a Container, None, 'fit')")
+            if filter != "ramp":
+                raise ValueError("truncation='cylinder' with the Hilbert filter needs the "
+                                 "container: container=fit_container(-ln T sinogram, angles)")
+            container = fit_container(sino, np.rad2deg(theta), center_px=center)
+        if container is not None and filter == "hilbert":
+            coefficient = derivative_coefficient(sino, np.rad2deg(theta), container,
+                                                 center_px=center)
+    elif truncation == "none":
+        container = None
+    else:
+        raise ValueError(f"unknown truncation {truncation!r} (none, cylinder)")
 
     volume = len(sino.shape) == 3
     batch = sino.shape[1] if volume else 1
     weights = angular_weights(np.rad2deg(theta))
-    response = _filter_response(filter, cols, _OVERSAMPLING * cols, window,
+    response = _filter_response("identity" if container is not None else filter, cols,
+                                _OVERSAMPLING * cols, window,
                                 interpolation if backend == "numpy" else "sinc")
     if out is None:
         out = np.empty((batch, cols, cols) if volume else (cols, cols), dtype=np.float32)
@@ -547,6 +623,9 @@ def fbp(
         if not np.all(np.isfinite(part)):
             where = f" (rows {rows.start}..{rows.stop - 1})" if volume else ""
             raise ValueError(f"sinogram holds non-finite values{where}")
+        if container is not None:
+            part = _filtered_extension(part, filter, theta, container, center, coefficient,
+                                       workers)
         if backend == "numpy":
             coef = _coefficients(part, theta, weights, response, center, plan, workers, padding)
             slices = _grid_slices(coef, plan, workers)
@@ -602,7 +681,11 @@ def delta_from_dpc(
         angles_deg: projection angles, deg.
         period_um: G2 period p2, um.
         g1_g2_cm: G1-G2 distance d, cm.
-        fbp_kwargs: passed to :func:`fbp` (``center_px``, ``backend``, ``out``, ...).
+        fbp_kwargs: passed to :func:`fbp` (``center_px``, ``backend``, ``out``, ...). With the
+            container wider than the field, ``truncation="cylinder"`` and ``container=``
+            :func:`~gi_instrument.processing.truncation.fit_container` of the ``-ln T`` sinogram
+            of the same rows (as ``gi-process`` does by default) continue the phase projections
+            with the container; its ``delta`` is fitted to the refraction angle at the edges.
     """
     from gi_instrument.processing.retrieval import refraction_angle_rad  # noqa: PLC0415
 
