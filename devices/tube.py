@@ -11,7 +11,8 @@ __all__ = ["XrayTube", "MicrofocusTube", "MaastTube", "tube_class"]
 
 
 class XrayTube(Device):
-    """X-ray tube (PVs under ``{prefix}``: Voltage, Current, XrayOn, State_RBV, ...).
+    """X-ray tube (PVs under ``{prefix}``: Voltage, Current, XrayOn, State_RBV, ...). Every read
+    is a fresh get (no monitors), so a value read right after a put is the controller's.
 
     Read keys (device named ``tube``): ``tube_voltage_kV``, ``tube_current_mA``,
     ``tube_power_W``, ``tube_xray_on``. ``validate_setting`` checks a kV / mA pair against the
@@ -20,13 +21,13 @@ class XrayTube(Device):
 
     source_kind = ""
 
-    voltage_kV = Cpt(EpicsSignal, "Voltage_RBV", write_pv="Voltage", put_complete=True, auto_monitor=True)
-    current_mA = Cpt(EpicsSignal, "Current_RBV", write_pv="Current", put_complete=True, auto_monitor=True)
-    power_W = Cpt(EpicsSignalRO, "Power_RBV", auto_monitor=True)
-    xray_on = Cpt(EpicsSignal, "XrayOn_RBV", write_pv="XrayOn", put_complete=True, auto_monitor=True)
-    state = Cpt(EpicsSignalRO, "State_RBV", string=True, auto_monitor=True, kind="config")
-    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", auto_monitor=True, kind="config")
-    warmed_up = Cpt(EpicsSignalRO, "WarmedUp_RBV", auto_monitor=True, kind="config")
+    voltage_kV = Cpt(EpicsSignal, "Voltage_RBV", write_pv="Voltage", put_complete=True)
+    current_mA = Cpt(EpicsSignal, "Current_RBV", write_pv="Current", put_complete=True)
+    power_W = Cpt(EpicsSignalRO, "Power_RBV")
+    xray_on = Cpt(EpicsSignal, "XrayOn_RBV", write_pv="XrayOn", put_complete=True)
+    state = Cpt(EpicsSignalRO, "State_RBV", string=True, kind="config")
+    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", kind="config")
+    warmed_up = Cpt(EpicsSignalRO, "WarmedUp_RBV", kind="config")
     warmup = Cpt(EpicsSignal, "Warmup", put_complete=True, kind="omitted")
     warmup_time_s = Cpt(EpicsSignalRO, "WarmupTime_RBV", kind="config")
     max_voltage_kV = Cpt(EpicsSignalRO, "MaxVoltage_RBV", kind="config")

@@ -4,7 +4,7 @@ from gi_instrument.plans.ct import gi_ct
 from gi_instrument.plans.metadata import STREAMS
 from gi_instrument.plans.schedule import CTSchedule, ct_schedule, estimate_ct_seconds, format_duration
 from gi_instrument.plans.stepping import dark_scan, phase_step, reference_scan
-from gi_instrument.plans.stubs import PositionError
+from gi_instrument.plans.stubs import PositionError, SettingRefusedError
 
 __all__ = ["gi_ct", "phase_step", "reference_scan", "dark_scan", "STREAMS", "CTSchedule", "ct_schedule",
-           "estimate_ct_seconds", "format_duration", "PositionError"]
+           "estimate_ct_seconds", "format_duration", "PositionError", "SettingRefusedError"]

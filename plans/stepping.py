@@ -16,7 +16,8 @@ from gi_instrument.devices import GIInstrument
 from gi_instrument.plans.arguments import (check_count, check_exposure, check_g2_origin, check_sample_positions,
                                            check_tube_ready)
 from gi_instrument.plans.metadata import run_metadata
-from gi_instrument.plans.stubs import Plan, frame_readables, move_checked, open_frame_file, stepping_frames
+from gi_instrument.plans.stubs import (Plan, frame_readables, move_checked, open_frame_file, set_checked,
+                                       stepping_frames)
 
 __all__ = ["phase_step", "reference_scan", "dark_scan", "reference_frames", "dark_frames", "in_run"]
 
@@ -44,7 +45,7 @@ def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
     was_on = yield from bps.rd(inst.tube.xray_on)
 
     def scan() -> Plan:
-        yield from bps.mv(inst.tube.xray_on, 0)
+        yield from set_checked(inst.tube.xray_on, 0, inst.tube.status_message)
         yield from open_frame_file(inst.camera, run_dir, "dark", n_frames)
         yield from bps.mv(inst.camera.angle_index, -1)
         readables = frame_readables(inst)
@@ -66,9 +67,9 @@ def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan],
 
     def run() -> Plan:
         before["xray_on"] = int((yield from bps.rd(inst.tube.xray_on)))
-        yield from bps.mv(inst.camera.exposure_s, exposure_s)
+        yield from set_checked(inst.camera.exposure_s, exposure_s, inst.camera.status_message)
         if xrays:
-            yield from bps.mv(inst.tube.xray_on, 1)
+            yield from set_checked(inst.tube.xray_on, 1, inst.tube.status_message)
         uid = yield from bps.open_run(md)
         yield from body(inst.frames_dir / uid)
         yield from bps.close_run()

@@ -11,13 +11,29 @@ from bluesky.utils import Msg
 from gi_instrument.devices import GIInstrument, SCMOSDetector
 from gi_instrument.devices.axis import PutCompletePositioner
 
-__all__ = ["open_frame_file", "move_checked", "stepping_frames", "frame_readables", "PositionError"]
+__all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "frame_readables",
+           "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
 
 
 class PositionError(RuntimeError):
     """A positioner ended a move further from its setpoint than its tolerance."""
+
+
+class SettingRefusedError(RuntimeError):
+    """The controller did not take a setting (its readback differs after the put)."""
+
+
+def set_checked(signal: Any, value: Any, reason: Any = None) -> Plan:
+    """Set ``signal`` and read it back: a controller that refuses a put still completes it, so
+    without this check a refused setting (X-rays on with the interlock open, say) would go
+    unnoticed. ``reason`` (a signal, e.g. a status message) is quoted in the error."""
+    yield from bps.mv(signal, value)
+    got = yield from bps.rd(signal)
+    if got != value:
+        why = f" ({reason.get()})" if reason is not None else ""
+        raise SettingRefusedError(f"{signal.name} is {got!r} after setting {value!r}{why}")
 
 
 def open_frame_file(camera: SCMOSDetector, directory: str | Path, name: str, n_frames: int) -> Plan:

@@ -117,9 +117,11 @@ class SimCamera(PVGroup):
     @binning.putter
     async def binning(self, instance, value: int) -> int:
         if value not in BINNINGS:
+            await self.status.write(f"binning must be one of {BINNINGS}, got {value}")
             raise ValueError(f"binning must be one of {BINNINGS}, got {value}")
-        if self._file is not None:
-            raise RuntimeError("cannot change binning while a file is open")
+        if self._file is not None and not self._file.full:
+            await self.status.write("cannot change binning while a file is being written")
+            raise RuntimeError("cannot change binning while a file is being written")
         d = self.profile.detector
         await self.size_x.write(d.width_px // value)
         await self.size_y.write(d.height_px // value)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ophyd.utils.errors import StatusTimeoutError
 
-from gi_instrument.plans import PositionError, gi_ct, phase_step
+from gi_instrument.plans import PositionError, SettingRefusedError, gi_ct, phase_step
 
 pytestmark = pytest.mark.ioc
 
@@ -98,3 +98,15 @@ def test_ioc_restart_and_reconnect(RE, instrument, sim_pv, documents):
     frames = [doc for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
     assert len(frames) == instrument.profile.stepping.steps
     assert np.isfinite([ev["data"]["g2_position_um"] for ev in frames]).all()
+
+
+def test_interlock_opening_after_the_checks_stops_the_run(RE, instrument, documents, sim_pv):
+    plan = phase_step(instrument, exposure_s=1.0)       # validated while the interlock is closed
+    counter = instrument.camera.frame_counter.get()
+    sim_pv("TUBE:InterlockOpen").put(1, wait=True)
+    try:
+        with pytest.raises(SettingRefusedError, match="interlock open"):
+            RE(plan)
+    finally:
+        sim_pv("TUBE:InterlockOpen").put(0, wait=True)
+    assert instrument.camera.frame_counter.get() == counter   # no frame taken without X-rays

@@ -80,6 +80,7 @@ def quality_run_uid(RE, instrument) -> str:
     finally:
         RE.unsubscribe(token)
         instrument.camera.binning.set(binning).wait(timeout=10)
+        assert int(instrument.camera.binning.get()) == binning, "binning not restored"
     return uids[-1]
 
 
