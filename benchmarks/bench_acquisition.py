@@ -30,6 +30,24 @@ def bare_scan_s_per_event(n_events: int) -> float:
     return (time.perf_counter() - t0) / n_events
 
 
+def physics_s_per_frame(binning: int, steps: int) -> float:
+    """The simulator's own work per frame, s: one angle's projections shared by its ``steps``
+    frames, plus one noisy frame (what the IOC computes, timed here in-process)."""
+    from gi_instrument.profile import load_profile
+    from gi_instrument.sim.scanner_model import ScannerModel
+
+    model = ScannerModel(load_profile("maast"), seed=0)
+    t0 = time.perf_counter()
+    for k in range(3):
+        model.prefetch(angle_deg=1.0 + k, sample_offset_mm=0.0, binning=binning)
+    per_angle = (time.perf_counter() - t0) / 3
+    t0 = time.perf_counter()
+    for _ in range(10):
+        model.frame(angle_deg=1.0, g2_um=0.6, sample_offset_mm=0.0, exposure_s=10.0, current_mA=1.2,
+                    xray_on=True, time_s=0.0, binning=binning)
+    return per_angle / steps + (time.perf_counter() - t0) / 10
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of process ``pid``, MiB (Linux /proc)."""
     for line in open(f"/proc/{pid}/status"):
@@ -89,10 +107,13 @@ def main() -> None:
             from epics import ca
             ca.finalize_libca()
     bare = min(bare, bare_again)
+    physics = physics_s_per_frame(args.binning, load_profile("maast").stepping.steps)
     side = 2048 // args.binning
     print(f"frames per CT: {frames} ({side} x {side}, exposure {args.exposure_s} s x time scale {args.time_scale})")
     print(f"bare bluesky scan (ophyd.sim):         {bare * 1e3:6.2f} ms per event")
     print(f"gi_ct overhead, no subscriptions:      {plain * 1e3:6.2f} ms per frame  ratio {plain / bare:4.2f}")
+    print(f"  of which the simulator's physics:    {physics * 1e3:6.2f} ms per frame; the rest "
+          f"{(plain - physics) * 1e3:.2f} ms  ratio {(plain - physics) / bare:4.2f}")
     print(f"gi_ct overhead, with tiled catalog:    {with_catalog * 1e3:6.2f} ms per frame  ratio {with_catalog / bare:4.2f}")
     print(f"IOC resident memory: {rss[0]:.0f} MiB before, {rss[1]:.0f} after CT 1, {rss[2]:.0f} after CT 2 "
           f"({(rss[2] - rss[1]) / frames * 1024:+.1f} KiB per frame over CT 2)")

@@ -13,7 +13,11 @@ from ophyd import Component as Cpt
 from ophyd import Device, EpicsSignal, EpicsSignalRO
 from ophyd.status import StatusBase
 
-__all__ = ["PutCompletePositioner"]
+__all__ = ["PutCompletePositioner", "PositionError"]
+
+
+class PositionError(RuntimeError):
+    """A positioner ended a move further from its setpoint than its tolerance."""
 
 
 class PutCompletePositioner(Device):

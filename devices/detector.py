@@ -1,9 +1,14 @@
 """The sCMOS camera: triggers exposures over EPICS and references the HDF5 frames it writes.
 
 Frames never travel through Channel Access: the IOC side writes them into HDF5 files (one file
-per stepping scan, see :meth:`SCMOSDetector.open_file`) and this device emits a
-``stream_resource`` document per file and a ``stream_datum`` per frame, so a catalog (tiled)
-reads them straight from the files. Scalars (real exposure, frame counter) are read as usual.
+per stepping scan) and this device emits a ``stream_resource`` document per file and a
+``stream_datum`` per frame, so a catalog (tiled) reads them straight from the files.
+
+Two ways to take frames: one per ``trigger`` (``Acquire``), or, with ``step_mode`` set, a whole
+stepping scan per request: the first ``trigger`` asks the IOC to step G2 through
+``step_positions`` with one exposure at each (``StepScan``), the following ones return at once,
+and each ``read`` hands out the next frame of that scan. The scan's frames are checked before
+the first is handed out, so a failed stepping scan yields no event at all.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from event_model import compose_stream_resource
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
-__all__ = ["SCMOSDetector", "FrameLostError", "FRAME_DATASET"]
+from gi_instrument.devices.axis import PositionError
+
+__all__ = ["SCMOSDetector", "FrameLostError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
 
 FRAME_DATASET = "/entry/data/data"
 """Dataset of the frames in each HDF5 file (frames, rows, cols) uint16."""
@@ -38,6 +45,10 @@ IOC adds beyond these become ``{name}_<attribute>``. A frame's index in its file
 step (one file per stepping scan), hence ``frame_step_index``."""
 
 
+STEP_POSITION_ERROR = "G2 position error"
+"""How the camera IOC's ``Status_RBV`` starts when a step scan stopped because G2 missed a step."""
+
+
 class FrameLostError(RuntimeError):
     """The camera acknowledged an exposure but the frame is not in the file."""
 
@@ -52,6 +63,11 @@ class SCMOSDetector(Device):
     its stepping-scan file, 0..steps-1)."""
 
     angle_index = Cpt(Signal, value=-1, kind="normal")
+    step_mode = Cpt(Signal, value=False, kind="omitted")
+    step_positions = Cpt(EpicsSignal, "StepPositions", put_complete=True, kind="omitted")
+    step_tolerance_um = Cpt(EpicsSignal, "StepTolerance", put_complete=True, kind="config")
+    step_scan = Cpt(EpicsSignal, "StepScan", put_complete=True, kind="omitted")
+    step_attrs = Cpt(EpicsSignalRO, "StepAttrs_RBV", kind="omitted")
     exposure_s = Cpt(EpicsSignal, "AcquireTime", put_complete=True, kind="config")
     acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
     frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
@@ -71,6 +87,8 @@ class SCMOSDetector(Device):
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
     preview = Cpt(EpicsSignalRO, "Preview", kind="omitted")
 
+    max_steps = 64
+    """Most frames the IOC takes in one step scan (length of ``StepPositions``)."""
     acquire_margin_s = 30.0
     """Real seconds allowed beyond the scaled exposure before a trigger times out."""
 
@@ -85,6 +103,8 @@ class SCMOSDetector(Device):
         self._time_scale: float | None = None
         self._attr_keys: list[str] = []
         self._shape = (0, 0)
+        self._queue: list[tuple[dict[str, float], float]] = []
+        self._steps_expected = 0
         self.angle_index.name = "frame_angle_index"
 
     @property
@@ -120,29 +140,67 @@ class SCMOSDetector(Device):
         return desc
 
     def trigger(self) -> DeviceStatus:
-        """Expose one frame; done when the IOC has written it to the file."""
+        """Expose one frame (or, in step mode, a whole stepping scan on the first trigger); done
+        when the IOC has written the frame(s) to the file."""
+        self._triggered = True
+        if self.step_mode.get() and self._queue:
+            status = DeviceStatus(self)
+            status.set_finished()
+            return status
         if self._time_scale is None:
             self._time_scale = float(self.time_scale.get())
-        real_s = float(self.exposure_s.get()) * self._time_scale
+        frames = 1
+        target = self.acquire
+        if self.step_mode.get():
+            frames = self._steps_expected = len(self.step_positions.get())
+            target = self.step_scan
+        real_s = frames * float(self.exposure_s.get()) * self._time_scale
         status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
 
         def done(**kwargs: Any) -> None:
             status.set_finished()
 
-        self._triggered = True
-        self.acquire.put(1, callback=done)
+        target.put(1, callback=done)
         return status
 
     def read(self) -> dict[str, dict[str, Any]]:
-        """Scalar readings; after a trigger, checks that its frame is in the file and queues the
-        documents that reference it (see :meth:`collect_asset_docs`)."""
+        """Scalar readings; after a trigger, the values recorded with its frame (checked to be in
+        the file), and the documents that reference the frame are queued (see
+        :meth:`collect_asset_docs`)."""
         reading = super().read()
         if not self._triggered:
             return reading
         self._triggered = False
-        values = self.frame_attrs.get()
-        timestamp = self.frame_attrs.timestamp
-        frame = dict(zip(self.frame_attribute_keys(), (float(v) for v in values)))
+        if self.step_mode.get():
+            if not self._queue:
+                self._queue = self._step_frames()
+            frame, timestamp = self._queue.pop(0)
+        else:
+            frame, timestamp = self._rows(self.frame_attrs.get())[0], self.frame_attrs.timestamp
+        self._reference(frame)
+        reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
+        return reading
+
+    def _rows(self, values: Any) -> list[dict[str, float]]:
+        """Split a FrameAttrs / StepAttrs array into one dict (data key -> value) per frame."""
+        keys = self.frame_attribute_keys()
+        flat = [float(v) for v in values]
+        rows = [dict(zip(keys, flat[i:i + len(keys)])) for i in range(0, len(flat) - len(keys) + 1, len(keys))]
+        return rows or [dict.fromkeys(keys, math.nan)]
+
+    def _step_frames(self) -> list[tuple[dict[str, float], float]]:
+        """The frames of the stepping scan just taken; raises unless all of them are there."""
+        rows = [r for r in self._rows(self.step_attrs.get()) if math.isfinite(r["frame_step_index"])]
+        timestamp = self.step_attrs.timestamp
+        if len(rows) != self._steps_expected:
+            message = self.status_message.get()
+            error = PositionError if message.startswith(STEP_POSITION_ERROR) else FrameLostError
+            raise error(f"{self.name}: stepping scan gave {len(rows)} of {self._steps_expected} frames ({message})")
+        return [(row, timestamp) for row in rows]
+
+    def _reference(self, frame: dict[str, float]) -> None:
+        """Queue the stream_resource (first frame of a file) and stream_datum of ``frame``;
+        FrameLostError if it is not the next frame of the file."""
         index_value = frame["frame_step_index"]
         index = int(index_value) if math.isfinite(index_value) else -1
         if index == 0:
@@ -161,8 +219,6 @@ class SCMOSDetector(Device):
         self._pending.append(("stream_datum", self._compose_datum(
             indices={"start": self._next_index, "stop": self._next_index + 1})))
         self._next_index += 1
-        reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
-        return reading
 
     def collect_asset_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """The stream_resource (new file) and stream_datum (each frame) documents since the last call."""
@@ -170,6 +226,6 @@ class SCMOSDetector(Device):
         yield from pending
 
     def unstage(self) -> list[Any]:
-        self._pending, self._triggered = [], False
+        self._pending, self._triggered, self._queue = [], False, []
         self._path, self._next_index = "", 0
         return super().unstage()

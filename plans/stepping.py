@@ -16,8 +16,7 @@ from gi_instrument.devices import GIInstrument
 from gi_instrument.plans.arguments import (check_count, check_exposure, check_g2_origin, check_sample_positions,
                                            check_tube_ready)
 from gi_instrument.plans.metadata import run_metadata
-from gi_instrument.plans.stubs import (Plan, frame_readables, move_checked, open_frame_file, set_checked,
-                                       stepping_frames)
+from gi_instrument.plans.stubs import Plan, move_checked, set_checked, step_scan_frames, stepping_frames
 
 __all__ = ["phase_step", "reference_scan", "dark_scan", "reference_frames", "dark_frames", "in_run"]
 
@@ -46,11 +45,9 @@ def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
 
     def scan() -> Plan:
         yield from set_checked(inst.tube.xray_on, 0, inst.tube.status_message)
-        yield from open_frame_file(inst.camera, run_dir, "dark", n_frames)
-        yield from bps.mv(inst.camera.angle_index, -1)
-        readables = frame_readables(inst)
-        for _ in range(n_frames):
-            yield from bps.trigger_and_read(readables, name="dark")
+        g2_um = yield from bps.rd(inst.g2.setpoint)
+        yield from step_scan_frames(inst, stream="dark", angle_index=-1, run_dir=run_dir, file_name="dark",
+                                    positions_um=[g2_um] * n_frames)
 
     yield from bpp.finalize_wrapper(scan(), bps.mv(inst.tube.xray_on, int(bool(was_on))))
 

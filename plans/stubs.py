@@ -9,16 +9,12 @@ import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
 from gi_instrument.devices import GIInstrument, SCMOSDetector
-from gi_instrument.devices.axis import PutCompletePositioner
+from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 
-__all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "frame_readables",
+__all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames", "frame_readables",
            "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
-
-
-class PositionError(RuntimeError):
-    """A positioner ended a move further from its setpoint than its tolerance."""
 
 
 class SettingRefusedError(RuntimeError):
@@ -75,9 +71,26 @@ def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_di
     index in that file).
     """
     positions = [g2_origin_um + x for x in inst.profile.stepping_positions_um]
-    yield from open_frame_file(inst.camera, run_dir, f"{stream}_{angle_index:05d}", len(positions))
-    yield from bps.mv(inst.camera.angle_index, angle_index)
-    readables = frame_readables(inst)
-    for x_um in positions:
-        yield from move_checked(inst.g2, x_um)
-        yield from bps.trigger_and_read(readables, name=stream)
+    yield from step_scan_frames(inst, stream=stream, angle_index=angle_index, run_dir=run_dir,
+                                file_name=f"{stream}_{angle_index:05d}", positions_um=positions)
+
+
+def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path, file_name: str,
+                     positions_um: list[float]) -> Plan:
+    """Frames at the G2 ``positions_um``, one event each in ``stream``, into ``file_name``.h5.
+
+    The camera IOC steps G2 and exposes at each position in one request, checking each G2
+    readback against the piezo's tolerance before the exposure; the events are emitted only
+    once every frame of the scan is on disk (a failed scan raises PositionError or
+    FrameLostError and leaves no event).
+    """
+    camera = inst.camera
+    yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
+    yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
+                      camera.step_mode, True)
+    for start in range(0, len(positions_um), camera.max_steps):
+        chunk = list(positions_um[start:start + camera.max_steps])
+        yield from bps.mv(camera.step_positions, chunk)
+        for _ in chunk:
+            yield from bps.trigger_and_read(frame_readables(inst), name=stream)
+    yield from bps.mv(camera.step_mode, False)

@@ -12,6 +12,7 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from gi_instrument.devices.detector import STEP_POSITION_ERROR, SCMOSDetector
 from gi_instrument.profile import Profile
 from gi_instrument.sim.axis import SimAxis
 from gi_instrument.sim.clock import SimClock
@@ -19,7 +20,7 @@ from gi_instrument.sim.frame_writer import FrameFile
 from gi_instrument.sim.piezo import SimPiezo
 from gi_instrument.sim.tube import SimTube
 
-__all__ = ["SimCamera", "FrameModel", "PREVIEW_PX", "BINNINGS", "FRAME_ATTRIBUTES"]
+__all__ = ["SimCamera", "FrameModel", "PREVIEW_PX", "BINNINGS", "FRAME_ATTRIBUTES", "MAX_STEPS"]
 
 PREVIEW_PX = 64
 BINNINGS = (1, 2, 4, 8, 16, 32)
@@ -30,6 +31,8 @@ publishes, with the frame's index in its file, in ``FrameAttrs_RBV`` (names in
 ``FrameAttrNames_RBV``)."""
 _ATTR_NAMES = ",".join([*FRAME_ATTRIBUTES, "frame_index"])
 
+MAX_STEPS = SCMOSDetector.max_steps
+"""Most frames one step scan (``StepScan``) takes."""
 _INLINE_PIXELS = 512 * 512
 """Frames up to this size are made on the event loop (a few ms); larger ones on a worker."""
 
@@ -61,6 +64,11 @@ class SimCamera(PVGroup):
     ``FrameAttrNames_RBV``: angle, G2 setpoint and readback, sample position, exposures, time,
     tube settings, and last ``frame_index`` = the frame's index in its file), so a client gets
     them all in one read. ``Preview`` is a 64 x 64 float waveform of the last frame (block means).
+    Stepping: ``StepPositions`` (G2 positions, um, up to 64), ``StepTolerance`` (um), ``StepScan``
+    (put 1: at each position the piezo moves and settles, its readback is checked against the
+    tolerance before the exposure, and one frame is taken; the put completes when all are
+    written), ``StepAttrs_RBV`` (the ``FrameAttrs_RBV`` rows of those frames, concatenated), so
+    a stepping scan is one request and one read for a client.
     Fault injection: ``DropFrame`` (1: the next frame is exposed but never written),
     ``AcquireTimeout`` (1: the next Acquire hangs for ``HangTime`` nominal s).
     """
@@ -83,6 +91,12 @@ class SimCamera(PVGroup):
     file_number = pvproperty(name="FileNumber", value=0)
     full_file_name = pvproperty(name="FullFileName_RBV", value="", read_only=True, **_STR)
     num_captured = pvproperty(name="NumCaptured_RBV", value=0, read_only=True)
+    step_positions = pvproperty(name="StepPositions", value=[0.0], dtype=ChannelType.DOUBLE,
+                                max_length=MAX_STEPS, units="um")
+    step_tolerance = pvproperty(name="StepTolerance", value=0.05, precision=4, units="um")
+    step_scan = pvproperty(name="StepScan", value=0)
+    step_attrs = pvproperty(name="StepAttrs_RBV", value=[float("nan")], dtype=ChannelType.DOUBLE,
+                            max_length=MAX_STEPS * (len(FRAME_ATTRIBUTES) + 1), read_only=True)
     frame_attr_names = pvproperty(name="FrameAttrNames_RBV", value=_ATTR_NAMES, read_only=True, **_STR)
     frame_attrs = pvproperty(name="FrameAttrs_RBV", value=[float("nan")] * (len(FRAME_ATTRIBUTES) + 1),
                              dtype=ChannelType.DOUBLE, max_length=len(FRAME_ATTRIBUTES) + 1, read_only=True)
@@ -173,9 +187,42 @@ class SimCamera(PVGroup):
 
     @acquire.putter
     async def acquire(self, instance, value: int) -> int:
+        if value:
+            await self._acquire_one(await self._ensure_file())
+            await self.state.write("Idle")
+        return 0
+
+    @step_scan.putter
+    async def step_scan(self, instance, value: int) -> int:
+        """Step G2 through ``StepPositions`` with one frame at each (all into the current file);
+        the put completes when every frame is written, or at the first failure (a G2 readback
+        further than ``StepTolerance`` from its step, checked before exposing, a dropped frame,
+        or any error; ``Status_RBV`` says which)."""
         if not value:
             return 0
+        positions = list(self.step_positions.value)
         frame_file = await self._ensure_file()
+        rows: list[float] = []
+        try:
+            for target in positions:
+                try:
+                    true_um = await self.piezo.move_to(target)
+                except (ValueError, RuntimeError) as exc:
+                    await self._fail(f"{STEP_POSITION_ERROR}: {exc}")
+                if abs(true_um - target) > self.step_tolerance.value:
+                    await self._fail(f"{STEP_POSITION_ERROR}: G2 at {true_um:.4f} um for step {target} um "
+                                     f"(tolerance {self.step_tolerance.value} um)")
+                row = await self._acquire_one(frame_file)
+                if not row:
+                    await self._fail("frame dropped: stepping scan stopped")
+                rows.extend(row)
+        finally:
+            await self.step_attrs.write(rows or [float("nan")])
+        await self.state.write("Idle")
+        return 0
+
+    async def _acquire_one(self, frame_file: FrameFile) -> list[float]:
+        """Expose, render and write one frame; returns its FrameAttrs_RBV row."""
         await self.state.write("Acquire")
         exposure_s = float(self.acquire_time.value)
         if self.acquire_timeout.value:
@@ -205,16 +252,15 @@ class SimCamera(PVGroup):
         await self.array_counter.write(self.array_counter.value + 1)
         if drop:
             await self.drop_frame.write(0)
-            await self.state.write("Idle")
             await self.status.write("frame dropped (fault injection)")
-            return 0
+            return []
         await self.num_captured.write(index + 1)
         self._prefetch_next_angle(attrs)
-        await self.frame_attrs.write([*(attrs[name] for name in FRAME_ATTRIBUTES), float(index)])
+        row = [*(attrs[name] for name in FRAME_ATTRIBUTES), float(index)]
+        await self.frame_attrs.write(row)
         await self.preview.write(_preview(frame))
-        await self.state.write("Idle")
         await self.status.write("OK")
-        return 0
+        return row
 
     def _render_and_write(self, frame_file: FrameFile, attrs: dict[str, float],
                           drop: bool) -> tuple[np.ndarray, int]:

@@ -46,7 +46,15 @@ class SimPiezo(PVGroup):
 
     @pos.putter
     async def pos(self, instance, value: float) -> float:
+        await self.move_to(value)
+        return value
+
+    async def move_to(self, value: float) -> float:
+        """Move to ``value`` um and settle; returns the true position (readback), um. Raises on a
+        setpoint outside the travel or a stall. Used by ``Pos`` and by the camera's step scan."""
         await check_travel(self, value, "um")
+        if self.pos.value != value:
+            await self.pos.write(value, verify_value=False)
         await self.moving.write(1)
         try:
             await self.clock.sleep(self.settle_time.value)
@@ -62,4 +70,4 @@ class SimPiezo(PVGroup):
             await self.status.write("OK")
         finally:
             await self.moving.write(0)
-        return value
+        return true_um
