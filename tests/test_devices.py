@@ -37,6 +37,8 @@ def test_dropped_frame_is_an_error(RE, instrument, documents, sim_pv):
     sim_pv("CAM:DropFrame").put(1, wait=True)
     with pytest.raises(FrameLostError, match="frame dropped"):
         RE(phase_step(instrument, exposure_s=1.0))
+    # the stepping scan is one unit: none of its frames became an event
+    assert not [doc for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "fail"
     RE(phase_step(instrument, exposure_s=1.0))    # the next run is clean again

@@ -51,8 +51,9 @@ def test_piezo_stall_stops_before_exposure(RE, instrument, documents, sim_pv):
     stall.put(1, wait=True)
     with pytest.raises(PositionError):
         RE(phase_step(instrument, exposure_s=1.0))
-    # the first step stalled: no frame was exposed at the wrong position
+    # the first step stalled: no frame was exposed at the wrong position, no event was emitted
     assert instrument.camera.frame_counter.get() == counter_before
+    assert not [doc for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "fail"
 
