@@ -150,7 +150,7 @@ def process_run(
                                    mip_slices=mip_slices):
             paths[path.stem] = path
         if quality:
-            report = _assess(ct, sino, volumes, out, center_px=center_px,
+            report = _assess(ct, sino, volumes, out, truncation=truncation, center_px=center_px,
                              use_positions=use_positions, snr_region=snr_region,
                              mip_slices=mip_slices)
             vf.file.attrs["quality"] = json.dumps(
@@ -159,14 +159,19 @@ def process_run(
     return paths
 
 
-def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, **kwargs: Any
-            ) -> dict[str, Any]:
+def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncation: str, center_px: float | None,
+            **kwargs: Any) -> dict[str, Any]:
     """:func:`~gi_instrument.processing.quality_report.assess_run` on the central detector row:
-    its refraction-angle and ``-ln T`` sinograms and its delta and mu slices."""
+    its refraction-angle and ``-ln T`` sinograms and its delta and mu slices; the even/odd
+    reconstructions of the FRC get the same truncation correction as the volumes."""
     from gi_instrument.processing.quality_report import assess_run
     from gi_instrument.processing.retrieval import refraction_angle_rad
+    from gi_instrument.processing.truncation import fit_container
 
     row = sino.transmission.shape[1] // 2
+    angles = np.asarray(sino.angles_deg, dtype=np.float64)
+    container = (fit_container(_minus_log(sino.transmission[:, row:row + 1]), angles, center_px=center_px)
+                 if truncation == "cylinder" else None)
     return assess_run(
         ct, out, angles_deg=sino.angles_deg, central_row=row,
         central_sinograms={
@@ -174,7 +179,7 @@ def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, **kwargs: An
                                            ct.period_um, ct.g1_g2_cm), "hilbert"),
             "mu": (_minus_log(sino.transmission[:, row]), "ramp")},
         central_slices={"delta": volumes["delta"][row], "mu": volumes["attenuation"][row]},
-        **kwargs)
+        center_px=center_px, fbp_kwargs={"truncation": truncation, "container": container}, **kwargs)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
