@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from gi_instrument.profile import Profile
 from gi_instrument.sim.materials import Material
 from gi_instrument.sim.phantom import Phantom
-from gi_instrument.sim.shapes import RayGrid
+from gi_instrument.sim.shapes import Cylinder, CylinderSet, QuadricSet, RayGrid
 
 __all__ = ["BeamGeometry", "PixelSignals", "Projector"]
 
@@ -69,9 +69,14 @@ def _rz(angle_deg: float) -> NDArray[np.float64]:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _index_range(coords: NDArray, lo: float, hi: float) -> slice:
-    inside = np.nonzero((coords >= lo) & (coords <= hi))[0]
-    return slice(0, 0) if inside.size == 0 else slice(int(inside[0]), int(inside[-1]) + 1)
+def _index_ranges(coords: NDArray, lo: NDArray, hi: NDArray) -> tuple[NDArray, NDArray]:
+    """Per interval [lo_i, hi_i]: first and one-past-last index of the ``coords`` inside it (an
+    empty range 0, 0 when none is)."""
+    inside = (coords >= lo[:, None]) & (coords <= hi[:, None])
+    hit = inside.any(axis=1)
+    first = np.argmax(inside, axis=1)
+    last = coords.size - np.argmax(inside[:, ::-1], axis=1)
+    return np.where(hit, first, 0), np.where(hit, last, 0)
 
 
 class Projector:
@@ -85,22 +90,29 @@ class Projector:
 
     def __init__(self, phantom: Phantom, materials: Mapping[str, Material], geometry: BeamGeometry) -> None:
         self.geometry = geometry
-        self._shapes = [inc.shape for inc in phantom.inclusions]
-        self._contrasts = phantom.contrasts(materials)
+        contrasts = phantom.contrasts(materials)
+        is_cylinder = np.array([isinstance(inc.shape, Cylinder) for inc in phantom.inclusions], dtype=bool)
+        shapes = [inc.shape for inc in phantom.inclusions]
+        # Solids of a kind are batched; each set with its inclusions' contrasts (n, 3).
+        self._sets: list[tuple[QuadricSet | CylinderSet, NDArray[np.float64]]] = [
+            (QuadricSet([s for s, c in zip(shapes, is_cylinder) if not c]), contrasts[~is_cylinder]),
+            (CylinderSet([s for s, c in zip(shapes, is_cylinder) if c]), contrasts[is_cylinder]),
+        ]
 
-    def _footprint(self, center_lab: NDArray, half_m: NDArray) -> tuple[float, float, float, float]:
-        """(u_lo, u_hi, v_lo, v_hi), sample-plane metres, of the shadow of the lab-frame box
-        ``center_lab +- half_m``."""
+    def _footprints(self, center_lab: NDArray, half_m: NDArray) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        """(u_lo, u_hi, v_lo, v_hi), sample-plane metres, each (n,), of the shadows of the lab-frame
+        boxes ``center_lab +- half_m`` (n, 3)."""
         if self.geometry.beam == "parallel":
-            return center_lab[0] - half_m[0], center_lab[0] + half_m[0], center_lab[2] - half_m[2], center_lab[2] + half_m[2]
+            lo, hi = center_lab - half_m, center_lab + half_m
+            return lo[:, 0], hi[:, 0], lo[:, 2], hi[:, 2]
         ds = self.geometry.source_sample_m
         signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
-        corners = center_lab + signs * half_m
-        depth = ds + corners[:, 1]
+        corners = center_lab[:, None, :] + signs * half_m[:, None, :]
+        depth = ds + corners[..., 1]
         if np.any(depth <= 0):
             raise ValueError("an inclusion reaches behind the source")
-        u, v = corners[:, 0] * ds / depth, corners[:, 2] * ds / depth
-        return u.min(), u.max(), v.min(), v.max()
+        u, v = corners[..., 0] * ds / depth, corners[..., 2] * ds / depth
+        return u.min(axis=1), u.max(axis=1), v.min(axis=1), v.max(axis=1)
 
     def rays(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray) -> RayGrid:
         """The rays through the sample-plane points (u_m[j], v_m[i]) in the sample frame."""
@@ -122,18 +134,19 @@ class Projector:
         inclusion's shadow touches the grid (an open-beam field)."""
         u_m, v_m = np.asarray(u_m, dtype=np.float64), np.asarray(v_m, dtype=np.float64)
         rot = _rz(angle_deg)
+        rays = self.rays(angle_deg, offset_m, u_m, v_m)
         out: NDArray[np.float64] | None = None
-        for shape, contrast in zip(self._shapes, self._contrasts):
-            center_lab = rot @ shape.center_m + np.array([offset_m, 0.0, 0.0])
-            u_lo, u_hi, v_lo, v_hi = self._footprint(center_lab, shape.half_extents_m(rot))
-            cols, rows = _index_range(u_m, u_lo, u_hi), _index_range(v_m, v_lo, v_hi)
-            if cols.stop == cols.start or rows.stop == rows.start:
-                continue
-            chord = shape.chord_m(self.rays(angle_deg, offset_m, u_m[cols], v_m[rows]))
-            if out is None:
-                out = np.zeros((3, v_m.size, u_m.size))
-            for k in np.flatnonzero(contrast):
-                out[k, rows, cols] += contrast[k] * chord
+        for solids, contrasts in self._sets:
+            center_lab = solids.centers_m @ rot.T + np.array([offset_m, 0.0, 0.0])
+            u_lo, u_hi, v_lo, v_hi = self._footprints(center_lab, solids.half_extents_m(rot))
+            col0, col1 = _index_ranges(u_m, u_lo, u_hi)
+            row0, row1 = _index_ranges(v_m, v_lo, v_hi)
+            windows = [(i, (slice(row0[i], row1[i]), slice(col0[i], col1[i])))
+                       for i in np.flatnonzero((col1 > col0) & (row1 > row0)).tolist()]
+            for (i, (rows, cols)), chord in zip(windows, solids.chords_m(rays, windows)):
+                if out is None:
+                    out = np.zeros((3, v_m.size, u_m.size))
+                out[:, rows, cols] += np.multiply.outer(contrasts[i], chord)
         return out
 
     def pixel_signals(self, angle_deg: float, offset_m: float, u_edges_m: NDArray, v_m: NDArray

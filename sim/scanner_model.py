@@ -121,6 +121,7 @@ class ScannerModel:
         self.projector = Projector(self.phantom, materials, BeamGeometry.from_profile(profile))
         self._rng = np.random.default_rng(seed)
         self._cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
+        self._detector_cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
         self._lock = threading.Lock()  # the IOC may render from a worker thread
 
     # ---- public -------------------------------------------------------------------------------
@@ -235,22 +236,48 @@ class ScannerModel:
                 self._cache.popitem(last=False)
         return terms
 
-    def _compute_terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
-                       ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    def _detector_terms(self, binning: int, window: Window
+                        ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        """The angle-independent factors of the terms, cached per (binning, window), float32
+        (rows, cols): flux f and the real and imaginary parts of ``f V sinc exp(i phi_m)``."""
+        key = (binning, window)
+        with self._lock:
+            hit = self._detector_cache.get(key)
+        if hit is not None:
+            return hit
         p = self.profile
         det = p.detector
         flux, vis, moire = detector_maps(p, binning, window)
         gx, gy = _moire_gradient_rad(p)
         det_w, det_h = 2 * binning / det.width_px, 2 * binning / det.height_px  # pixel in xi, eta
         pixel_factor = np.sinc(gx * det_w / (2 * math.pi)) * np.sinc(gy * det_h / (2 * math.pi))
-        s0, s1 = self._sample_terms(angle_deg, sample_offset_mm * 1e-3, binning, window)
-        fringe = flux * vis * pixel_factor * s1 * np.exp(1j * moire)
-        return ((flux * s0).astype(np.float32), fringe.real.astype(np.float32),
-                fringe.imag.astype(np.float32))
+        fringe = flux * vis * pixel_factor * np.exp(1j * moire)
+        terms = (flux.astype(np.float32), fringe.real.astype(np.float32), fringe.imag.astype(np.float32))
+        with self._lock:
+            self._detector_cache[key] = terms
+            while len(self._detector_cache) > _CACHE_ENTRIES:
+                self._detector_cache.popitem(last=False)
+        return terms
+
+    def _compute_terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
+                       ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        """The terms A, B, C of an angle, float32 (rows, cols) (module docstring)."""
+        flux, fringe_re, fringe_im = self._detector_terms(binning, window)
+        sample = self._sample_terms(angle_deg, sample_offset_mm * 1e-3, binning, window)
+        if sample is None:
+            return flux, fringe_re, fringe_im
+        s0, s1_re, s1_im = sample
+        a = flux * s0
+        b = fringe_re * s1_re
+        b -= fringe_im * s1_im
+        c = fringe_re * s1_im
+        c += fringe_im * s1_re
+        return a, b, c
 
     def _sample_terms(self, angle_deg: float, offset_m: float, binning: int, window: Window
-                      ) -> tuple[NDArray | float, NDArray | complex]:
-        """Sub-pixel means of T and of T D exp(i dphi) per binned pixel (1, 1 for an open beam)."""
+                      ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]] | None:
+        """Sub-pixel means of T and of T D exp(i dphi) (real, imaginary part) per binned pixel,
+        float32 (rows, cols); ``None`` for an open beam (T = D = 1, dphi = 0)."""
         p = self.profile
         s = p.simulation.supersampling
         voxel_m = p.voxel_um * 1e-6
@@ -259,8 +286,8 @@ class ScannerModel:
         u_edges = ((window.col0 + np.arange(cols_sub + 1) / s) * binning - det.width_px / 2) * voxel_m
         fringe_per_rad = 2 * math.pi * p.geometry.g1_g2_cm * 1e-2 / (p.gratings.g2_period_um * 1e-6)
         rows_per_block = max(1, _BLOCK_SUBPIXELS // (cols_sub * s * s))
-        s0 = np.ones((window.rows, window.cols))
-        s1 = np.ones((window.rows, window.cols), dtype=np.complex128)
+        out = np.ones((3, window.rows, window.cols), dtype=np.float32)
+        out[2] = 0.0
         open_beam = True
         for r0 in range(0, window.rows, rows_per_block):
             r1 = min(window.rows, r0 + rows_per_block)
@@ -271,8 +298,25 @@ class ScannerModel:
                 continue
             open_beam = False
             t = np.exp(-sig.attenuation)
-            field = t * np.exp(-sig.darkfield + 1j * fringe_per_rad * sig.refraction_rad)
-            shape = (r1 - r0, s, window.cols, s)
-            s0[r0:r1] = t.reshape(shape).mean(axis=(1, 3))
-            s1[r0:r1] = field.reshape(shape).mean(axis=(1, 3))
-        return (1.0, 1.0) if open_beam else (s0, s1)
+            amplitude = np.exp(-sig.darkfield)
+            amplitude *= t
+            amplitude = amplitude.astype(np.float32)
+            # float32 phase: rounding ~1e-7 rad, far below any fringe signal
+            phase = (fringe_per_rad * sig.refraction_rad).astype(np.float32)
+            real = np.cos(phase)
+            real *= amplitude
+            imag = np.sin(phase, out=phase)
+            imag *= amplitude
+            for k, field in enumerate((t, real, imag)):
+                out[k, r0:r1] = _subpixel_mean(field, s)
+        return None if open_beam else (out[0], out[1], out[2])
+
+
+def _subpixel_mean(field: NDArray, s: int) -> NDArray[np.float32]:
+    """Means of the s x s blocks of ``field`` (rows * s, cols * s), float32 (rows, cols)."""
+    rows = field.reshape(-1, s, field.shape[1]).sum(axis=1, dtype=np.float32)
+    out = rows[:, 0::s].copy()
+    for k in range(1, s):
+        out += rows[:, k::s]
+    out *= np.float32(1.0 / (s * s))
+    return out

@@ -2,18 +2,25 @@
 
 Coordinates are metres in the sample frame (z = rotation axis, vertical). A chord is the length of
 the intersection of a whole line ``o + t d`` with the solid; the lines come as a :class:`RayGrid`
-(origins and directions affine in the detector coordinates), so every quadratic form of the
-intersection is a polynomial evaluated on the grid by outer sums: no (N, 3) ray arrays.
+(origins and directions affine in the detector coordinates, one of the two constant: a parallel or
+a cone beam). Every quantity of the intersection is then a polynomial of degree <= 2 in the grid
+coordinates (u, v); its 6 coefficients (of 1, u, v, u^2, u v, v^2) are computed once per solid and
+ray grid, vectorised over all solids of a kind (:class:`QuadricSet`, :class:`CylinderSet`), and a
+chord field is evaluated on a window of the grid by an outer sum of its column and row parts: no
+(N, 3) ray arrays, a few window-sized passes per solid. A solid's chords depend only on the
+coefficients and the window's (u, v), so they are the same bit for bit whichever window or set
+they are computed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RayGrid", "Ellipsoid", "Sphere", "Cylinder", "Shape"]
+__all__ = ["RayGrid", "Ellipsoid", "Sphere", "Cylinder", "Shape", "QuadricSet", "CylinderSet"]
 
 
 def _dot(a: NDArray, b: NDArray) -> NDArray:
@@ -23,6 +30,9 @@ def _dot(a: NDArray, b: NDArray) -> NDArray:
 _TINY = 1e-20
 """Regularises divisions for rays parallel to a cylinder's axis or to its caps (gives |t| ~ 1e6 m)."""
 
+GridWindow = tuple[slice, slice]
+"""(rows, cols) of a ray grid."""
+
 
 @dataclass(frozen=True)
 class RayGrid:
@@ -31,7 +41,8 @@ class RayGrid:
 
     ``u`` (cols,) and ``v`` (rows,) are the grid coordinates; ``origin`` and ``direction`` are
     (3, 3) arrays whose rows are (o0, ou, ov) and (d0, du, dv). Fields on the grid are arrays
-    (rows, cols). A parallel beam has ``du = dv = 0``; a cone beam ``ou = ov = 0``.
+    (rows, cols). A parallel beam has ``du = dv = 0``; a cone beam ``ou = ov = 0``; one of the two
+    must hold (it keeps the intersection quadratic in u and v).
     """
 
     u: NDArray[np.float64]
@@ -39,50 +50,186 @@ class RayGrid:
     origin: NDArray[np.float64]
     direction: NDArray[np.float64]
 
+    def __post_init__(self) -> None:
+        if self.origin[1:].any() and self.direction[1:].any():
+            raise ValueError("either the origins or the directions of a ray grid must be constant")
+
     def transformed(self, shift: NDArray, matrix: NDArray) -> RayGrid:
         """The same lines in coordinates ``(x - shift) @ matrix``."""
         origin = self.origin.copy()
         origin[0] = origin[0] - shift
         return RayGrid(self.u, self.v, origin @ matrix, self.direction @ matrix)
 
-    def dot(self, p: NDArray, q: NDArray) -> NDArray[np.float64]:
-        """Scalar product of two affine vector fields given as (3, 3) coefficient rows, (rows, cols)."""
-        (p0, pu, pv), (q0, qu, qv) = p, q
-        u, v = self.u, self.v
-        row = p0 @ q0 + u * ((p0 @ qu + pu @ q0) + (pu @ qu) * u)
-        col = v * ((p0 @ qv + pv @ q0) + (pv @ qv) * v)
-        out = np.add.outer(col, row)
-        cross = pu @ qv + pv @ qu
-        if cross != 0.0:
-            out += cross * np.multiply.outer(v, u)
-        return out
 
-    def linear(self, p: NDArray, w: NDArray) -> NDArray[np.float64]:
-        """Scalar product of an affine vector field (3, 3) with a constant vector w, (rows, cols)."""
-        c0, cu, cv = p @ w
-        return np.add.outer(c0 + cv * self.v, cu * self.u)
+# ---- quadratic polynomials in (u, v): coefficient arrays (..., 6) of 1, u, v, u^2, u v, v^2 ----
 
-    def direction_sq(self) -> float | NDArray[np.float64]:
-        """|d|^2 on the grid: a scalar for a parallel beam, else (rows, cols)."""
-        d0, du, dv = self.direction
-        if du.any() or dv.any():
-            return self.dot(self.direction, self.direction)
-        return float(d0 @ d0)
-
-    def direction_norm(self) -> float | NDArray[np.float64]:
-        """|d| on the grid: a scalar for a parallel beam, else (rows, cols)."""
-        return np.sqrt(self.direction_sq())
+def _times(rows: NDArray, matrix: NDArray) -> NDArray:
+    """``rows @ matrix`` for stacks of (3, 3) arrays, as explicit sums (same rounding in any stack)."""
+    return (rows[..., :, 0, None] * matrix[..., None, 0, :] + rows[..., :, 1, None] * matrix[..., None, 1, :]
+            + rows[..., :, 2, None] * matrix[..., None, 2, :])
 
 
-def _ball_interval(rays: RayGrid, radius: float) -> NDArray[np.float64]:
-    """Length of the t-interval inside the ball of ``radius`` around the frame's origin."""
-    a = rays.direction_sq()
-    b = rays.dot(rays.origin, rays.direction)
-    disc = b * b - a * (rays.dot(rays.origin, rays.origin) - radius**2)
-    np.maximum(disc, 0.0, out=disc)
-    np.sqrt(disc, out=disc)
-    disc *= 2.0 / a
-    return disc
+def _field_dot(p: NDArray, q: NDArray) -> NDArray:
+    """Coefficients of ``p . q`` for affine vector fields given as coefficient rows (..., 3, 3)."""
+    def e(i: int, j: int) -> NDArray:
+        return p[..., i, 0] * q[..., j, 0] + p[..., i, 1] * q[..., j, 1] + p[..., i, 2] * q[..., j, 2]
+
+    return np.stack([e(0, 0), e(0, 1) + e(1, 0), e(0, 2) + e(2, 0), e(1, 1), e(1, 2) + e(2, 1), e(2, 2)],
+                    axis=-1)
+
+
+def _field_along(p: NDArray, w: NDArray) -> NDArray:
+    """Coefficients of ``p . w`` for an affine vector field p (..., 3, 3) and vectors w (..., 3)."""
+    lin = p[..., 0] * w[..., None, 0] + p[..., 1] * w[..., None, 1] + p[..., 2] * w[..., None, 2]
+    return np.concatenate([lin, np.zeros(lin.shape)], axis=-1)
+
+
+def _product(p: NDArray, q: NDArray) -> NDArray:
+    """Coefficients of ``p q`` for polynomials whose degrees add up to at most 2."""
+    p0, pu, pv, puu, puv, pvv = np.moveaxis(p, -1, 0)
+    q0, qu, qv, quu, quv, qvv = np.moveaxis(q, -1, 0)
+    return np.stack([p0 * q0, p0 * qu + pu * q0, p0 * qv + pv * q0, p0 * quu + puu * q0 + pu * qu,
+                     p0 * quv + puv * q0 + (pu * qv + pv * qu), p0 * qvv + pvv * q0 + pv * qv], axis=-1)
+
+
+def _constant(value: NDArray | float) -> NDArray:
+    """Coefficients of constant polynomials (..., 6)."""
+    value = np.asarray(value, dtype=np.float64)
+    out = np.zeros(value.shape + (6,))
+    out[..., 0] = value
+    return out
+
+
+def _grid(p: NDArray, u: NDArray, v: NDArray) -> NDArray[np.float64]:
+    """The polynomial with coefficients ``p`` (6,) on the grid, a new array (len(v), len(u))."""
+    c0, cu, cv, cuu, cuv, cvv = p.tolist()
+    out = np.add.outer(v * (cv + cvv * v), c0 + u * (cu + cuu * u))
+    if cuv:
+        out += np.multiply.outer(v, cuv * u)
+    return out
+
+
+def _value(p: NDArray, u: NDArray, v: NDArray) -> float | NDArray[np.float64]:
+    """:func:`_grid`, or a number when the polynomial is constant."""
+    return float(p[0]) if not p[1:].any() else _grid(p, u, v)
+
+
+def _half_chord(disc: NDArray, u: NDArray, v: NDArray, scale_sq: float | NDArray) -> NDArray[np.float64]:
+    """``sqrt(max(disc, 0) * scale_sq)`` on the grid (``disc`` coefficients (6,))."""
+    out = _grid(disc, u, v)
+    np.maximum(out, 0.0, out=out)
+    out *= scale_sq
+    return np.sqrt(out, out=out)
+
+
+_WHOLE: list[tuple[int, GridWindow]] = [(0, (slice(None), slice(None)))]
+"""The whole grid for the first solid of a set."""
+
+
+class QuadricSet:
+    """Spheres and ellipsoids, vectorised: solid i is the ball of radius ``scale_i`` in the
+    coordinates ``(x - center_i) @ frame_i`` (a sphere: its radius in the sample frame, m; an
+    ellipsoid: the unit ball in its principal axes scaled by the semi-axes).
+
+    Args:
+        shapes: the solids, in order.
+    """
+
+    def __init__(self, shapes: Sequence[Sphere | Ellipsoid]) -> None:
+        spheres = [isinstance(s, Sphere) for s in shapes]
+        self.centers_m = np.array([s.center_m for s in shapes], dtype=np.float64).reshape(-1, 3)
+        self._rotations = np.array([np.eye(3) if sphere else s.rotation for s, sphere in zip(shapes, spheres)],
+                                   dtype=np.float64).reshape(-1, 3, 3)
+        self._semi_axes_m = np.array([np.full(3, s.radius_m) if sphere else s.semi_axes_m
+                                      for s, sphere in zip(shapes, spheres)], dtype=np.float64).reshape(-1, 3)
+        self._frames = np.array([np.eye(3) if sphere else s.rotation / s.semi_axes_m
+                                 for s, sphere in zip(shapes, spheres)], dtype=np.float64).reshape(-1, 3, 3)
+        self._scales = np.array([s.radius_m if sphere else 1.0 for s, sphere in zip(shapes, spheres)],
+                                dtype=np.float64)
+
+    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
+        """Half sizes, m, (n, 3) of the solids' bounding boxes along the axes of the frame
+        ``rotation @ x``."""
+        axes = np.einsum("jk,nkl->njl", rotation, self._rotations) * self._semi_axes_m[:, None, :]
+        return np.sqrt((axes**2).sum(axis=2))
+
+    def chords_m(self, rays: RayGrid, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray[np.float64]]:
+        """Chord lengths, m, of solid i on the window (rows, cols) of ``rays``, for each (i, window)."""
+        origin = np.broadcast_to(rays.origin, self._frames.shape).copy()
+        origin[:, 0] -= self.centers_m
+        o, d = _times(origin, self._frames), _times(rays.direction, self._frames)
+        a, b = _field_dot(d, d), _field_dot(o, d)
+        disc = _product(b, b) - _product(a, _field_dot(o, o) - _constant(self._scales**2))
+        dd = _field_dot(rays.direction, rays.direction)
+        for i, (rows, cols) in windows:
+            u, v = rays.u[cols], rays.v[rows]
+            # chord = 2 sqrt(disc) / a |d|
+            yield _half_chord(disc[i], u, v, 4.0 * _value(dd, u, v) / _value(a[i], u, v) ** 2)
+
+
+class CylinderSet:
+    """Finite cylinders, vectorised.
+
+    Args:
+        shapes: the solids, in order.
+    """
+
+    def __init__(self, shapes: Sequence[Cylinder]) -> None:
+        self.centers_m = np.array([s.center_m for s in shapes], dtype=np.float64).reshape(-1, 3)
+        self._axes = np.array([s.axis for s in shapes], dtype=np.float64).reshape(-1, 3)
+        self._radii_m = np.array([s.radius_m for s in shapes], dtype=np.float64)
+        self._half_lengths_m = np.array([s.half_length_m for s in shapes], dtype=np.float64)
+
+    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
+        """Half sizes, m, (n, 3) of the solids' bounding boxes along the axes of the frame
+        ``rotation @ x``."""
+        axis = self._axes @ rotation.T
+        return (self._half_lengths_m[:, None] * np.abs(axis)
+                + self._radii_m[:, None] * np.sqrt(np.maximum(1.0 - axis**2, 0.0)))
+
+    def chords_m(self, rays: RayGrid, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray[np.float64]]:
+        """Chord lengths, m, of solid i on the window (rows, cols) of ``rays``, for each (i, window).
+
+        With ``s`` the axial and the rest the radial part: the line is inside the infinite
+        cylinder for t in ``-b/a +- rho`` (a = |d_radial|^2, b = o_radial . d_radial,
+        rho = sqrt(b^2 - a c) / a) and between the caps for t in ``[lo, hi]``; the chord is
+        ``|d| (min(rho, L) + min(rho, W - L))`` clipped at 0, with L = hi + b/a and W = hi - lo.
+        """
+        origin = np.broadcast_to(rays.origin, (len(self._radii_m), 3, 3)).copy()
+        origin[:, 0] -= self.centers_m
+        direction = rays.direction
+        s0, sd = _field_along(origin, self._axes), _field_along(direction, self._axes)
+        dd = _field_dot(direction, direction)
+        a = dd - _product(sd, sd) + _constant(_TINY)
+        b = _field_dot(origin, direction) - _product(s0, sd)
+        c = _field_dot(origin, origin) - _product(s0, s0) - _constant(self._radii_m**2)
+        disc = _product(b, b) - _product(a, c)
+        for i, (rows, cols) in windows:
+            u, v = rays.u[cols], rays.v[rows]
+            h = float(self._half_lengths_m[i])
+            dd_i, a_i, sd_i = _value(dd, u, v), _value(a[i], u, v), _value(sd[i], u, v)
+            rho = _half_chord(disc[i], u, v, dd_i / a_i**2)  # rho |d|, m
+            if isinstance(sd_i, float):  # parallel beam: the caps' bounds are affine in u, v
+                if abs(sd_i) < _TINY:  # rays across the axis: caps cut whole chords
+                    rho *= 2.0
+                    rho[np.abs(_grid(s0[i], u, v)) > h] = 0.0
+                    yield rho
+                    continue
+                norm = np.sqrt(dd_i)
+                hi = (s0[i] - _constant(np.copysign(h, sd_i))) * (-norm / sd_i)
+                upper = _grid(hi + b[i] * (norm / a_i), u, v)
+                width = 2.0 * h * norm / abs(sd_i)
+            else:  # cone beam: everything on the grid
+                sd_i = np.where(np.abs(sd_i) < _TINY, _TINY, sd_i)
+                s0_i, norm = _value(s0[i], u, v), np.sqrt(dd_i)
+                ta, tb = (-h - s0_i) / sd_i, (h - s0_i) / sd_i
+                upper = (np.maximum(ta, tb) + _value(b[i], u, v) / a_i) * norm
+                width = np.abs(tb - ta) * norm
+            rest = width - upper
+            np.minimum(rest, rho, out=rest)
+            np.minimum(upper, rho, out=upper)
+            upper += rest
+            yield np.maximum(upper, 0.0, out=upper)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,13 +244,9 @@ class Sphere:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return self.radius_m
 
-    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
-        """Half sizes, m, of the solid's bounding box along the axes of the frame ``rotation @ x``."""
-        return np.full(3, self.radius_m)
-
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
-        return _ball_interval(rays.transformed(self.center_m, np.eye(3)), self.radius_m) * rays.direction_norm()
+        return next(QuadricSet([self]).chords_m(rays, _WHOLE))
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
@@ -124,22 +267,13 @@ class Ellipsoid:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return float(np.max(self.semi_axes_m))
 
-    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
-        """Half sizes, m, of the solid's bounding box along the axes of the frame ``rotation @ x``."""
-        return np.sqrt((((rotation @ self.rotation) * self.semi_axes_m) ** 2).sum(axis=1))
-
-    @property
-    def _to_unit(self) -> NDArray[np.float64]:
-        # Maps sample-frame offsets to the frame where the ellipsoid is the unit ball.
-        return self.rotation / self.semi_axes_m
-
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
-        return _ball_interval(rays.transformed(self.center_m, self._to_unit), 1.0) * rays.direction_norm()
+        return next(QuadricSet([self]).chords_m(rays, _WHOLE))
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
-        o = (points_m - self.center_m) @ self._to_unit
+        o = (points_m - self.center_m) @ (self.rotation / self.semi_axes_m)
         return _dot(o, o) <= 1.0
 
 
@@ -158,11 +292,6 @@ class Cylinder:
         """Radius of a ball around ``center_m`` that contains the solid, m."""
         return float(np.hypot(self.radius_m, self.half_length_m))
 
-    def half_extents_m(self, rotation: NDArray) -> NDArray[np.float64]:
-        """Half sizes, m, of the solid's bounding box along the axes of the frame ``rotation @ x``."""
-        axis = rotation @ self.axis
-        return self.half_length_m * np.abs(axis) + self.radius_m * np.sqrt(np.maximum(1.0 - axis**2, 0.0))
-
     @property
     def end_points_m(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Centres of the two caps, m."""
@@ -171,25 +300,7 @@ class Cylinder:
 
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
-        local = rays.transformed(self.center_m, np.eye(3))
-        s0 = local.linear(local.origin, self.axis)  # axial coordinate of o
-        d_sq = local.direction_sq()
-        # Axial component of d: a number for a parallel beam (constant direction).
-        sd = float(local.direction[0] @ self.axis) if np.isscalar(d_sq) else local.linear(local.direction, self.axis)
-        a = d_sq - sd * sd + _TINY
-        b = local.dot(local.origin, local.direction) - s0 * sd
-        c = local.dot(local.origin, local.origin) - s0 * s0 - self.radius_m**2
-        root = b * b - a * c
-        hit = root > 0.0
-        np.sqrt(np.maximum(root, 0.0), out=root)
-        if np.isscalar(sd) and abs(sd) < _TINY:  # rays across the axis: caps cut whole chords
-            length = np.where(hit & (np.abs(s0) <= self.half_length_m), 2.0 / a * root, 0.0)
-            return length * np.sqrt(d_sq)
-        t0, t1 = (-b - root) / a, (-b + root) / a  # inside the infinite cylinder
-        sd = np.where(np.abs(sd) < _TINY, _TINY, sd)
-        ta, tb = (-self.half_length_m - s0) / sd, (self.half_length_m - s0) / sd  # between caps
-        length = np.minimum(t1, np.maximum(ta, tb)) - np.maximum(t0, np.minimum(ta, tb))
-        return np.where(hit, np.maximum(length, 0.0), 0.0) * np.sqrt(d_sq)
+        return next(CylinderSet([self]).chords_m(rays, _WHOLE))
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
