@@ -100,26 +100,34 @@ def _constant(value: NDArray | float) -> NDArray:
     return out
 
 
-def _grid(p: NDArray, u: NDArray, v: NDArray) -> NDArray[np.float64]:
-    """The polynomial with coefficients ``p`` (6,) on the grid, a new array (len(v), len(u))."""
+def _grid(p: NDArray, u: NDArray, v: NDArray, full: bool = True) -> NDArray[np.float64]:
+    """The polynomial with coefficients ``p`` (6,) on the grid, a new array (len(v), len(u)); with
+    ``full=False`` a polynomial of u (or v) alone comes as one row (1, len(u)) (one column)."""
     c0, cu, cv, cuu, cuv, cvv = p.tolist()
+    if not (full or cv or cvv or cuv):
+        return (c0 + u * (cu + cuu * u))[None, :]
+    if not (full or cu or cuu or cuv):
+        return (v * (cv + cvv * v) + c0)[:, None]
     out = np.add.outer(v * (cv + cvv * v), c0 + u * (cu + cuu * u))
     if cuv:
         out += np.multiply.outer(v, cuv * u)
     return out
 
 
-def _value(p: NDArray, u: NDArray, v: NDArray) -> float | NDArray[np.float64]:
-    """:func:`_grid`, or a number when the polynomial is constant."""
-    return float(p[0]) if not p[1:].any() else _grid(p, u, v)
+def _root(field: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``sqrt(max(field, 0))``, in place."""
+    np.maximum(field, 0.0, out=field)
+    return np.sqrt(field, out=field)
 
 
-def _half_chord(disc: NDArray, u: NDArray, v: NDArray, scale_sq: float | NDArray) -> NDArray[np.float64]:
-    """``sqrt(max(disc, 0) * scale_sq)`` on the grid (``disc`` coefficients (6,))."""
-    out = _grid(disc, u, v)
-    np.maximum(out, 0.0, out=out)
-    out *= scale_sq
-    return np.sqrt(out, out=out)
+def _clipped(rho: NDArray, upper: NDArray, width: float | NDArray) -> NDArray[np.float64]:
+    """``max(min(rho, upper) + min(rho, width - upper), 0)``: the length of the overlap of
+    ``[-rho, rho]`` with ``[upper - width, upper]`` (``upper`` is overwritten)."""
+    rest = width - upper
+    np.minimum(rest, rho, out=rest)
+    np.minimum(upper, rho, out=upper)
+    upper += rest
+    return np.maximum(upper, 0.0, out=upper)
 
 
 _WHOLE: list[tuple[int, GridWindow]] = [(0, (slice(None), slice(None)))]
@@ -160,11 +168,19 @@ class QuadricSet:
         o, d = _times(origin, self._frames), _times(rays.direction, self._frames)
         a, b = _field_dot(d, d), _field_dot(o, d)
         disc = _product(b, b) - _product(a, _field_dot(o, o) - _constant(self._scales**2))
+        # chord = 2 sqrt(disc) |d| / a
         dd = _field_dot(rays.direction, rays.direction)
-        for i, (rows, cols) in windows:
+        if not rays.direction[1:].any():  # parallel beam: a and |d| are numbers, folded into disc
+            disc = disc * (4.0 * dd[0] / a[:, 0] ** 2)[:, None]
+            for i, (rows, cols) in windows:
+                yield _root(_grid(disc[i], rays.u[cols], rays.v[rows]))
+            return
+        for i, (rows, cols) in windows:  # cone beam: a and |d| vary over the grid
             u, v = rays.u[cols], rays.v[rows]
-            # chord = 2 sqrt(disc) / a |d|
-            yield _half_chord(disc[i], u, v, 4.0 * _value(dd, u, v) / _value(a[i], u, v) ** 2)
+            field = _grid(disc[i], u, v)
+            np.maximum(field, 0.0, out=field)
+            field *= 4.0 * _grid(dd, u, v) / _grid(a[i], u, v) ** 2
+            yield np.sqrt(field, out=field)
 
 
 class CylinderSet:
@@ -204,32 +220,36 @@ class CylinderSet:
         b = _field_dot(origin, direction) - _product(s0, sd)
         c = _field_dot(origin, origin) - _product(s0, s0) - _constant(self._radii_m**2)
         disc = _product(b, b) - _product(a, c)
-        for i, (rows, cols) in windows:
+        h = self._half_lengths_m
+        if not direction[1:].any():  # parallel beam: a, sd and |d| are numbers per cylinder
+            norm, a0, sd0 = float(np.sqrt(dd[0])), a[:, 0], sd[:, 0]
+            across = np.abs(sd0) < _TINY  # rays across the axis: the caps cut whole chords
+            disc = disc * (np.where(across, 4.0, 1.0) * dd[0] / a0**2)[:, None]  # (2 rho |d|)^2, (rho |d|)^2
+            sd_cut = np.where(across, 1.0, sd0)
+            upper = ((s0 - _constant(np.copysign(h, sd_cut))) * (-norm / sd_cut)[:, None]
+                     + b * (norm / a0)[:, None])  # L |d|: affine in u, v
+            width = 2.0 * h * norm / np.abs(sd_cut)
+            for i, (rows, cols) in windows:
+                u, v = rays.u[cols], rays.v[rows]
+                if across[i]:  # e.g. a vertical cylinder: rho of u, s0 of v alone
+                    chord = np.zeros((v.size, u.size))
+                    np.multiply(_root(_grid(disc[i], u, v, full=False)),
+                                np.abs(_grid(s0[i], u, v, full=False)) <= h[i], out=chord)
+                    yield chord
+                else:
+                    yield _clipped(_root(_grid(disc[i], u, v)), _grid(upper[i], u, v), width[i])
+            return
+        for i, (rows, cols) in windows:  # cone beam: everything on the grid
             u, v = rays.u[cols], rays.v[rows]
-            h = float(self._half_lengths_m[i])
-            dd_i, a_i, sd_i = _value(dd, u, v), _value(a[i], u, v), _value(sd[i], u, v)
-            rho = _half_chord(disc[i], u, v, dd_i / a_i**2)  # rho |d|, m
-            if isinstance(sd_i, float):  # parallel beam: the caps' bounds are affine in u, v
-                if abs(sd_i) < _TINY:  # rays across the axis: caps cut whole chords
-                    rho *= 2.0
-                    rho[np.abs(_grid(s0[i], u, v)) > h] = 0.0
-                    yield rho
-                    continue
-                norm = np.sqrt(dd_i)
-                hi = (s0[i] - _constant(np.copysign(h, sd_i))) * (-norm / sd_i)
-                upper = _grid(hi + b[i] * (norm / a_i), u, v)
-                width = 2.0 * h * norm / abs(sd_i)
-            else:  # cone beam: everything on the grid
-                sd_i = np.where(np.abs(sd_i) < _TINY, _TINY, sd_i)
-                s0_i, norm = _value(s0[i], u, v), np.sqrt(dd_i)
-                ta, tb = (-h - s0_i) / sd_i, (h - s0_i) / sd_i
-                upper = (np.maximum(ta, tb) + _value(b[i], u, v) / a_i) * norm
-                width = np.abs(tb - ta) * norm
-            rest = width - upper
-            np.minimum(rest, rho, out=rest)
-            np.minimum(upper, rho, out=upper)
-            upper += rest
-            yield np.maximum(upper, 0.0, out=upper)
+            dd_i, a_i, sd_i, s0_i = (_grid(p, u, v) for p in (dd, a[i], sd[i], s0[i]))
+            rho = _grid(disc[i], u, v)
+            np.maximum(rho, 0.0, out=rho)
+            rho *= dd_i / a_i**2
+            np.sqrt(rho, out=rho)  # rho |d|, m
+            sd_i = np.where(np.abs(sd_i) < _TINY, _TINY, sd_i)
+            ta, tb = (-h[i] - s0_i) / sd_i, (h[i] - s0_i) / sd_i
+            norm = np.sqrt(dd_i)
+            yield _clipped(rho, (np.maximum(ta, tb) + _grid(b[i], u, v) / a_i) * norm, np.abs(tb - ta) * norm)
 
 
 @dataclass(frozen=True, eq=False)
