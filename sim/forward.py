@@ -28,9 +28,9 @@ from numpy.typing import NDArray
 from gi_instrument.profile import Profile
 from gi_instrument.sim.materials import Material
 from gi_instrument.sim.phantom import Phantom
-from gi_instrument.sim.shapes import Cylinder, CylinderSet, QuadricSet, RayGrid
+from gi_instrument.sim.shapes import ChordFields, Cylinder, CylinderSet, QuadricSet, RayGrid
 
-__all__ = ["BeamGeometry", "PixelSignals", "Projector"]
+__all__ = ["BeamGeometry", "PixelSignals", "Projector", "Projection"]
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,9 @@ class Projector:
         u, v = corners[..., 0] * ds / depth, corners[..., 2] * ds / depth
         return u.min(axis=1), u.max(axis=1), v.min(axis=1), v.max(axis=1)
 
-    def rays(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray) -> RayGrid:
-        """The rays through the sample-plane points (u_m[j], v_m[i]) in the sample frame."""
+    def _ray_rows(self, angle_deg: float, offset_m: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Coefficient rows (o0, ou, ov) and (d0, du, dv) of the rays in the sample frame
+        (:class:`RayGrid`)."""
         g = self.geometry
         if g.beam == "parallel":  # o = (u, 0, v), d = +y
             origin = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
@@ -124,39 +125,75 @@ class Projector:
             m = g.magnification
             origin = np.array([[0.0, -g.source_sample_m, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
             direction = np.array([[0.0, g.source_detector_m, 0.0], [m, 0.0, 0.0], [0.0, 0.0, m]])
-        lab = RayGrid(np.asarray(u_m, dtype=np.float64), np.asarray(v_m, dtype=np.float64), origin, direction)
-        return lab.transformed(np.array([offset_m, 0.0, 0.0]), _rz(angle_deg))
+        lab = RayGrid(np.empty(0), np.empty(0), origin, direction)
+        sample = lab.transformed(np.array([offset_m, 0.0, 0.0]), _rz(angle_deg))
+        return sample.origin, sample.direction
+
+    def rays(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray) -> RayGrid:
+        """The rays through the sample-plane points (u_m[j], v_m[i]) in the sample frame."""
+        origin, direction = self._ray_rows(angle_deg, offset_m)
+        return RayGrid(np.asarray(u_m, dtype=np.float64), np.asarray(v_m, dtype=np.float64), origin, direction)
+
+    def at(self, angle_deg: float, offset_m: float) -> Projection:
+        """The projections at rotation angle ``angle_deg`` and sample offset ``offset_m``, m."""
+        return Projection(self, angle_deg, offset_m)
 
     def line_integrals(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray
                        ) -> NDArray[np.float64] | None:
+        """:meth:`Projection.line_integrals` at ``angle_deg`` and ``offset_m``."""
+        return self.at(angle_deg, offset_m).line_integrals(u_m, v_m)
+
+    def pixel_signals(self, angle_deg: float, offset_m: float, u_edges_m: NDArray, v_m: NDArray
+                      ) -> PixelSignals | None:
+        """:meth:`Projection.pixel_signals` at ``angle_deg`` and ``offset_m``."""
+        return self.at(angle_deg, offset_m).pixel_signals(u_edges_m, v_m)
+
+
+class Projection:
+    """Exact line integrals through the phantom at one rotation angle and sample offset, on any
+    grid of sample-plane points: the per-angle part (the solids' shadow boxes and the coefficients
+    of their chords) is computed once, so a frame can be projected in row blocks.
+
+    Args:
+        projector: the phantom and geometry.
+        angle_deg: rotation angle, deg.
+        offset_m: sample stage offset along x, m.
+    """
+
+    def __init__(self, projector: Projector, angle_deg: float, offset_m: float) -> None:
+        rot = _rz(angle_deg)
+        origin, direction = projector._ray_rows(angle_deg, offset_m)
+        self._sets: list[tuple[tuple[NDArray, ...], ChordFields, NDArray[np.float64]]] = []
+        for solids, contrasts in projector._sets:
+            center_lab = solids.centers_m @ rot.T + np.array([offset_m, 0.0, 0.0])
+            footprints = projector._footprints(center_lab, solids.half_extents_m(rot))
+            self._sets.append((footprints, solids.chord_fields(origin, direction), contrasts))
+
+    def line_integrals(self, u_m: NDArray, v_m: NDArray) -> NDArray[np.float64] | None:
         """(integral mu dl, integral delta dl, integral epsilon dl) along the rays through the
         sample-plane points (u_m[j], v_m[i]), shape (3, len(v_m), len(u_m)); ``None`` when no
         inclusion's shadow touches the grid (an open-beam field)."""
         u_m, v_m = np.asarray(u_m, dtype=np.float64), np.asarray(v_m, dtype=np.float64)
-        rot = _rz(angle_deg)
-        rays = self.rays(angle_deg, offset_m, u_m, v_m)
         out: NDArray[np.float64] | None = None
-        for solids, contrasts in self._sets:
-            center_lab = solids.centers_m @ rot.T + np.array([offset_m, 0.0, 0.0])
-            u_lo, u_hi, v_lo, v_hi = self._footprints(center_lab, solids.half_extents_m(rot))
+        for (u_lo, u_hi, v_lo, v_hi), chords, contrasts in self._sets:
             col0, col1 = _index_ranges(u_m, u_lo, u_hi)
             row0, row1 = _index_ranges(v_m, v_lo, v_hi)
             windows = [(i, (slice(row0[i], row1[i]), slice(col0[i], col1[i])))
                        for i in np.flatnonzero((col1 > col0) & (row1 > row0)).tolist()]
-            for (i, (rows, cols)), chord in zip(windows, solids.chords_m(rays, windows)):
+            for (i, (rows, cols)), chord in zip(windows, chords(u_m, v_m, windows)):
                 if out is None:
                     out = np.zeros((3, v_m.size, u_m.size))
-                out[:, rows, cols] += np.multiply.outer(contrasts[i], chord)
+                for k in np.flatnonzero(contrasts[i]).tolist():  # window-sized temporaries only
+                    out[k, rows, cols] += contrasts[i, k] * chord
         return out
 
-    def pixel_signals(self, angle_deg: float, offset_m: float, u_edges_m: NDArray, v_m: NDArray
-                      ) -> PixelSignals | None:
+    def pixel_signals(self, u_edges_m: NDArray, v_m: NDArray) -> PixelSignals | None:
         """Signals of the pixels between consecutive ``u_edges_m`` (equally spaced) on the rows
         ``v_m``, shapes (len(v_m), len(u_edges_m) - 1); ``None`` for an open-beam field.
 
         Attenuation and dark-field are the mean of the two edge values (trapezoid), refraction the
         exact pixel average of dP/du."""
-        edges = self.line_integrals(angle_deg, offset_m, u_edges_m, v_m)
+        edges = self.line_integrals(u_edges_m, v_m)
         if edges is None:
             return None
         width_m = float(u_edges_m[1] - u_edges_m[0])

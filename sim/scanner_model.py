@@ -48,7 +48,7 @@ from gi_instrument.sim.phantom import Phantom, breast_specimen
 __all__ = ["Window", "ScannerModel", "frame_window", "detector_maps"]
 
 _CACHE_ENTRIES = 4
-_BLOCK_SUBPIXELS = 1 << 20
+_BLOCK_SUBPIXELS = 1 << 18
 """Sub-pixels per block of the per-angle computation (bounds its memory)."""
 _BLOCK_PIXELS = 1 << 16
 """Pixels per block of a frame's noise (small transient arrays)."""
@@ -288,12 +288,13 @@ class ScannerModel:
         rows_per_block = max(1, _BLOCK_SUBPIXELS // (cols_sub * s * s))
         out = np.ones((3, window.rows, window.cols), dtype=np.float32)
         out[2] = 0.0
+        projection = self.projector.at(angle_deg, offset_m)
         open_beam = True
         for r0 in range(0, window.rows, rows_per_block):
             r1 = min(window.rows, r0 + rows_per_block)
             sub_rows = window.row0 + r0 + (np.arange((r1 - r0) * s) + 0.5) / s
             v = (det.height_px / 2 - sub_rows * binning) * voxel_m
-            sig = self.projector.pixel_signals(angle_deg, offset_m, u_edges, v)
+            sig = projection.pixel_signals(u_edges, v)
             if sig is None:
                 continue
             open_beam = False

@@ -14,13 +14,13 @@ they are computed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RayGrid", "Ellipsoid", "Sphere", "Cylinder", "Shape", "QuadricSet", "CylinderSet"]
+__all__ = ["RayGrid", "Ellipsoid", "Sphere", "Cylinder", "Shape", "QuadricSet", "CylinderSet", "ChordFields"]
 
 
 def _dot(a: NDArray, b: NDArray) -> NDArray:
@@ -133,6 +133,10 @@ def _clipped(rho: NDArray, upper: NDArray, width: float | NDArray) -> NDArray[np
 _WHOLE: list[tuple[int, GridWindow]] = [(0, (slice(None), slice(None)))]
 """The whole grid for the first solid of a set."""
 
+ChordFields = Callable[[NDArray, NDArray, Iterable[tuple[int, GridWindow]]], Iterator[NDArray[np.float64]]]
+"""``chords(u, v, windows)``: chord lengths, m, of solid i on the window (rows, cols) of the grid
+(len(v), len(u)), for each (i, window), a new array each."""
+
 
 class QuadricSet:
     """Spheres and ellipsoids, vectorised: solid i is the ball of radius ``scale_i`` in the
@@ -161,26 +165,34 @@ class QuadricSet:
         axes = np.einsum("jk,nkl->njl", rotation, self._rotations) * self._semi_axes_m[:, None, :]
         return np.sqrt((axes**2).sum(axis=2))
 
-    def chords_m(self, rays: RayGrid, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray[np.float64]]:
-        """Chord lengths, m, of solid i on the window (rows, cols) of ``rays``, for each (i, window)."""
-        origin = np.broadcast_to(rays.origin, self._frames.shape).copy()
+    def chord_fields(self, origin: NDArray, direction: NDArray) -> ChordFields:
+        """The chords of the lines with coefficient rows ``origin`` and ``direction`` (as in
+        :class:`RayGrid`), evaluated per window by the returned function."""
+        origin = np.broadcast_to(origin, self._frames.shape).copy()
         origin[:, 0] -= self.centers_m
-        o, d = _times(origin, self._frames), _times(rays.direction, self._frames)
+        o, d = _times(origin, self._frames), _times(direction, self._frames)
         a, b = _field_dot(d, d), _field_dot(o, d)
         disc = _product(b, b) - _product(a, _field_dot(o, o) - _constant(self._scales**2))
         # chord = 2 sqrt(disc) |d| / a
-        dd = _field_dot(rays.direction, rays.direction)
-        if not rays.direction[1:].any():  # parallel beam: a and |d| are numbers, folded into disc
+        dd = _field_dot(direction, direction)
+        if not direction[1:].any():  # parallel beam: a and |d| are numbers, folded into disc
             disc = disc * (4.0 * dd[0] / a[:, 0] ** 2)[:, None]
-            for i, (rows, cols) in windows:
-                yield _root(_grid(disc[i], rays.u[cols], rays.v[rows]))
-            return
-        for i, (rows, cols) in windows:  # cone beam: a and |d| vary over the grid
-            u, v = rays.u[cols], rays.v[rows]
-            field = _grid(disc[i], u, v)
-            np.maximum(field, 0.0, out=field)
-            field *= 4.0 * _grid(dd, u, v) / _grid(a[i], u, v) ** 2
-            yield np.sqrt(field, out=field)
+
+            def parallel(u: NDArray, v: NDArray, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray]:
+                for i, (rows, cols) in windows:
+                    yield _root(_grid(disc[i], u[cols], v[rows]))
+
+            return parallel
+
+        def cone(u: NDArray, v: NDArray, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray]:
+            for i, (rows, cols) in windows:  # a and |d| vary over the grid
+                uw, vw = u[cols], v[rows]
+                field = _grid(disc[i], uw, vw)
+                np.maximum(field, 0.0, out=field)
+                field *= 4.0 * _grid(dd, uw, vw) / _grid(a[i], uw, vw) ** 2
+                yield np.sqrt(field, out=field)
+
+        return cone
 
 
 class CylinderSet:
@@ -203,17 +215,17 @@ class CylinderSet:
         return (self._half_lengths_m[:, None] * np.abs(axis)
                 + self._radii_m[:, None] * np.sqrt(np.maximum(1.0 - axis**2, 0.0)))
 
-    def chords_m(self, rays: RayGrid, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray[np.float64]]:
-        """Chord lengths, m, of solid i on the window (rows, cols) of ``rays``, for each (i, window).
+    def chord_fields(self, origin: NDArray, direction: NDArray) -> ChordFields:
+        """The chords of the lines with coefficient rows ``origin`` and ``direction`` (as in
+        :class:`RayGrid`), evaluated per window by the returned function.
 
         With ``s`` the axial and the rest the radial part: the line is inside the infinite
         cylinder for t in ``-b/a +- rho`` (a = |d_radial|^2, b = o_radial . d_radial,
         rho = sqrt(b^2 - a c) / a) and between the caps for t in ``[lo, hi]``; the chord is
         ``|d| (min(rho, L) + min(rho, W - L))`` clipped at 0, with L = hi + b/a and W = hi - lo.
         """
-        origin = np.broadcast_to(rays.origin, (len(self._radii_m), 3, 3)).copy()
+        origin = np.broadcast_to(origin, (len(self._radii_m), 3, 3)).copy()
         origin[:, 0] -= self.centers_m
-        direction = rays.direction
         s0, sd = _field_along(origin, self._axes), _field_along(direction, self._axes)
         dd = _field_dot(direction, direction)
         a = dd - _product(sd, sd) + _constant(_TINY)
@@ -229,27 +241,36 @@ class CylinderSet:
             upper = ((s0 - _constant(np.copysign(h, sd_cut))) * (-norm / sd_cut)[:, None]
                      + b * (norm / a0)[:, None])  # L |d|: affine in u, v
             width = 2.0 * h * norm / np.abs(sd_cut)
-            for i, (rows, cols) in windows:
-                u, v = rays.u[cols], rays.v[rows]
+
+            def parallel(u: NDArray, v: NDArray, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray]:
+                for i, (rows, cols) in windows:
+                    yield chord(i, u[cols], v[rows])
+
+            def chord(i: int, u: NDArray, v: NDArray) -> NDArray[np.float64]:
                 if across[i]:  # e.g. a vertical cylinder: rho of u, s0 of v alone
-                    chord = np.zeros((v.size, u.size))
+                    out = np.zeros((v.size, u.size))
                     np.multiply(_root(_grid(disc[i], u, v, full=False)),
-                                np.abs(_grid(s0[i], u, v, full=False)) <= h[i], out=chord)
-                    yield chord
-                else:
-                    yield _clipped(_root(_grid(disc[i], u, v)), _grid(upper[i], u, v), width[i])
-            return
-        for i, (rows, cols) in windows:  # cone beam: everything on the grid
-            u, v = rays.u[cols], rays.v[rows]
-            dd_i, a_i, sd_i, s0_i = (_grid(p, u, v) for p in (dd, a[i], sd[i], s0[i]))
-            rho = _grid(disc[i], u, v)
-            np.maximum(rho, 0.0, out=rho)
-            rho *= dd_i / a_i**2
-            np.sqrt(rho, out=rho)  # rho |d|, m
-            sd_i = np.where(np.abs(sd_i) < _TINY, _TINY, sd_i)
-            ta, tb = (-h[i] - s0_i) / sd_i, (h[i] - s0_i) / sd_i
-            norm = np.sqrt(dd_i)
-            yield _clipped(rho, (np.maximum(ta, tb) + _grid(b[i], u, v) / a_i) * norm, np.abs(tb - ta) * norm)
+                                np.abs(_grid(s0[i], u, v, full=False)) <= h[i], out=out)
+                    return out
+                return _clipped(_root(_grid(disc[i], u, v)), _grid(upper[i], u, v), width[i])
+
+            return parallel
+
+        def cone(u: NDArray, v: NDArray, windows: Iterable[tuple[int, GridWindow]]) -> Iterator[NDArray]:
+            for i, (rows, cols) in windows:  # everything on the grid
+                uw, vw = u[cols], v[rows]
+                dd_i, a_i, sd_i, s0_i = (_grid(p, uw, vw) for p in (dd, a[i], sd[i], s0[i]))
+                rho = _grid(disc[i], uw, vw)
+                np.maximum(rho, 0.0, out=rho)
+                rho *= dd_i / a_i**2
+                np.sqrt(rho, out=rho)  # rho |d|, m
+                sd_i = np.where(np.abs(sd_i) < _TINY, _TINY, sd_i)
+                ta, tb = (-h[i] - s0_i) / sd_i, (h[i] - s0_i) / sd_i
+                norm = np.sqrt(dd_i)
+                yield _clipped(rho, (np.maximum(ta, tb) + _grid(b[i], uw, vw) / a_i) * norm,
+                               np.abs(tb - ta) * norm)
+
+        return cone
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,7 +287,7 @@ class Sphere:
 
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
-        return next(QuadricSet([self]).chords_m(rays, _WHOLE))
+        return next(QuadricSet([self]).chord_fields(rays.origin, rays.direction)(rays.u, rays.v, _WHOLE))
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
@@ -289,7 +310,7 @@ class Ellipsoid:
 
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
-        return next(QuadricSet([self]).chords_m(rays, _WHOLE))
+        return next(QuadricSet([self]).chord_fields(rays.origin, rays.direction)(rays.u, rays.v, _WHOLE))
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
@@ -320,7 +341,7 @@ class Cylinder:
 
     def chord_m(self, rays: RayGrid) -> NDArray[np.float64]:
         """Chord lengths, m, (rows, cols)."""
-        return next(CylinderSet([self]).chords_m(rays, _WHOLE))
+        return next(CylinderSet([self]).chord_fields(rays.origin, rays.direction)(rays.u, rays.v, _WHOLE))
 
     def contains(self, points_m: NDArray) -> NDArray[np.bool_]:
         """Whether points (..., 3) lie inside."""
