@@ -15,6 +15,10 @@ Refraction: the refraction angle averaged over a pixel of width ``w`` along ``u`
 ``(P(u + w/2) - P(u - w/2)) / w`` with ``P = integral of delta dl`` (the box-filtered derivative
 ``alpha = dP/du``), so it is computed from the exact projections at the pixel edges: no aliasing at
 sharp edges, no finite-difference step to choose. Along ``v`` pixels are sub-sampled.
+
+Cost: :meth:`Projector.at` computes an angle's per-solid part once (shadow boxes, chord
+coefficients, batched per solid kind); each solid's chords are then evaluated only on the grid
+window its shadow box covers (:mod:`gi_instrument.sim.shapes`).
 """
 
 from __future__ import annotations
@@ -183,8 +187,9 @@ class Projection:
             for (i, (rows, cols)), chord in zip(windows, chords(u_m, v_m, windows)):
                 if out is None:
                     out = np.zeros((3, v_m.size, u_m.size))
-                for k in np.flatnonzero(contrasts[i]).tolist():  # window-sized temporaries only
-                    out[k, rows, cols] += contrasts[i, k] * chord
+                for k, contrast in enumerate(contrasts[i].tolist()):  # window-sized temporaries
+                    if contrast:
+                        out[k, rows, cols] += contrast * chord
         return out
 
     def pixel_signals(self, u_edges_m: NDArray, v_m: NDArray) -> PixelSignals | None:

@@ -27,7 +27,11 @@ Frames are modelled directly at the binned resolution (a binned pixel's sub-pixe
 sampling of the projections), never rendered at 2048 x 2048 and binned. Only noise is drawn per
 frame: per (angle, binning, sample offset, window) the terms
 ``A = f T``, ``B + i C = f V sinc S1 exp(i phi_m)`` (S1 = sub-pixel mean of T D exp(i dphi)) are
-computed once and cached, and a frame is ``Poisson(a0' (A + B cos(theta) - C sin(theta)))``.
+computed once and cached (their angle-independent factors ``f`` and ``f V sinc exp(i phi_m)`` once
+per binning and window), and a frame is ``Poisson(a0' (A + B cos(theta) - C sin(theta)))``. The
+projections of an angle are evaluated in row blocks of :class:`~gi_instrument.sim.forward.Projection`
+(per-angle chord coefficients computed once), the transcendental functions of the sub-pixel fields
+in float32 (rounding ~1e-7 relative, below the float32 terms' own).
 """
 
 from __future__ import annotations
