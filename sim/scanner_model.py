@@ -255,8 +255,12 @@ class ScannerModel:
         gx, gy = _moire_gradient_rad(p)
         det_w, det_h = 2 * binning / det.width_px, 2 * binning / det.height_px  # pixel in xi, eta
         pixel_factor = np.sinc(gx * det_w / (2 * math.pi)) * np.sinc(gy * det_h / (2 * math.pi))
-        fringe = flux * vis * pixel_factor * np.exp(1j * moire)
-        terms = (flux.astype(np.float32), fringe.real.astype(np.float32), fringe.imag.astype(np.float32))
+        amplitude = flux * vis
+        amplitude *= pixel_factor
+        real, imag = np.cos(moire), np.sin(moire)
+        real *= amplitude
+        imag *= amplitude
+        terms = (flux.astype(np.float32), real.astype(np.float32), imag.astype(np.float32))
         with self._lock:
             self._detector_cache[key] = terms
             while len(self._detector_cache) > _CACHE_ENTRIES:
