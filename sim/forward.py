@@ -76,6 +76,8 @@ def _rz(angle_deg: float) -> NDArray[np.float64]:
 def _index_ranges(coords: NDArray, lo: NDArray, hi: NDArray) -> tuple[NDArray, NDArray]:
     """Per interval [lo_i, hi_i]: first and one-past-last index of the ``coords`` inside it (an
     empty range 0, 0 when none is)."""
+    if coords.size == 0:
+        return np.zeros(lo.size, dtype=int), np.zeros(lo.size, dtype=int)
     inside = (coords >= lo[:, None]) & (coords <= hi[:, None])
     hit = inside.any(axis=1)
     first = np.argmax(inside, axis=1)
