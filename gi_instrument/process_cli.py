@@ -139,6 +139,7 @@ def process_run(
             vf.volume("delta")[block] = delta_from_dpc(
                 np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.g1_g2_cm,
                 center_px=center_px, truncation=truncation, container=container)
+            sino.release_pages()
             bar.update(block.stop - block.start)
         bar.close()
         volumes = {name: vf.volume(name) for name in VOLUMES}

@@ -12,6 +12,8 @@ set by ``memory_bytes`` and not by the size of the CT.
 
 from __future__ import annotations
 
+import mmap
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,6 +109,15 @@ class Sinograms:
     darkfield: NDArray[np.float32]
     flags: NDArray[np.uint8]
     """``FLAG_*`` bits of :mod:`.retrieval` (0 = good)."""
+
+    def release_pages(self) -> None:
+        """Drop the pages of file-backed sinograms read so far from this process's resident
+        memory (they stay in the file; a no-op for arrays in memory). Call after each slab, so
+        the resident size stays that of one slab however large the CT."""
+        for array in (self.transmission, self.dpc, self.darkfield, self.flags):
+            mapping = getattr(array, "_mmap", None)
+            if mapping is not None:
+                mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def group_scans(frames: StreamFrames, steps: int) -> SteppingScans:
