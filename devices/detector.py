@@ -8,7 +8,8 @@ Two ways to take frames: one per ``trigger`` (``Acquire``), or, with ``step_mode
 stepping scan per request: the first ``trigger`` asks the IOC to step G2 through
 ``step_positions`` with one exposure at each (``StepScan``), the following ones return at once,
 and each ``read`` hands out the next frame of that scan. The scan's frames are checked before
-the first is handed out, so a failed stepping scan yields no event at all.
+the first is handed out (all there, G2 on its steps, X-rays as ``xray_on_expected`` throughout),
+so a failed stepping scan yields no event at all.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
 from gi_instrument.devices.axis import PositionError
 
-__all__ = ["SCMOSDetector", "FrameLostError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
+__all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
 
 FRAME_DATASET = "/entry/data/data"
 """Dataset of the frames in each HDF5 file (frames, rows, cols) uint16."""
@@ -53,6 +54,11 @@ class FrameLostError(RuntimeError):
     """The camera acknowledged an exposure but the frame is not in the file."""
 
 
+class BeamStateError(RuntimeError):
+    """A frame of a stepping scan was exposed with the X-rays in the wrong state (an arc, a
+    tripped interlock): the whole scan is refused."""
+
+
 class SCMOSDetector(Device):
     """sCMOS camera (PVs under ``{prefix}``). Data key of the frames: ``{name}_image``
     (rows, cols) uint16, external. With each frame it reads, in one get, the values the IOC
@@ -64,6 +70,7 @@ class SCMOSDetector(Device):
 
     angle_index = Cpt(Signal, value=-1, kind="normal")
     step_mode = Cpt(Signal, value=False, kind="omitted")
+    xray_on_expected = Cpt(Signal, value=1, kind="omitted")
     step_positions = Cpt(EpicsSignal, "StepPositions", put_complete=True, kind="omitted")
     step_tolerance_um = Cpt(EpicsSignal, "StepTolerance", put_complete=True, kind="config")
     step_scan = Cpt(EpicsSignal, "StepScan", put_complete=True, kind="omitted")
@@ -196,6 +203,11 @@ class SCMOSDetector(Device):
             message = self.status_message.get()
             error = PositionError if message.startswith(STEP_POSITION_ERROR) else FrameLostError
             raise error(f"{self.name}: stepping scan gave {len(rows)} of {self._steps_expected} frames ({message})")
+        expected = int(self.xray_on_expected.get())
+        wrong = [k for k, row in enumerate(rows) if int(row["tube_xray_on"]) != expected]
+        if wrong:
+            raise BeamStateError(f"{self.name}: X-rays were {'off' if expected else 'on'} during frame(s) {wrong} "
+                                 f"of the stepping scan ({self.status_message.get()})")
         return [(row, timestamp) for row in rows]
 
     def _reference(self, frame: dict[str, float]) -> None:

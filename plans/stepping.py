@@ -47,9 +47,10 @@ def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
         yield from set_checked(inst.tube.xray_on, 0, inst.tube.status_message)
         g2_um = yield from bps.rd(inst.g2.setpoint)
         yield from step_scan_frames(inst, stream="dark", angle_index=-1, run_dir=run_dir, file_name="dark",
-                                    positions_um=[g2_um] * n_frames)
+                                    positions_um=[g2_um] * n_frames, xray_on=False)
 
-    yield from bpp.finalize_wrapper(scan(), bps.mv(inst.tube.xray_on, int(bool(was_on))))
+    yield from bpp.finalize_wrapper(scan(), set_checked(inst.tube.xray_on, int(bool(was_on)),
+                                                        inst.tube.status_message))
 
 
 def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan], *, exposure_s: float,

@@ -76,18 +76,18 @@ def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_di
 
 
 def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path, file_name: str,
-                     positions_um: list[float]) -> Plan:
+                     positions_um: list[float], xray_on: bool = True) -> Plan:
     """Frames at the G2 ``positions_um``, one event each in ``stream``, into ``file_name``.h5.
 
     The camera IOC steps G2 and exposes at each position in one request, checking each G2
     readback against the piezo's tolerance before the exposure; the events are emitted only
-    once every frame of the scan is on disk (a failed scan raises PositionError or
-    FrameLostError and leaves no event).
+    once every frame of the scan is on disk with the X-rays in state ``xray_on`` throughout (a
+    failed scan raises PositionError, FrameLostError or BeamStateError and leaves no event).
     """
     camera = inst.camera
     yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
     yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
-                      camera.step_mode, True)
+                      camera.step_mode, True, camera.xray_on_expected, int(xray_on))
     for start in range(0, len(positions_um), camera.max_steps):
         chunk = list(positions_um[start:start + camera.max_steps])
         yield from bps.mv(camera.step_positions, chunk)

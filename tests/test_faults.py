@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from ophyd.utils.errors import StatusTimeoutError
 
+from gi_instrument.devices import BeamStateError
 from gi_instrument.plans import PositionError, SettingRefusedError, gi_ct, phase_step
 
 pytestmark = pytest.mark.ioc
@@ -23,15 +24,19 @@ def _wait_for(predicate, timeout_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_arc_is_recorded_with_the_frames(RE, instrument, documents, sim_pv):
+def test_arc_refuses_the_stepping_scan(RE, instrument, documents, sim_pv):
     tube = instrument.tube
     sim_pv("TUBE:Arc").put(3e4)                       # 3e4 nominal s = 3 s real at time scale 1e-4
     _wait_for(lambda: tube.state.get() == "Fault")
-    RE(phase_step(instrument, exposure_s=1.0))
-    events = [doc["data"] for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
-    assert events and all(ev["tube_xray_on"] == 0 for ev in events)
+    with pytest.raises(BeamStateError, match="X-rays were off"):
+        RE(phase_step(instrument, exposure_s=1.0))
+    # frames exposed during the arc record it, and none became an event
+    attrs = dict(zip(instrument.camera.frame_attribute_keys(), instrument.camera.frame_attrs.get()))
+    assert attrs["tube_xray_on"] == 0
+    assert not [doc for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
     _wait_for(lambda: tube.state.get() != "Fault", timeout_s=15)
     _wait_for(lambda: tube.voltage_kV.get() == pytest.approx(instrument.profile.source.voltage_kV))
+    RE(phase_step(instrument, exposure_s=1.0))         # after the arc, the same scan is accepted
 
 
 def test_cold_tube_refuses_ct_until_warmed_up(instrument, sim_pv):
