@@ -101,7 +101,6 @@ class SCMOSDetector(Device):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._resource: dict[str, Any] | None = None
         self._compose_datum: Any = None
         self._path = ""
         self._next_index = 0
@@ -109,7 +108,6 @@ class SCMOSDetector(Device):
         self._triggered = False
         self._time_scale: float | None = None
         self._attr_keys: list[str] = []
-        self._shape = (0, 0)
         self._queue: list[tuple[dict[str, float], float]] = []
         self._steps_expected = 0
         self.angle_index.name = "frame_angle_index"
@@ -217,13 +215,13 @@ class SCMOSDetector(Device):
         index = int(index_value) if math.isfinite(index_value) else -1
         if index == 0:
             path = self.full_file_name.get()
-            self._path, self._next_index, self._shape = path, 0, self.frame_shape()
+            self._path, self._next_index = path, 0
             bundle = compose_stream_resource(
                 mimetype="application/x-hdf5", uri=f"file://localhost{path}", data_key=self.image_key,
-                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self._shape],
+                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self.frame_shape()],
                             "join_method": "stack"})
-            self._resource, self._compose_datum = bundle.stream_resource_doc, bundle.compose_stream_datum
-            self._pending.append(("stream_resource", self._resource))
+            self._compose_datum = bundle.compose_stream_datum
+            self._pending.append(("stream_resource", bundle.stream_resource_doc))
         if index != self._next_index:
             raise FrameLostError(
                 f"{self.name}: expected frame {self._next_index} in {self._path}, the camera reports frame "

@@ -11,7 +11,7 @@ from bluesky.utils import Msg
 from gi_instrument.devices import GIInstrument, SCMOSDetector
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 
-__all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames", "frame_readables",
+__all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
            "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
@@ -56,12 +56,6 @@ def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
                             f"(tolerance {positioner.tolerance}; {positioner.status_message.get()})")
 
 
-def frame_readables(inst: GIInstrument) -> list[Any]:
-    """What is read with every frame: the camera, which reports the G2, rotation and sample
-    positions its IOC recorded at the exposure, and the frame's angle and step index."""
-    return [inst.camera]
-
-
 def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path,
                     g2_origin_um: float) -> Plan:
     """One stepping scan: ``steps`` frames at G2 = origin + k x step, one event each in ``stream``.
@@ -92,5 +86,7 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
         chunk = list(positions_um[start:start + camera.max_steps])
         yield from bps.mv(camera.step_positions, chunk)
         for _ in chunk:
-            yield from bps.trigger_and_read(frame_readables(inst), name=stream)
+            # the camera reads everything a frame needs: the G2, rotation and sample positions its
+            # IOC recorded at the exposure, and the frame's angle and step index
+            yield from bps.trigger_and_read([camera], name=stream)
     yield from bps.mv(camera.step_mode, False)
