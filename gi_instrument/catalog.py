@@ -62,25 +62,44 @@ def catalog_paths(data_dir: str | Path | None = None) -> CatalogPaths:
     return CatalogPaths(default_data_dir() if data_dir is None else data_dir).create()
 
 
-def open_catalog(data_dir: str | Path | None = None) -> Any:
-    """A tiled client on the embedded catalog of ``data_dir`` (created if absent).
+def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> Any:
+    """A tiled client on the embedded catalog of ``data_dir`` (created if absent, unless
+    ``create`` is False: then a missing catalog raises FileNotFoundError and nothing is made,
+    as read-only commands need).
 
     Read runs back with ``client[uid]["primary"].read()`` or ``client[-1]``. Opening costs a
     few seconds (database set-up); share one client per process.
     """
+    import logging
+    import warnings
+
     from tiled.catalog import from_uri
     from tiled.client import Context, from_context
     from tiled.server.app import build_app
 
-    paths = catalog_paths(data_dir)
+    if create:
+        paths = catalog_paths(data_dir)
+    else:
+        paths = CatalogPaths(default_data_dir() if data_dir is None else data_dir)
+        if not paths.catalog_db.is_file():
+            raise FileNotFoundError(f"no catalog in {paths.root} (nothing acquired there yet; "
+                                    f"--data-dir or ${DATA_DIR_ENV} chooses another directory)")
     adapter = from_uri(
         f"sqlite:///{paths.catalog_db}",
         writable_storage=[str(paths.files), f"sqlite:///{paths.tables_db}"],
         readable_storage=[str(paths.frames)],
-        init_if_not_exists=True,
+        init_if_not_exists=create,
         specs=_RUN_SPECS,
     )
-    context = Context.from_app(build_app(adapter))
+    # The in-process server logs "Tiled version ..." on every start through its own stderr
+    # handler; a banner for a server nobody started, so only its warnings are let through.
+    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        # tiled's in-process client is starlette's TestClient, which asks for the httpx2 fork
+        # while tiled itself is built on httpx: installing httpx2 would split the client across
+        # two HTTP libraries, so the deprecation (not ours to fix) is silenced here only.
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        context = Context.from_app(build_app(adapter))
     return from_context(context)
 
 

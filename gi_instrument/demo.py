@@ -38,7 +38,7 @@ def run_demo(args: argparse.Namespace) -> str:
     from gi_instrument.plans import gi_ct
     from gi_instrument.profile import load_profile
     from gi_instrument.session import start_session
-    from gi_instrument.sim.launcher import SimIOC
+    from gi_instrument.sim.launcher import SimIOC, disconnect_clients
 
     profile = load_profile(args.profile)
     paths = catalog_paths(args.data_dir)
@@ -56,7 +56,7 @@ def run_demo(args: argparse.Namespace) -> str:
         t0 = time.monotonic()
         (uid,) = session.RE(plan)
         elapsed = time.monotonic() - t0
-        _disconnect()
+        disconnect_clients()
     run = session.client[uid]
     print(f"gi-demo: run {uid} finished in {elapsed:.1f} s")
     for stream in ("dark", "reference", "primary"):
@@ -65,13 +65,6 @@ def run_demo(args: argparse.Namespace) -> str:
     print(f"  frame files: {inst.frames_dir / uid}")
     print(f"  read back:   gi_instrument.catalog.open_catalog({str(paths.root)!r})[{uid[:8]!r}]")
     return uid
-
-
-def _disconnect() -> None:
-    """Close Channel Access before the IOC stops, so no disconnect warnings are printed."""
-    from epics import ca
-
-    ca.finalize_libca()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,46 +2,88 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog, tiled_writer
 from gi_instrument.devices import GIInstrument, make_instrument
+from gi_instrument.logs import log_runs, log_to_file
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
 
-__all__ = ["Session", "start_session"]
+__all__ = ["Session", "start_session", "CA_ENV_FIX"]
+
+CA_ENV_FIX = ("set EPICS_CA_ADDR_LIST=<IOC host>[:port] EPICS_CA_AUTO_ADDR_LIST=NO, "
+              "or start a simulated scanner with gi-session --sim")
+"""How to point Channel Access at the IOC, quoted when no PV connects."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Session:
-    """What a user works with: ``RE(gi_ct(session.inst, ...))``, ``session.client[-1]``."""
+    """What a user works with: ``RE(gi_ct(session.inst, ...))``, ``session.client[-1]``.
+
+    ``bec`` is the BestEffortCallback when the session has one (``best_effort=True``)."""
 
     profile: Profile
     inst: GIInstrument
     RE: Any
     client: Any
     paths: CatalogPaths
+    bec: Any = None
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
-                  *, progress: bool = True, timeout_s: float = 10.0) -> Session:
+                  *, progress: bool = True, timeout_s: float = 10.0, persistent_md: bool = True,
+                  log_file: bool = True, best_effort: bool = False) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
     progress to a RunEngine.
 
-    Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
+    With ``persistent_md``, ``RE.md`` (``scan_id``, anything a user puts in it) is kept in
+    ``DATA_DIR/runengine-md`` and continues across sessions (one session at a time should write
+    it). With ``log_file``, the package, bluesky, ophyd and caproto log to
+    ``DATA_DIR/logs/gi-instrument.log`` (:mod:`gi_instrument.logs`). With ``best_effort``, a
+    BestEffortCallback prints a table of each run's scalar readings (plots off:
+    ``session.bec.enable_plots()``).
+
+    Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment; if no PV
+    connects within ``timeout_s``, TimeoutError says so in one line with the fix.
     """
     from bluesky import RunEngine
 
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     paths = catalog_paths(data_dir)
-    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
+    if log_file:
+        log_to_file(paths.root / "logs")
+    try:
+        inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
+    except TimeoutError as exc:
+        ca = os.environ.get("EPICS_CA_ADDR_LIST")
+        where = f"EPICS_CA_ADDR_LIST={ca}" if ca else "EPICS_CA_ADDR_LIST is not set"
+        raise TimeoutError(f"no answer from the IOC at prefix {prefix} within {timeout_s:g} s ({where}): "
+                           f"{CA_ENV_FIX}") from exc
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
+    if persistent_md:
+        from bluesky.utils import PersistentDict
+
+        RE.md = PersistentDict(str(paths.root / "runengine-md"))
     RE.subscribe(document_journal(paths))
     RE.subscribe(tiled_writer(client))
+    RE.subscribe(log_runs)
     if progress:
         RE.subscribe(FrameProgress())
-    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths)
+    bec = None
+    if best_effort:
+        from bluesky.callbacks.best_effort import BestEffortCallback
+
+        bec = BestEffortCallback()
+        bec.disable_plots()
+        RE.subscribe(bec)
+    logger.info("session: profile %s, prefix %s, data %s", prof.name, prefix, paths.root)
+    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, bec=bec)

@@ -66,7 +66,7 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
             "reference_every_deg": schedule.angle_step_deg * schedule.reference_interval,
             "final_reference": schedule.final_reference, "start_index": start_index,
             "n_darks": n_dark, "g2_origin_um": origin}
-    meta = run_metadata(inst, "gi_ct", args, md, schedule={
+    meta = run_metadata(inst, "gi_ct", args, md, dimension="rotation_angle_deg", schedule={
         "n_projections": schedule.n_projections,
         "reference_indices": schedule.reference_indices,
         "angles_deg": [schedule.angle_deg(i) for i in range(schedule.n_projections)],

@@ -22,15 +22,18 @@ STREAMS = {
 
 
 def run_metadata(inst: GIInstrument, plan_name: str, plan_args: dict[str, Any],
-                 md: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+                 md: dict[str, Any] | None = None, *, dimension: str = "g2_position_um",
+                 **extra: Any) -> dict[str, Any]:
     """Start-document metadata: profile (as in its file), derived geometry at the current binning,
     plan name and arguments, stream descriptions, frame directory; ``md`` (user) wins on clashes
-    except for the keys set here."""
+    except for the keys set here. ``dimension`` is the data key the ``primary`` stream is tabled
+    and plotted against (``hints.dimensions``, for BestEffortCallback; a user's ``hints`` win)."""
     profile = inst.profile
     binning = int(inst.camera.binning.get())
     geometry = {**profile.geometry_summary(), "binning": binning,
                 "pixel_at_sample_um": profile.voxel_um * binning}
     out = dict(md or {})
+    out.setdefault("hints", {"dimensions": [([dimension], "primary")]})
     out.update({
         "plan_name": plan_name,
         "plan_args": plan_args,

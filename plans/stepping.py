@@ -134,6 +134,6 @@ def dark_scan(inst: GIInstrument, *, n_frames: int | None = None, exposure_s: fl
     """
     exposure = check_exposure(inst, exposure_s)
     n = check_count("n_frames", inst.profile.ct.dark_frames if n_frames is None else n_frames, minimum=1)
-    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md)
+    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md, dimension="time")
     return in_run(inst, meta, lambda run_dir: dark_frames(inst, n_frames=n, run_dir=run_dir),
                   exposure_s=exposure, xrays=False)

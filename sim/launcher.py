@@ -19,7 +19,7 @@ from types import TracebackType
 
 from gi_instrument.sim.ioc import LOOPBACK, server_env
 
-__all__ = ["SimIOC", "free_port"]
+__all__ = ["SimIOC", "free_port", "disconnect_clients"]
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -35,6 +35,14 @@ def free_port(host: str = LOOPBACK) -> int:
                     continue
             return port
     raise RuntimeError("no free TCP+UDP port on loopback")
+
+
+def disconnect_clients() -> None:
+    """Close this process's Channel Access client (pyepics) before the IOC stops, so no
+    "Virtual circuit disconnect" warnings are printed."""
+    from epics import ca
+
+    ca.finalize_libca()
 
 
 class SimIOC:
@@ -78,6 +86,8 @@ class SimIOC:
         """Spawn the repeater and the IOC; return once the IOC accepts connections."""
         env = {**os.environ, **server_env(self.port, LOOPBACK),
                "EPICS_CA_REPEATER_PORT": str(self.repeater_port)}
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._procs.append(subprocess.Popen(
             [sys.executable, "-m", "caproto.commandline.repeater", "-q"], env=env,
