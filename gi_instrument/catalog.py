@@ -57,9 +57,11 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / "gi-data"
 
 
-def catalog_paths(data_dir: str | Path | None = None) -> CatalogPaths:
-    """Paths of ``data_dir`` (default :func:`default_data_dir`), directories created."""
-    return CatalogPaths(default_data_dir() if data_dir is None else data_dir).create()
+def catalog_paths(data_dir: str | Path | None = None, *, create: bool = True) -> CatalogPaths:
+    """Paths of ``data_dir`` (default :func:`default_data_dir`), directories created unless
+    ``create`` is False (read-only commands create nothing)."""
+    paths = CatalogPaths(default_data_dir() if data_dir is None else data_dir)
+    return paths.create() if create else paths
 
 
 def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> Any:
@@ -77,13 +79,10 @@ def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> 
     from tiled.client import Context, from_context
     from tiled.server.app import build_app
 
-    if create:
-        paths = catalog_paths(data_dir)
-    else:
-        paths = CatalogPaths(default_data_dir() if data_dir is None else data_dir)
-        if not paths.catalog_db.is_file():
-            raise FileNotFoundError(f"no catalog in {paths.root} (nothing acquired there yet; "
-                                    f"--data-dir or ${DATA_DIR_ENV} chooses another directory)")
+    paths = catalog_paths(data_dir, create=create)
+    if not create and not paths.catalog_db.is_file():
+        raise FileNotFoundError(f"no catalog in {paths.root} (nothing acquired there yet; "
+                                f"--data-dir or ${DATA_DIR_ENV} chooses another directory)")
     adapter = from_uri(
         f"sqlite:///{paths.catalog_db}",
         writable_storage=[str(paths.files), f"sqlite:///{paths.tables_db}"],

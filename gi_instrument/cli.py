@@ -1,14 +1,16 @@
 """What every ``gi-*`` command shares: ``--version``, plain-text help, one-line errors.
 
 Every entry point builds its parser with :func:`parser` and runs its body through :func:`run`:
-an expected failure (bad argument, missing run, IOC not answering) is printed as one line
-``prog: message`` on stderr with exit status 1; argparse's own usage errors exit with 2.
+an expected failure (bad argument, missing run, IOC not answering) ends the program with one line
+``prog: message`` on stderr and exit status 1 (``SystemExit``); argparse's own usage errors exit
+with 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 
 from gi_instrument import __version__
@@ -31,15 +33,23 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
 
 
 def run(prog: str, body: Callable[[], int | None]) -> int:
-    """Call ``body``; a :data:`USER_ERRORS` exception becomes ``prog: message`` on stderr and exit
-    status 1, Ctrl-C exit status 130. Returns ``body``'s status (0 if it returns None)."""
+    """Call ``body`` and return its status (0 if it returns None); a :data:`USER_ERRORS` exception
+    raises ``SystemExit("prog: message")`` (one line on stderr, status 1), Ctrl-C exits with 130.
+    The package's UserWarnings (a limited-angle scan, a failed container fit) are shown once
+    each, as ``prog: warning: message``."""
+
+    def one_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
     try:
-        return int(body() or 0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("once", category=UserWarning, module="gi_instrument")
+            warnings.showwarning = one_line
+            return int(body() or 0)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        raise SystemExit(130) from None
     except USER_ERRORS as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         text = " ".join(str(message).split()) or type(exc).__name__
-        print(f"{prog}: {text}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"{prog}: {text}") from None

@@ -17,7 +17,12 @@ __all__ = ["main", "run_demo"]
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
 
-    parser = argparse.ArgumentParser(prog="gi-demo", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+    from gi_instrument.sim.camera import BINNINGS
+
+    parser = cli.parser("gi-demo", "A simulated MAAST CT end to end, with no hardware and no server to start:\n"
+                        "starts a simulated scanner on free loopback ports, runs a small CT into the\n"
+                        "catalog, prints the run uid, the frame counts and where the files are.")
     parser.add_argument("--profile", default="maast", help="tli, maast or a profile TOML path")
     parser.add_argument("--data-dir", default=None,
                         help=f"catalog directory (default ${DATA_DIR_ENV} or ~/gi-data)")
@@ -25,7 +30,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference-every-deg", type=float, default=25.0,
                         help="reference interval (default 25 deg)")
     parser.add_argument("--exposure-s", type=float, default=60.0, help="nominal exposure per step")
-    parser.add_argument("--binning", type=int, default=8, help="detector binning (default 8: 256 x 256)")
+    parser.add_argument("--binning", type=int, default=8, choices=BINNINGS,
+                        help="detector binning (default 8: 256 x 256)")
     parser.add_argument("--time-scale", type=float, default=2e-4,
                         help="real s per nominal s (default 2e-4: a 60 s exposure takes 12 ms)")
     parser.add_argument("--seed", type=int, default=0)
@@ -67,14 +73,13 @@ def run_demo(args: argparse.Namespace) -> str:
     return uid
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Console entry point ``gi-demo``."""
+    from gi_instrument import cli
+
     args = _parse_args(argv)
-    try:
-        run_demo(args)
-    except (ValueError, RuntimeError) as exc:
-        sys.exit(f"gi-demo: {exc}")
+    return cli.run("gi-demo", lambda: run_demo(args) and 0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

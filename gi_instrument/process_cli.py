@@ -80,7 +80,7 @@ def process_run(
     correct_steps: bool = False,
     center_px: float | None = None,
     truncation: str = "cylinder",
-    tiff: bool = True,
+    tiff: bool = False,
     progress: bool = True,
     mip_slices: int = 32,
     quality: bool = True,
@@ -186,7 +186,11 @@ def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncatio
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
 
-    parser = argparse.ArgumentParser(prog="gi-process", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-process", "Reconstruct a gi_ct run from the catalog into volumes, TIFF stacks and PNG\n"
+                        "previews, with a quality report (FRC resolution, visibility, angular\n"
+                        "sensitivity, SNR). Output: DATA_DIR/processed/<uid[:8]>/ unless --out.")
     parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run")
     parser.add_argument("--out", default=None,
                         help="output folder (default DATA_DIR/processed/<uid[:8]>)")
@@ -206,7 +210,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="correction of projections truncated by the field of view (the "
                              "sample container wider than the detector): cylinder extrapolation "
                              "(default) or none")
-    parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
+    parser.add_argument("--tiff", action=argparse.BooleanOptionalAction, default=False,
+                        help="also write 32-bit TIFF stacks (Fiji; a second copy of each volume beside "
+                             "volumes.h5, which Fiji opens too with its HDF5 import); default --no-tiff")
     parser.add_argument("--mip-slices", type=int, default=32,
                         help="central slices in the maximum-intensity projection (default 32)")
     parser.add_argument("--no-quality", action="store_true",
@@ -218,35 +224,38 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Console entry point ``gi-process``."""
+    from gi_instrument import cli
+
     args = _parse_args(argv)
+    return cli.run("gi-process", lambda: _process(args))
+
+
+def _process(args: argparse.Namespace) -> None:
     from gi_instrument.catalog import catalog_paths, open_catalog
     from gi_instrument.processing.catalog_reader import open_ct_run
     from gi_instrument.processing.quality_report import format_quality, parse_region
 
     check_region = args.snr_region is not None and not args.no_quality
-    try:
-        if check_region:
-            parse_region(args.snr_region)  # its syntax, before opening the catalog
-        paths = catalog_paths(args.data_dir)
-        client = open_catalog(paths.root)
-        ct = open_ct_run(client, args.run)
-        out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
-        if check_region:
-            parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
-        print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
-              f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
-              f" -> {out}", file=sys.stderr)
-        written = process_run(
-            ct, out, memory_bytes=int(args.memory_gib * 2**30),
-            reference_mode="nearest" if args.nearest_reference else "linear",
-            use_positions=not args.equidistant, correct_steps=args.correct_steps,
-            center_px=args.center_px, truncation=args.truncation,
-            tiff=not args.no_tiff, progress=not args.quiet, mip_slices=args.mip_slices,
-            quality=not args.no_quality, snr_region=args.snr_region)
-    except (KeyError, IndexError, ValueError) as exc:
-        sys.exit(f"gi-process: {exc}")
+    if check_region:
+        parse_region(args.snr_region)  # its syntax, before opening the catalog
+    paths = catalog_paths(args.data_dir, create=False)
+    client = open_catalog(paths.root, create=False)
+    ct = open_ct_run(client, args.run)
+    out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
+    if check_region:
+        parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
+    print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
+          f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
+          f" -> {out}", file=sys.stderr)
+    written = process_run(
+        ct, out, memory_bytes=int(args.memory_gib * 2**30),
+        reference_mode="nearest" if args.nearest_reference else "linear",
+        use_positions=not args.equidistant, correct_steps=args.correct_steps,
+        center_px=args.center_px, truncation=args.truncation,
+        tiff=args.tiff, progress=not args.quiet, mip_slices=args.mip_slices,
+        quality=not args.no_quality, snr_region=args.snr_region)
     for name, path in written.items():
         print(f"{name}: {path}")
     if "quality" in written:

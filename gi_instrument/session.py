@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -14,13 +15,22 @@ from gi_instrument.logs import log_runs, log_to_file
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
 
-__all__ = ["Session", "start_session", "CA_ENV_FIX"]
+__all__ = ["Session", "start_session", "persistent_metadata", "CA_ENV_FIX"]
 
 CA_ENV_FIX = ("set EPICS_CA_ADDR_LIST=<IOC host>[:port] EPICS_CA_AUTO_ADDR_LIST=NO, "
               "or start a simulated scanner with gi-session --sim")
 """How to point Channel Access at the IOC, quoted when no PV connects."""
 
 logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def persistent_metadata(directory: Path) -> Any:
+    """bluesky's PersistentDict in ``directory``, one per directory and process (two would
+    overwrite each other's files when they are garbage-collected)."""
+    from bluesky.utils import PersistentDict
+
+    return PersistentDict(str(directory))
 
 
 @dataclass
@@ -70,9 +80,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
     if persistent_md:
-        from bluesky.utils import PersistentDict
-
-        RE.md = PersistentDict(str(paths.root / "runengine-md"))
+        RE.md = persistent_metadata(paths.root / "runengine-md")
     RE.subscribe(document_journal(paths))
     RE.subscribe(tiled_writer(client))
     RE.subscribe(log_runs)

@@ -26,15 +26,16 @@ HELP = """\
 gi-instrument session ({profile}, prefix {prefix}, data in {data_dir})
   Devices   inst.tube  inst.g2 (um)  inst.rotation (deg)  inst.sample (mm)  inst.camera
             also by name: tube, g2, rotation, sample, camera
-  Move      RE(bps.mv(rotation, 90))       RE(bps.mv(g2, 1.2, sample, 0))    g2.position
-  Ready     RE(warm_up_tube(inst))         RE(take_test_image(inst, exposure_s=5))
-  Scans     RE(phase_step(inst, exposure_s=10))   RE(reference_scan(inst))   RE(dark_scan(inst, n_frames=10))
-  CT        RE(gi_ct(inst, exposure_s=60))        quick: RE(gi_ct(inst, exposure_s=1, angle_step_deg=5))
-            estimate: format_duration(estimate_ct_seconds(inst.profile, exposure_s=60))
-  bluesky   RE(bp.count([camera], num=3))  RE(bp.scan([camera], g2, 0, 2.4, 5))   bec.enable_plots()
-  Metadata  RE(gi_ct(inst, md={{"sample": "S12"}}))   RE.md["operator"] = "ana"  (kept; scan_id goes on)
+  Move      RE(bps.mv(rotation, 90))   RE(bps.mv(g2, 1.2, sample, 0))   g2.position
+  Ready     RE(warm_up_tube(inst))     RE(take_test_image(inst, exposure_s=5))
+  Scans     RE(phase_step(inst, exposure_s=10))  RE(reference_scan(inst))  RE(dark_scan(inst))
+  CT        RE(gi_ct(inst, exposure_s=60))   quick: RE(gi_ct(inst, exposure_s=1, angle_step_deg=5))
+            format_duration(estimate_ct_seconds(inst.profile, exposure_s=60))
+  bluesky   RE(bp.count([camera], num=3))   RE(bp.scan([camera], g2, 0, 2.4, 5))
+            bec: the live table; bec.enable_plots() for plots
+  Metadata  RE(gi_ct(inst, md={{"sample": "S12"}}))   RE.md["operator"] = "ana" (kept)
   Catalog   db[-1]   db[uid]["primary"].read()   db.search(Key("sample") == "S12")
-            from the shell: gi-runs --sample S12;  gi-process -1;  gi-export UID --nxtomo ct.nxs
+            shell: gi-runs --sample S12   gi-process -1   gi-export UID --nxtomo ct.nxs
   Stop      Ctrl-C pauses a plan: RE.resume() / RE.abort() / RE.stop()
   Log       {log}
 """

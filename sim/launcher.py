@@ -102,7 +102,7 @@ class SimIOC:
         while time.monotonic() < deadline:
             if ioc.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"gi-sim-ioc exited with code {ioc.returncode} (log: {self.log_path})")
+                raise RuntimeError(f"gi-sim-ioc exited with code {ioc.returncode}: {self._last_log_line()}")
             try:
                 with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
                     return self
@@ -110,6 +110,13 @@ class SimIOC:
                 time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"gi-sim-ioc did not listen on {LOOPBACK}:{self.port} within {timeout_s} s")
+
+    def _last_log_line(self) -> str:
+        """The last line the IOC wrote (its error), or where to look."""
+        if self.log_path is None or not self.log_path.is_file():
+            return "no log (log_path not set)"
+        lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        return f"{lines[-1].strip() if lines else 'no output'} (log: {self.log_path})"
 
     def stop(self) -> None:
         """Terminate the IOC and the repeater (idempotent)."""

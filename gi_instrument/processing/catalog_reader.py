@@ -185,8 +185,13 @@ def resolve_run(client: Any, run_id: str | int) -> Any:
         index = int(run_id)
         if index >= 0:
             raise ValueError(f"use a uid or a negative index (-1 = last run), not {run_id}")
+        if -index > len(client):
+            raise IndexError(f"run {index}: the catalog holds {len(client)} run(s)")
         return client.values()[index]
-    return client[run_id]
+    try:
+        return client[run_id]
+    except KeyError:
+        raise KeyError(f"no run {run_id!r} in the catalog (gi-runs lists them)") from None
 
 
 def open_ct_run(client: Any, run_id: str | int, direct: bool = True) -> CTRun:

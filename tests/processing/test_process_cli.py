@@ -18,7 +18,7 @@ def test_gi_process_reconstructs_mu_delta_and_darkfield_in_physical_units(
     arrays, cyl = cylinder
     uid = compose_gi_ct_run(arrays, voxel_um=cyl["voxel_um"])
     out = tmp_path / "out"
-    main([uid[:8], "--data-dir", str(data_dir), "--out", str(out), "--quiet"])
+    main([uid[:8], "--data-dir", str(data_dir), "--out", str(out), "--quiet", "--tiff"])
     printed = capsys.readouterr().out
     assert f"volumes: {out / 'volumes.h5'}" in printed
     with h5py.File(out / "volumes.h5", "r") as f:
