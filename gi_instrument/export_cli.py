@@ -1,4 +1,4 @@
-"""``gi-export``: write a run in a format other tools open.
+"""gi-export: write a run in a format other tools open.
 
     gi-export -1 --nxtomo ct.nxs            the last run as NXtomo, frames referenced (virtual datasets)
     gi-export 3f2a --nxtomo ct.nxs --copy   frames copied into the file (portable, as large as the raw data)

@@ -1,4 +1,4 @@
-"""``gi-runs``: list the runs of the catalog, newest last, with filters.
+"""gi-runs: list the runs of the catalog, newest last, with filters.
 
     gi-runs                               the last 20 runs
     gi-runs --sample S12 --plan gi_ct     CTs of one sample
@@ -6,7 +6,7 @@
     gi-runs --all
 
 Columns: uid (its beginning is enough for gi-process / gi-export), scan id, plan, sample (the
-``sample`` of md=...), start (local time), duration, status (the stop document's exit status;
+"sample" of md=...), start (local time), duration, status (the stop document's exit status;
 "no stop" while a run is going on or if its session died), projections (gi_ct: done/planned).
 """
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gi_instrument.ca_repeater import ensure_repeater
 from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog, tiled_writer
 from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.logs import log_runs, log_to_file
@@ -62,12 +63,14 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     ``session.bec.enable_plots()``).
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment; if no PV
-    connects within ``timeout_s``, TimeoutError says so in one line with the fix.
+    connects within ``timeout_s``, TimeoutError says so in one line with the fix. A CA repeater
+    is started if none runs (:func:`gi_instrument.ca_repeater.ensure_repeater`).
     """
     from bluesky import RunEngine
 
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     paths = catalog_paths(data_dir)
+    ensure_repeater()
     if log_file:
         log_to_file(paths.root / "logs")
     try:

@@ -1,4 +1,4 @@
-"""``gi-session``: an IPython session at the instrument, everything loaded.
+"""gi-session: an IPython session at the instrument, everything loaded.
 
     gi-session                          the scanner at $EPICS_CA_ADDR_LIST, prefix GI:, MAAST
     gi-session --profile tli --prefix LAB1:

@@ -87,7 +87,11 @@ def server_env(port: int, interface: str) -> dict[str, str]:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gi-sim-ioc", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-sim-ioc", "The simulated grating-interferometry CT scanner: one caproto IOC serving\n"
+                        "PREFIX TUBE:, G2:, ROT:, SAMPLE:, CAM: and SIM:, on loopback only by default.\n"
+                        "Clients: EPICS_CA_ADDR_LIST=127.0.0.1:PORT EPICS_CA_AUTO_ADDR_LIST=NO")
     parser.add_argument("--profile", default="maast", help="tli, maast or a profile TOML path")
     parser.add_argument("--prefix", default="GI:", help="PV prefix (default GI:)")
     parser.add_argument("--port", type=int, default=5064, help="Channel Access server port")
@@ -120,6 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update(server_env(args.port, args.interface))
     from caproto.server import run
 
+    from gi_instrument.ca_repeater import ensure_repeater, repeater_port
+
+    # the IOC's beacons go to the repeater: without one, each beacon logs a traceback
+    repeater = ensure_repeater(int(os.environ.get("EPICS_CAS_BEACON_PORT", repeater_port())), detach=False)
+
     time.sleep(args.start_delay)
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
                             seed=args.seed, argv=argv)
@@ -129,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         run(scanner.pvdb, interfaces=[args.interface])
     finally:
         scanner.camera.close()
+        if repeater is not None:
+            repeater.terminate()
+            repeater.wait(timeout=10)
 
 
 if __name__ == "__main__":

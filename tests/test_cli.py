@@ -1,0 +1,81 @@
+"""Every ``gi-*`` command: ``--version``, plain-text ``--help``, errors in one line with a non-zero
+status, and no data directory created by a command that only reads."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+
+ENTRY_POINTS = {ep.name: ep for ep in distribution("gi-instrument").entry_points if ep.group == "console_scripts"}
+SCRIPTS = sorted(ENTRY_POINTS)
+MARKUP = re.compile(r"``|:(class|func|mod|meth|data):`")
+
+
+def _script(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def test_every_command_is_installed():
+    assert {"gi-session", "gi-runs", "gi-export", "gi-process", "gi-demo", "gi-sim-ioc",
+            "gi-queue-server"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_version_and_plain_text_help(name, capsys):
+    from gi_instrument import __version__
+
+    main = ENTRY_POINTS[name].load()  # what the installed script runs
+    for option in ("--version", "--help"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([option])
+        assert exit_info.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{name} {__version__}\nusage: {name}") and err == ""
+    assert not MARKUP.search(out), out
+
+
+@pytest.mark.parametrize("argv", [["gi-process", "-1"], ["gi-runs"], ["gi-export", "-1", "--nxtomo", "x.nxs"]])
+def test_reading_commands_create_no_data_directory(argv, tmp_path):
+    data_dir = tmp_path / "nothing-here"
+    done = subprocess.run([_script(argv[0]), *argv[1:], "--data-dir", str(data_dir)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == f"{argv[0]}: no catalog in {data_dir} (nothing acquired there yet; --data-dir or " \
+                          f"$GI_DATA_DIR chooses another directory)\n"
+    assert not data_dir.exists() and not (tmp_path / "x.nxs").exists()
+
+
+def test_errors_are_one_line(tmp_path):
+    from gi_instrument.catalog import open_catalog
+
+    open_catalog(tmp_path)  # an empty catalog
+    cases = {
+        ("gi-process", "-1", "--data-dir", str(tmp_path)): "gi-process: run -1: the catalog holds 0 run(s)\n",
+        ("gi-runs", "--since", "yesterday", "--data-dir", str(tmp_path)): "gi-runs: --since 'yesterday': give",
+        ("gi-queue-server", "--profile", "nosuch", "--fake-redis"): "gi-queue-server: nosuch:",
+        ("gi-export", "0123456789", "--nxtomo", "x.nxs", "--data-dir", str(tmp_path)):
+            "gi-export: no run '0123456789' in the catalog (gi-runs lists them)\n",
+    }
+    for argv, start in cases.items():
+        done = subprocess.run([_script(argv[0]), *argv[1:]], capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path)
+        assert done.returncode == 1, (argv, done.stderr)
+        assert done.stderr.startswith(start) and done.stderr.count("\n") == 1, (argv, done.stderr)
+    demo = subprocess.run([_script("gi-demo"), "--binning", "3"], capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 2 and "invalid choice: 3" in demo.stderr  # refused before anything starts
+
+
+def test_durations_read_as_hours_minutes_seconds():
+    from gi_instrument.plans import format_duration
+
+    assert format_duration(240560) == "66 h 49 min 20 s"
+    assert format_duration(330000) == "91 h 40 min"
+    assert format_duration(59.6) == "1 min"
+    assert format_duration(42) == "42 s"
+    assert format_duration(0) == "0 s"
+    assert format_duration(float("inf")) == "?"
