@@ -33,7 +33,8 @@ from gi_instrument.session import start_session
 session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("GI_PREFIX", "GI:"),
                         os.environ.get("GI_DATA_DIR") or None)
 RE = session.RE
-tube, g2, rotation, sample, camera = session.inst.devices
+inst = session.inst
+tube, g2, rotation, sample, camera = inst.tube, inst.g2, inst.rotation, inst.sample, inst.camera
 
 
 def gi_ct(*, exposure_s: typing.Optional[float] = None, angle_step_deg: typing.Optional[float] = None,
