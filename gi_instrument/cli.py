@@ -35,7 +35,7 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
 def run(prog: str, body: Callable[[], int | None]) -> int:
     """Call ``body`` and return its status (0 if it returns None); a :data:`USER_ERRORS` exception
     raises ``SystemExit("prog: message")`` (one line on stderr, status 1), Ctrl-C exits with 130.
-    The package's UserWarnings (a limited-angle scan, a failed container fit) are shown once
+    UserWarnings (the package's: a limited-angle scan, a failed container fit) are shown once
     each, as ``prog: warning: message``."""
 
     def one_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
@@ -43,7 +43,7 @@ def run(prog: str, body: Callable[[], int | None]) -> int:
 
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("once", category=UserWarning, module="gi_instrument")
+            warnings.filterwarnings("once", category=UserWarning)
             warnings.showwarning = one_line
             return int(body() or 0)
     except KeyboardInterrupt:

@@ -89,3 +89,18 @@ def test_durations_read_as_hours_minutes_seconds():
     assert format_duration(42) == "42 s"
     assert format_duration(0) == "0 s"
     assert format_duration(float("inf")) == "?"
+
+
+def test_package_warnings_are_shown_once_in_one_line(capsys):
+    import numpy as np
+
+    from gi_instrument import cli
+    from gi_instrument.processing import fbp
+
+    def body() -> None:
+        sinogram, angles = np.ones((10, 16)), np.linspace(0, 90, 10)
+        fbp(sinogram, angles, "ramp")
+        fbp(sinogram, angles, "ramp")
+
+    assert cli.run("gi-x", body) == 0
+    assert capsys.readouterr().err == "gi-x: warning: scan covers 100.00 deg < 180 deg: limited-angle reconstruction\n"

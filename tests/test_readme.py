@@ -123,7 +123,7 @@ def test_readme_runs_as_written(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env.update(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", MPLBACKEND="Agg",
-               IPYTHONDIR=str(tmp_path / "ipython"), TILED_API_KEY="readme-test-key",
+               IPYTHONDIR=str(tmp_path / "ipython"), TILED_API_KEY="readmetest0123456789",
                EPICS_CA_ADDR_LIST=f"127.0.0.1:{ports['ca']}", EPICS_CA_AUTO_ADDR_LIST="NO",
                EPICS_CA_REPEATER_PORT=str(ports["repeater"]))
     background: list[subprocess.Popen] = []
