@@ -168,7 +168,7 @@ class Camera:
     FILE_PATH = PV("FilePath", str, "absolute directory of the next file", writer="client")
     FILE_NAME = PV("FileName", str, "next file name without extension", writer="client")
     NUM_CAPTURE = PV("NumCapture", int, "frames per file", writer="client", limits=(1, 1e9))
-    FILE_NUMBER = PV("FileNumber", int, "files opened since start-up")
+    FILE_NUMBER = PV("FileNumber", int, "files opened since start-up (may be reset)", writer="client")
     FULL_FILE_NAME_RBV = PV("FullFileName_RBV", str, "path of the current file")
     NUM_CAPTURED_RBV = PV("NumCaptured_RBV", int, "frames in the current file")
     STEP_POSITIONS = PV("StepPositions", "float[]", f"G2 positions of a stepping scan (<= {MAX_STEPS})",

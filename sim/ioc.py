@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any
 
+from gi_instrument.ca_server import LOOPBACK, server_env
 from gi_instrument.profile import Profile, ProfileError, load_profile
 from gi_instrument.sim.axis import SimAxis, SimSampleStage
 from gi_instrument.sim.camera import BINNINGS, FrameModel, SimCamera
@@ -31,9 +32,6 @@ from gi_instrument.sim.piezo import SimPiezo
 from gi_instrument.sim.tube import SimTube
 
 __all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK"]
-
-LOOPBACK = "127.0.0.1"
-
 
 class SimScanner:
     """All PV groups of the simulated scanner, wired to one clock and one physics model."""
@@ -74,16 +72,6 @@ def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, bin
 
     return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
                       binning=binning, seed=seed, argv=argv)
-
-
-def server_env(port: int, interface: str) -> dict[str, str]:
-    """Channel Access server settings: one port, one interface, beacons kept on that interface."""
-    return {
-        "EPICS_CA_SERVER_PORT": str(port),
-        "EPICS_CAS_INTF_ADDR_LIST": interface,
-        "EPICS_CAS_BEACON_ADDR_LIST": interface,
-        "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
-    }
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
