@@ -12,9 +12,9 @@ from typing import Protocol
 
 from gi_instrument.drivers.kou_tube import KouTube, TubeStatus
 from gi_instrument.drivers.pi_gcs import PIGCSAxis
-from gi_instrument.drivers.serial_link import ControllerError, SerialLink
+from gi_instrument.drivers.serial_link import CommandRefused, ControllerError, SerialLink
 
-__all__ = ["ControllerError", "SerialLink", "KouTube", "PIGCSAxis", "TubeDriver", "AxisDriver",
+__all__ = ["ControllerError", "CommandRefused", "SerialLink", "KouTube", "PIGCSAxis", "TubeDriver", "AxisDriver",
            "TUBE_DRIVERS", "AXIS_DRIVERS"]
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gi_instrument.drivers.serial_link import ControllerError, SerialLink
+from gi_instrument.drivers.serial_link import CommandRefused, ControllerError, SerialLink
 
 __all__ = ["KouTube", "TubeStatus", "STATES", "ERRORS"]
 
@@ -84,7 +84,7 @@ class KouTube:
         head, _, value = reply.partition(" ")
         if head == "ERR":
             code = _int(self.link, command, reply, value)
-            raise ControllerError(self.link.url, command, reply, f"refused: {ERRORS.get(code, f'error {code}')}")
+            raise CommandRefused(self.link.url, command, reply, f"refused: {ERRORS.get(code, f'error {code}')}")
         if head != command[:3]:
             raise ControllerError(self.link.url, command, reply, f"expected a reply starting {command[:3]!r}")
         return value

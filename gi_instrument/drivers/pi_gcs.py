@@ -26,7 +26,7 @@ PI's own ``pipython`` is not needed (and, under PI's licence, never required).
 
 from __future__ import annotations
 
-from gi_instrument.drivers.serial_link import ControllerError, SerialLink
+from gi_instrument.drivers.serial_link import CommandRefused, ControllerError, SerialLink
 
 __all__ = ["PIGCSAxis", "GCS_ERRORS"]
 
@@ -64,7 +64,7 @@ class PIGCSAxis:
         self.link.send(command)
         code = self.error_code()
         if code:
-            raise ControllerError(self.link.url, command, f"ERR? {code}",
+            raise CommandRefused(self.link.url, command, f"ERR? {code}",
                                   f"refused: {GCS_ERRORS.get(code, f'GCS error {code}')}")
 
     def _axis_value(self, command: str) -> str:

@@ -16,7 +16,7 @@ import threading
 
 import serial
 
-__all__ = ["SerialLink", "ControllerError"]
+__all__ = ["SerialLink", "ControllerError", "CommandRefused"]
 
 
 class ControllerError(RuntimeError):
@@ -29,6 +29,11 @@ class ControllerError(RuntimeError):
         self.port, self.command, self.reply, self.why = port, command, reply, why
         got = "no reply" if reply is None else f"reply {reply!r}"
         super().__init__(f"{port}: command {command!r}: {why} ({got})")
+
+
+class CommandRefused(ControllerError):
+    """The controller answered, refusing the command (out of range, interlock open, servo off):
+    the link is fine."""
 
 
 class SerialLink:
@@ -124,13 +129,17 @@ class SerialLink:
             raise self._fail(command, None, f"read failed: {exc}", exc) from exc
         if not raw:
             raise self._fail(command, None, f"no reply within {self.timeout_s} s")
-        text = raw.decode(self.encoding, errors="replace")
+        text = raw.decode(self.encoding, errors="backslashreplace")  # quoted in messages: ASCII only
         if not raw.endswith(self.read_terminator):
             raise self._fail(command, text, f"partial reply (no terminator within {self.timeout_s} s)")
-        line = text[: -len(self.read_terminator)]
-        if "\ufffd" in line or not line.isprintable():
-            raise self._fail(command, line, "garbled reply")
-        return line
+        line = raw[: -len(self.read_terminator)]
+        try:
+            decoded = line.decode(self.encoding)
+        except UnicodeDecodeError:
+            decoded = ""
+        if not decoded.isprintable() or (line and not decoded):
+            raise self._fail(command, text[: -len(self.read_terminator)], "garbled reply")
+        return decoded
 
     def _expect_echo(self, command: str) -> None:
         echoed = self._read_line(command)

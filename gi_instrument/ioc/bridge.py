@@ -20,7 +20,7 @@ from typing import Any, Callable
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 from caproto.server import PVGroup, pvproperty
 
-from gi_instrument.drivers import ControllerError
+from gi_instrument.drivers import CommandRefused, ControllerError
 from gi_instrument.pv_interface import CONTROLLER_LOST, Positioner
 
 __all__ = ["ControllerBridge", "readback", "ALARM_GROUP"]
@@ -52,22 +52,27 @@ class ControllerBridge(PVGroup):
         self.connected = False
 
     async def call(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking driver method on a worker thread. A ControllerError puts the IOC in
-        COMM alarm (see :meth:`lost`) and is raised again."""
+        """Run a blocking driver method on a worker thread. A refusal goes into ``Status_RBV``;
+        any other ControllerError puts the IOC in COMM alarm (see :meth:`lost`); both are raised
+        again."""
         try:
             result = await asyncio.get_running_loop().run_in_executor(None, partial(method, *args))
+        except CommandRefused as exc:      # the controller answered: the link is fine
+            await self.status.write(f"{exc.command}: {exc.why}")
+            raise
         except ControllerError as exc:
-            if "refused" in exc.why:       # the controller answered: a refusal, not a lost link
-                await self.status.write(f"{exc.command}: {exc.why}")
-            else:
-                await self.lost(exc)
+            await self.lost(exc)
             raise
         return result
 
     async def lost(self, error: Exception) -> None:
-        """Readbacks to INVALID / COMM alarm, floats to NaN, the reason into ``Status_RBV``."""
+        """Readbacks to INVALID / COMM alarm, floats to NaN, the reason into ``Status_RBV``.
+
+        The alarm is set after the values: caproto re-evaluates a PV's alarm on every write, so
+        nothing may write a readback while the controller is lost (:attr:`connected` False)."""
         self.connected = False
-        await self.status.write(f"{CONTROLLER_LOST}: {error}"[:299])
+        message = f"{CONTROLLER_LOST}: {error}".encode("ascii", "backslashreplace").decode()
+        await self.status.write(message[:299])
         for prop in self._readbacks():
             if isinstance(prop.value, float):
                 await prop.write(math.nan)

@@ -99,7 +99,8 @@ class _AxisBridge(ControllerBridge):
             await self.settle()
             await self.pos_rbv.write(await self.call(self.driver.position))
         finally:
-            await self.set_moving(False)
+            if self.connected:  # a write would clear the COMM alarm (caproto re-checks alarm limits)
+                await self.set_moving(False)
         await self.status.write("OK")
         return value
 
