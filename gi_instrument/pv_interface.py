@@ -194,7 +194,9 @@ class ADCam:
     ACQUIRE = PV("Acquire", int, "put 1: acquire (completes when done)", writer="client")
     ACQUIRE_RBV = PV("Acquire_RBV", int, "1 while acquiring")
     IMAGE_MODE = PV("ImageMode", "enum", "Single, Multiple, Continuous", writer="client")
+    IMAGE_MODE_RBV = PV("ImageMode_RBV", "enum", "Single, Multiple, Continuous")
     NUM_IMAGES = PV("NumImages", int, "frames per Acquire in Multiple mode", writer="client")
+    NUM_IMAGES_RBV = PV("NumImages_RBV", int, "frames per Acquire in Multiple mode")
     ARRAY_COUNTER = PV("ArrayCounter", int, "frames since reset", writer="client")
     ARRAY_COUNTER_RBV = PV("ArrayCounter_RBV", int, "frames since reset")
     BIN_X = PV("BinX", int, "binning along columns", writer="client")
@@ -203,6 +205,7 @@ class ADCam:
     BIN_Y_RBV = PV("BinY_RBV", int, "binning along rows")
     ARRAY_SIZE_X_RBV = PV("ArraySizeX_RBV", int, "frame columns")
     ARRAY_SIZE_Y_RBV = PV("ArraySizeY_RBV", int, "frame rows")
+    ARRAY_SIZE_Z_RBV = PV("ArraySizeZ_RBV", int, "0 for a 2-D frame")
     DETECTOR_STATE_RBV = PV("DetectorState_RBV", "enum", "Idle, Acquire, ..., Error")
     STATUS_MESSAGE_RBV = PV("StatusMessage_RBV", str, "last message")
 
@@ -220,7 +223,9 @@ class ADHDF5:
     FILE_NUMBER = PV("FileNumber", int, "number of the next file", writer="client")
     FILE_NUMBER_RBV = PV("FileNumber_RBV", int, "number of the next file")
     AUTO_INCREMENT = PV("AutoIncrement", "enum", "No, Yes", writer="client")
+    AUTO_INCREMENT_RBV = PV("AutoIncrement_RBV", "enum", "No, Yes")
     FILE_WRITE_MODE = PV("FileWriteMode", "enum", "Single, Capture, Stream", writer="client")
+    FILE_WRITE_MODE_RBV = PV("FileWriteMode_RBV", "enum", "Single, Capture, Stream")
     NUM_CAPTURE = PV("NumCapture", int, "frames per file", writer="client")
     NUM_CAPTURE_RBV = PV("NumCapture_RBV", int, "frames per file")
     NUM_CAPTURED_RBV = PV("NumCaptured_RBV", int, "frames written into the current file")
@@ -229,8 +234,9 @@ class ADHDF5:
     FULL_FILE_NAME_RBV = PV("FullFileName_RBV", str, "path of the current / last file")
     WRITE_STATUS = PV("WriteStatus", "enum", "Write OK, Write error")
     WRITE_MESSAGE = PV("WriteMessage", str, "why the last write failed")
+    DROP_FRAME = PV("DropFrame", int, "1: the next frame never reaches the file (simulator)", writer="fault")
     FILE_PATH_EXISTS_RBV = PV("FilePathExists_RBV", int, "1 if FilePath is a directory")
-    ENABLE_CALLBACKS = PV("EnableCallbacks", "enum", "Disable, Enable", writer="client")
+    PLUGIN_TYPE_RBV = PV("PluginType_RBV", str, "NDFileHDF5 (checked by ophyd)")
 
 
 class SimControl:

@@ -42,12 +42,13 @@ class SimIOC:
 
     ``prefix`` defaults to a unique ``GISIM<hex>:`` so stray clients never reach the wrong IOC.
     ``log_path`` receives the IOC's output (default: discarded); ``extra_args`` are appended to
-    the command line (e.g. ``("--camera-layout", "areadetector")``).
+    the command line (e.g. ``("--camera-layout", "areadetector")``); ``port``: the Channel Access
+    port (default: a free one).
     """
 
     def __init__(self, profile: str = "maast", *, prefix: str | None = None, time_scale: float = 0.001,
                  binning: int = 8, seed: int = 0, log_path: str | Path | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), port: int | None = None) -> None:
         self.profile = profile
         self.prefix = prefix or f"GISIM{uuid.uuid4().hex[:6]}:"
         self.time_scale = time_scale
@@ -55,7 +56,7 @@ class SimIOC:
         self.seed = seed
         self.log_path = Path(log_path) if log_path else None
         self.extra_args = list(extra_args)
-        self.port = free_port()
+        self.port = port or free_port()
         self.repeater_port = free_port()
         self._procs: list[subprocess.Popen] = []
 

@@ -18,8 +18,8 @@ class BridgeIOC(SimIOC):
     """
 
     def __init__(self, kind: str, driver: str, url: str, *, prefix: str | None = None, profile: str = "maast",
-                 args: tuple[str, ...] = (), log_path: str | Path | None = None) -> None:
-        super().__init__(profile, prefix=prefix, log_path=log_path, extra_args=args)
+                 args: tuple[str, ...] = (), log_path: str | Path | None = None, port: int | None = None) -> None:
+        super().__init__(profile, prefix=prefix, log_path=log_path, extra_args=args, port=port)
         self.kind, self.driver, self.url = kind, driver, url
 
     def command(self) -> list[str]:
