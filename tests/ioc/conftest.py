@@ -71,9 +71,10 @@ class CAClient:
 
 
 @contextlib.contextmanager
-def bridge_setup(tmp_path) -> Iterator[dict[str, Any]]:
-    """Emulated tube, piezo, rotation and sample controllers, each behind its ``gi-ioc``, under one
-    prefix. Yields ``{"prefix", "ports", "tube", "piezo", "rotation", "sample"}`` (emulators)."""
+def bridge_setup(tmp_path, port: Callable[[], int | None] = lambda: None) -> Iterator[dict[str, Any]]:
+    """Emulated tube, piezo, rotation and sample controllers, each behind its ``gi-ioc`` (on the
+    Channel Access ports ``port()`` gives; default free ones), under one prefix. Yields
+    ``{"prefix", "ports", "iocs", "tube", "piezo", "rotation", "sample"}`` (emulators)."""
     profile = load_profile("maast")
     s, stage = profile.source, profile.sample_stage
     tube = KouTubeEmulator(max_kV=s.max_voltage_kV, max_uA=s.max_current_mA * 1e3, max_W=s.max_power_W,
@@ -83,12 +84,12 @@ def bridge_setup(tmp_path) -> Iterator[dict[str, Any]]:
     rotation = PIGCSEmulator(limits=(-720.0, 720.0), velocity=10.0, time_scale=1e-4).start()
     sample = PIGCSEmulator(limits=(stage.min_mm, stage.max_mm), velocity=5.0, time_scale=1e-4).start()
     prefix = f"GIBR{int(time.time() * 1000) % 100000}:"
-    iocs = [BridgeIOC("tube", "kou", tube.url, prefix=prefix, args=POLL, log_path=tmp_path / "tube.log"),
-            BridgeIOC("piezo", "pi-gcs", piezo.url, prefix=prefix, args=POLL, log_path=tmp_path / "piezo.log"),
+    iocs = [BridgeIOC("tube", "kou", tube.url, prefix=prefix, args=POLL, log_path=tmp_path / "tube.log", port=port()),
+            BridgeIOC("piezo", "pi-gcs", piezo.url, prefix=prefix, args=POLL, log_path=tmp_path / "piezo.log", port=port()),
             BridgeIOC("stage", "pi-gcs", rotation.url, prefix=prefix, args=(*POLL, "--stage", "rotation"),
-                      log_path=tmp_path / "rot.log"),
+                      log_path=tmp_path / "rot.log", port=port()),
             BridgeIOC("stage", "pi-gcs", sample.url, prefix=prefix, args=(*POLL, "--stage", "sample"),
-                      log_path=tmp_path / "sample.log")]
+                      log_path=tmp_path / "sample.log", port=port())]
     try:
         for ioc in iocs:
             ioc.start()
@@ -119,3 +120,9 @@ def ca_client(monkeypatch):
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def make_bridges():
+    """:func:`bridge_setup`, for fixtures that need the bridges on their own ports."""
+    return bridge_setup
