@@ -6,8 +6,14 @@
 - ``{prefix}G2:``     G2 piezo (:class:`~gi_instrument.sim.piezo.SimPiezo`)
 - ``{prefix}ROT:``    rotation stage, deg (:class:`~gi_instrument.sim.axis.SimAxis`)
 - ``{prefix}SAMPLE:`` sample translation stage, mm (:class:`~gi_instrument.sim.axis.SimAxis`)
-- ``{prefix}CAM:``    sCMOS camera writing HDF5 (:class:`~gi_instrument.sim.camera.SimCamera`)
+- ``{prefix}CAM:``    sCMOS camera writing HDF5 (:class:`~gi_instrument.sim.camera.SimCamera`; with
+  ``--camera-layout areadetector`` the standard ``CAM:cam1:`` + ``CAM:HDF1:`` PVs instead,
+  :class:`~gi_instrument.sim.ad_camera.SimADCamera`)
 - ``{prefix}SIM:``    the simulator itself: ``Restart`` (:class:`~gi_instrument.sim.control.SimControl`)
+
+``--parts camera,sim`` serves only those groups, for a set-up where bridge IOCs
+(``gi-ioc``) serve the others in front of real controllers; PV names come from
+:mod:`gi_instrument.pv_interface`.
 
 Frames come from :class:`gi_instrument.sim.scanner_model.ScannerModel` (phantom, interferometer,
 detector noise). The PV names are the hardware boundary: devices and plans cannot tell this
@@ -130,6 +136,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.parts) - set(PARTS)
     if unknown or not args.parts:
         parser.error(f"--parts must name some of {','.join(PARTS)}, got {','.join(args.parts) or 'none'}")
+    if "camera" in args.parts and "g2" not in args.parts and args.camera_layout == "scanner":
+        parser.error("the scanner camera layout steps the simulator's own G2: serve g2 too, or use "
+                     "--camera-layout areadetector (the client then steps the G2 another IOC serves)")
     return args
 
 
