@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from ophyd import Component as Cpt
@@ -206,7 +207,10 @@ class ADSCMOSDetector(Device):
         return bool(self._fresh(tube.xray_on)) and self._fresh(tube.voltage_kV) > 0
 
     def _open_file(self, n_frames: int) -> None:
+        """Start the HDF5 plugin on a new file of ``n_frames`` frames; the run directory is made
+        here (the catalog reads the frames from the same, shared, path)."""
         hdf = self.hdf
+        Path(hdf.file_path.get()).mkdir(parents=True, exist_ok=True)
         hdf.file_template.set(self.file_template).wait(10)
         hdf.file_write_mode.set(2).wait(10)          # Stream
         hdf.auto_increment.set(0).wait(10)
