@@ -5,7 +5,8 @@ from __future__ import annotations
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
-from gi_instrument.pv_interface import Axis, SampleStage
+from gi_instrument.pv_groups import SampleInOut
+from gi_instrument.pv_interface import Axis
 from gi_instrument.sim.clock import SimClock
 
 __all__ = ["SimAxis", "SimSampleStage", "check_travel"]
@@ -82,18 +83,6 @@ class SimAxis(PVGroup):
         return value
 
 
-class SimSampleStage(SimAxis):
+class SimSampleStage(SampleInOut, SimAxis):
     """The sample translation stage: a :class:`SimAxis` (mm) that also serves ``InPos_RBV`` and
     ``OutPos_RBV``, the positions with the sample in the beam and clear of the field of view."""
-
-    in_pos = pvproperty(name=SampleStage.IN_POS_RBV, value=0.0, precision=3, read_only=True)
-    out_pos = pvproperty(name=SampleStage.OUT_POS_RBV, value=0.0, precision=3, read_only=True)
-
-    def __init__(self, *args, in_mm: float, out_mm: float, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_out = (in_mm, out_mm)
-
-    @in_pos.startup
-    async def in_pos(self, instance, async_lib) -> None:
-        await instance.write(self._in_out[0])
-        await self.out_pos.write(self._in_out[1])

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from caproto import ChannelType
-from caproto.server import PVGroup, pvproperty
+from caproto.server import pvproperty
 
 from gi_instrument.profile import Source
+from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, TUBE_STATES, Tube
 from gi_instrument.sim.clock import SimClock
 
 __all__ = ["SimTube", "TUBE_STATES"]
 
 
-class SimTube(PVGroup):
+class SimTube(TubeLimits):
     """X-ray tube PVs.
 
     ``Voltage`` / ``Voltage_RBV`` (kV), ``Current`` / ``Current_RBV`` (mA), ``Power_RBV`` (W),
@@ -38,10 +39,6 @@ class SimTube(PVGroup):
     interlock = pvproperty(name=Tube.INTERLOCK_RBV, value=1, read_only=True)
     warmed_up = pvproperty(name=Tube.WARMED_UP_RBV, value=1, read_only=True)
     warmup = pvproperty(name=Tube.WARMUP, value=0)
-    warmup_time = pvproperty(name=Tube.WARMUP_TIME_RBV, value=0.0, units="s", read_only=True)
-    max_voltage = pvproperty(name=Tube.MAX_VOLTAGE_RBV, value=0.0, units="kV", read_only=True)
-    max_current = pvproperty(name=Tube.MAX_CURRENT_RBV, value=0.0, units="mA", read_only=True)
-    max_power = pvproperty(name=Tube.MAX_POWER_RBV, value=0.0, units="W", read_only=True)
     status = pvproperty(name=Tube.STATUS_RBV, value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
     # fault injection
@@ -63,10 +60,7 @@ class SimTube(PVGroup):
     @voltage.startup
     async def voltage(self, instance, async_lib) -> None:
         s = self.source
-        await self.max_voltage.write(s.max_voltage_kV)
-        await self.max_current.write(s.max_current_mA)
-        await self.max_power.write(s.max_power_W)
-        await self.warmup_time.write(s.warmup_s)
+        await self.publish_limits(s)
         await instance.write(s.voltage_kV, verify_value=False)
         await self.voltage_rbv.write(s.voltage_kV)
         await self.current.write(s.current_mA, verify_value=False)

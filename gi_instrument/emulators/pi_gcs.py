@@ -71,20 +71,12 @@ class PIGCSEmulator(LineServer):
             self._fail(2 if head not in _KNOWN else 1)
             return None
         name = args[0]
-        if head == "POS?":
-            return f"{name}={self._where(axis):.6f}"
-        if head == "ONT?":
-            return f"{name}={int(time.monotonic() >= axis.t1)}"
-        if head == "SVO?":
-            return f"{name}={int(axis.servo)}"
-        if head == "FRF?":
-            return f"{name}={int(axis.referenced)}"
-        if head == "TMN?":
-            return f"{name}={axis.low:.6f}"
-        if head == "TMX?":
-            return f"{name}={axis.high:.6f}"
-        if head == "VEL?":
-            return f"{name}={axis.velocity:.6f}"
+        queries = {"POS?": lambda: f"{self._where(axis):.6f}", "ONT?": lambda: int(time.monotonic() >= axis.t1),
+                   "SVO?": lambda: int(axis.servo), "FRF?": lambda: int(axis.referenced),
+                   "TMN?": lambda: f"{axis.low:.6f}", "TMX?": lambda: f"{axis.high:.6f}",
+                   "VEL?": lambda: f"{axis.velocity:.6f}"}
+        if head in queries:
+            return f"{name}={queries[head]()}"
         try:
             value = float(args[1]) if len(args) > 1 else None
         except ValueError:

@@ -19,7 +19,8 @@ from caproto.server import pvproperty
 
 from gi_instrument.drivers import AxisDriver
 from gi_instrument.ioc.bridge import ControllerBridge, readback
-from gi_instrument.pv_interface import Axis, Piezo, SampleStage
+from gi_instrument.pv_groups import SampleInOut
+from gi_instrument.pv_interface import Axis, Piezo
 
 __all__ = ["PiezoBridge", "StageBridge", "SampleStageBridge"]
 
@@ -144,17 +145,5 @@ class StageBridge(_AxisBridge):
         return value
 
 
-class SampleStageBridge(StageBridge):
+class SampleStageBridge(SampleInOut, StageBridge):
     """The sample stage (mm): adds ``InPos_RBV`` / ``OutPos_RBV`` (from the profile)."""
-
-    in_pos = pvproperty(name=SampleStage.IN_POS_RBV, value=0.0, precision=3, read_only=True)
-    out_pos = pvproperty(name=SampleStage.OUT_POS_RBV, value=0.0, precision=3, read_only=True)
-
-    def __init__(self, *args: Any, in_mm: float, out_mm: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_out = (in_mm, out_mm)
-
-    @in_pos.startup
-    async def in_pos(self, instance, async_lib) -> None:
-        await instance.write(self._in_out[0])
-        await self.out_pos.write(self._in_out[1])

@@ -16,6 +16,7 @@ from caproto.server import pvproperty
 from gi_instrument.drivers import TubeDriver, TubeStatus
 from gi_instrument.ioc.bridge import ControllerBridge, readback
 from gi_instrument.profile import Source
+from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import TUBE_STATES, Tube
 
 __all__ = ["TubeBridge"]
@@ -25,7 +26,7 @@ _STATE_NAMES = {"cold": "Off", "warming up": "WarmingUp", "ready": "Ready", "X-r
 """Driver state -> ``State_RBV``."""
 
 
-class TubeBridge(ControllerBridge):
+class TubeBridge(TubeLimits, ControllerBridge):
     """The PVs of :class:`~gi_instrument.pv_interface.Tube` (no fault-injection PVs) for a
     :class:`~gi_instrument.drivers.TubeDriver`; limits and warm-up time from ``source``."""
 
@@ -40,10 +41,6 @@ class TubeBridge(ControllerBridge):
     interlock = readback(Tube.INTERLOCK_RBV, 0)
     warmed_up = readback(Tube.WARMED_UP_RBV, 0)
     warmup = pvproperty(name=Tube.WARMUP, value=0)
-    warmup_time = pvproperty(name=Tube.WARMUP_TIME_RBV, value=0.0, units="s", read_only=True)
-    max_voltage = pvproperty(name=Tube.MAX_VOLTAGE_RBV, value=0.0, units="kV", read_only=True)
-    max_current = pvproperty(name=Tube.MAX_CURRENT_RBV, value=0.0, units="mA", read_only=True)
-    max_power = pvproperty(name=Tube.MAX_POWER_RBV, value=0.0, units="W", read_only=True)
 
     def __init__(self, *args: Any, driver: TubeDriver, source: Source, **kwargs: Any) -> None:
         super().__init__(*args, driver=driver, **kwargs)
@@ -51,11 +48,7 @@ class TubeBridge(ControllerBridge):
 
     @voltage.startup
     async def voltage(self, instance, async_lib) -> None:
-        s = self.source
-        await self.max_voltage.write(s.max_voltage_kV)
-        await self.max_current.write(s.max_current_mA)
-        await self.max_power.write(s.max_power_W)
-        await self.warmup_time.write(s.warmup_s)
+        await self.publish_limits(self.source)
         await self.poll_forever()
 
     async def refresh(self) -> TubeStatus:
