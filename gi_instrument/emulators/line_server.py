@@ -152,9 +152,11 @@ class LineServer:
 
     def _reply(self, line: str) -> bytes:
         with self.lock:
+            if self.silent:                  # a controller that stopped answering executes nothing
+                return b""
             self.commands.append(line)
             text = self.handle(line)
-            if text is None or self.silent:
+            if text is None:
                 return b""
             payload = text.encode("ascii") + self.terminator
             fault = self._faults.popleft() if self._faults else None

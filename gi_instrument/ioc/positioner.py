@@ -22,7 +22,10 @@ from gi_instrument.ioc.bridge import ControllerBridge, readback
 from gi_instrument.pv_groups import SampleInOut
 from gi_instrument.pv_interface import Axis, Piezo
 
-__all__ = ["PiezoBridge", "StageBridge", "SampleStageBridge"]
+__all__ = ["PiezoBridge", "StageBridge", "SampleStageBridge", "SERVO_OFF"]
+
+SERVO_OFF = "servo off"
+"""How ``Status_RBV`` starts while the controller's servo is off."""
 
 
 class _AxisBridge(ControllerBridge):
@@ -57,7 +60,9 @@ class _AxisBridge(ControllerBridge):
         await self.pos_rbv.write(position)
         await self.set_moving(not on_target)
         if not servo:
-            await self.status.write("servo off (controller restarted?): moves are refused")
+            await self.status.write(f"{SERVO_OFF} (controller restarted?): moves are refused")
+        elif str(self.status.value).startswith(SERVO_OFF):
+            await self.status.write("OK")
 
     async def on_connect(self) -> None:
         """Read what the controller holds once, when it first answers (subclasses)."""

@@ -102,9 +102,10 @@ class TubeBridge(TubeLimits, ControllerBridge):
         if not value:
             return 0
         await self.call(self.driver.warm_up)
-        deadline = time.monotonic() + 2 * self.source.warmup_s + 10.0
+        limit_s = 2 * self.source.warmup_s + 10.0
+        deadline = time.monotonic() + limit_s
         while not (await self.refresh()).warmed_up:
             if time.monotonic() > deadline:
-                await self.refuse(f"warm-up did not finish within {deadline} s")
+                await self.refuse(f"warm-up did not finish within {limit_s} s")
             await asyncio.sleep(self.poll_s)
         return 0

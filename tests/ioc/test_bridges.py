@@ -91,5 +91,6 @@ def test_reboots_come_back_with_servo_off_and_xrays_off(bridges, ca):
     assert "servo off" in ca.get(g2 + Axis.STATUS_RBV)
     piezo = bridges["piezo"].axes["1"]
     piezo.servo = piezo.referenced = True                 # the operator switches the servo back on
+    ca.wait_for(lambda: ca.get(g2 + Axis.STATUS_RBV) == "OK")
     ca.put(g2 + Axis.POS, 0.6)
     assert ca.get(g2 + Axis.STATUS_RBV) == "OK"

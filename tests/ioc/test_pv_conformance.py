@@ -18,13 +18,27 @@ TYPES = {float: {ChannelType.DOUBLE, ChannelType.FLOAT}, int: {ChannelType.LONG,
 GROUPS = [("TUBE:", I.Tube), ("G2:", I.Piezo), ("ROT:", I.Axis), ("SAMPLE:", I.SampleStage)]
 
 
-@pytest.fixture(params=["simulator", "bridges"])
+@pytest.fixture(scope="module")
+def ad_sim_ioc(tmp_path_factory):
+    """The simulated IOC with its camera in the areaDetector layout."""
+    from gi_instrument.sim.launcher import SimIOC
+
+    with SimIOC("maast", time_scale=1e-4, binning=8, log_path=tmp_path_factory.mktemp("ad") / "ioc.log",
+                extra_args=("--camera-layout", "areadetector")) as ioc:
+        yield ioc
+
+
+@pytest.fixture(params=["simulator", "simulator-areadetector", "bridges"])
 def server(request, ca_client):
-    """(CA client, instrument prefix, groups served) for the simulated IOC or the bridge IOCs."""
-    if request.param == "simulator":
-        ioc = request.getfixturevalue("sim_ioc")
+    """(CA client, instrument prefix, groups served) for the simulated IOC (either camera layout)
+    or the bridge IOCs."""
+    if request.param.startswith("simulator"):
+        layout = request.param == "simulator"
+        ioc = request.getfixturevalue("sim_ioc" if layout else "ad_sim_ioc")
+        camera = [("CAM:", I.Camera)] if layout else [("CAM:" + I.ADCam.SUFFIX, I.ADCam),
+                                                      ("CAM:" + I.ADHDF5.SUFFIX, I.ADHDF5)]
         client = ca_client([ioc.port])
-        yield client, ioc.prefix, [*GROUPS, ("CAM:", I.Camera)]
+        yield client, ioc.prefix, [*GROUPS, *camera]
     else:
         setup = request.getfixturevalue("bridges")
         client = ca_client(setup["ports"])
