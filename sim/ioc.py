@@ -136,9 +136,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.parts) - set(PARTS)
     if unknown or not args.parts:
         parser.error(f"--parts must name some of {','.join(PARTS)}, got {','.join(args.parts) or 'none'}")
-    if "camera" in args.parts and "g2" not in args.parts and args.camera_layout == "scanner":
-        parser.error("the scanner camera layout steps the simulator's own G2: serve g2 too, or use "
-                     "--camera-layout areadetector (the client then steps the G2 another IOC serves)")
+    if "camera" in args.parts and not {"tube", "g2"} <= set(args.parts) and args.camera_layout == "scanner":
+        parser.error("the scanner camera layout steps the simulator's own G2 and records its own tube's "
+                     "X-ray state: serve tube and g2 too, or use --camera-layout areadetector (the client "
+                     "then steps G2 and checks the X-rays on the IOCs that serve them)")
     return args
 
 

@@ -41,4 +41,4 @@ def test_sim_ioc_parts(capsys):
     assert "--parts must name some of" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         sim_args(["--parts", "camera,sim"])             # scanner layout steps its own G2
-    assert "serve g2 too" in capsys.readouterr().err
+    assert "serve tube and g2 too" in capsys.readouterr().err
