@@ -12,6 +12,8 @@ position, exposure, tube kV / mA, X-rays on) are read from the other devices at 
 events are handed out only once the whole scan is in the file, with the same checks as
 :class:`~gi_instrument.devices.detector.SCMOSDetector` (all frames there, G2 on its steps, X-rays
 as expected throughout): a failed stepping scan leaves no event. Plans cannot tell the two apart.
+The scan runs on a worker thread inside the first ``trigger``: a RunEngine pause or abort takes
+effect once the scan in progress has ended (its file is then complete).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class _AxisBridge(ControllerBridge):
         await self.set_moving(not on_target)
         if not servo:
             await self.status.write(f"{SERVO_OFF} (controller restarted?): moves are refused")
-        elif str(self.status.value).startswith(SERVO_OFF):
+        elif SERVO_OFF in str(self.status.value):   # also a move refused while it was off
             await self.status.write("OK")
 
     async def on_connect(self) -> None:
