@@ -50,7 +50,7 @@ class Session:
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
                   *, progress: bool = True, timeout_s: float = 10.0, persistent_md: bool = True,
-                  log_file: bool = True, best_effort: bool = False) -> Session:
+                  log_file: bool = True, best_effort: bool = False, camera_layout: str = "scanner") -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
     progress to a RunEngine.
@@ -65,6 +65,8 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment; if no PV
     connects within ``timeout_s``, TimeoutError says so in one line with the fix. A CA repeater
     is started if none runs (:func:`gi_instrument.ca_repeater.ensure_repeater`).
+    ``camera_layout="areadetector"`` drives a standard areaDetector camera IOC
+    (see :func:`~gi_instrument.devices.make_instrument`).
     """
     from bluesky import RunEngine
 
@@ -74,7 +76,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     if log_file:
         log_to_file(paths.root / "logs")
     try:
-        inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
+        inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s, camera_layout=camera_layout)
     except TimeoutError as exc:
         ca = os.environ.get("EPICS_CA_ADDR_LIST")
         where = f"EPICS_CA_ADDR_LIST={ca}" if ca else "EPICS_CA_ADDR_LIST is not set"
