@@ -102,6 +102,8 @@ class SCMOSDetector(Device):
     """Most frames the IOC takes in one step scan (length of ``StepPositions``)."""
     acquire_margin_s = 30.0
     """Real seconds allowed beyond the scaled exposure before a trigger times out."""
+    put_timeout_s = 10.0
+    """Real seconds a file setting (path, name, frames per file) may take to be accepted."""
     single_frames_dir: Path | None = None
     """Absolute directory of the files of single frames (``make_instrument``: ``frames/single``)."""
 
@@ -199,7 +201,7 @@ class SCMOSDetector(Device):
         name = f"{self.name}_{time.strftime('%Y%m%d-%H%M%S')}_{uuid.uuid4().hex[:8]}"
         for signal, value in ((self.file_path, str(self.single_frames_dir)), (self.num_capture, 1),
                               (self.file_name, name)):
-            signal.set(value).wait(self.acquire_margin_s)
+            signal.set(value).wait(self.put_timeout_s)
 
     def read(self) -> dict[str, dict[str, Any]]:
         """Scalar readings; after a trigger, the values recorded with its frame (checked to be in
