@@ -1,0 +1,149 @@
+"""Rotation-axis finding: its detector column (centre) and its lean (tilt), from the data.
+
+Method: projections half a turn apart see every line from both sides. In parallel beam
+``p(theta + 180 deg, col) = p(theta, 2 c - col)`` about the axis column ``c``; in a cone beam the
+same holds for the central ray and approximately (to the change of magnification across the
+object, symmetric about the axis) for the others. For each of a set of detector rows the mirrored
+opposite projections are registered against the direct ones: the cross-power spectra of all
+available pairs (every pair ``theta``, ``theta + 180 deg`` within the scan, so 360-deg scans use
+half their projections, a 185-deg scan its first 5 deg) are summed, and the peak of the
+correlation, refined by a parabola through its three highest samples, is the shift ``2 c -
+(cols - 1)``. The row centres are then fitted by a straight line (least squares, weighted by the
+correlation peak's height, outliers beyond 3 robust sigma dropped): ``c(row) = c0 + (m - row)
+tan(tilt)`` gives the column ``c0`` on the mid-plane row ``m`` and the tilt (the convention of
+:class:`~gi_instrument.processing.reconstruction.geometry.Geometry`). Use line integrals
+(``-ln T``): they are the same from both sides, a derivative changes sign.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.fft
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["AxisFit", "find_axis"]
+
+_MAX_PAIRS = 90
+_MAX_ROWS = 48
+
+
+@dataclass(frozen=True)
+class AxisFit:
+    """Rotation axis found in the data."""
+
+    center_px: float
+    """Axis column on the mid-plane row."""
+    tilt_deg: float
+    """Lean of the axis in the detector plane, deg (positive: its top towards higher columns)."""
+    rows: NDArray[np.intp]
+    """Detector rows used."""
+    row_centers_px: NDArray[np.float64]
+    """Axis column found on each of those rows (NaN where dropped)."""
+
+
+def _pairs(angles_deg: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Indices of projections 180 deg apart (to a tenth of the angular step)."""
+    step = float(np.median(np.abs(np.diff(angles_deg)))) if angles_deg.size > 1 else 1.0
+    target = angles_deg + 180.0
+    j = np.searchsorted(angles_deg, target)
+    j = np.clip(j, 1, angles_deg.size - 1)
+    nearer = np.where(np.abs(angles_deg[j - 1] - target) < np.abs(angles_deg[j] - target), j - 1, j)
+    ok = np.abs(angles_deg[nearer] - target) <= 0.1 * step
+    first = np.flatnonzero(ok)
+    if first.size > _MAX_PAIRS:
+        first = first[np.linspace(0, first.size - 1, _MAX_PAIRS).round().astype(np.intp)]
+    return first, nearer[first]
+
+
+def _row_shift(direct: NDArray[np.float64], opposite: NDArray[np.float64]) -> tuple[float, float]:
+    """Shift (px) of ``direct`` against the mirrored ``opposite`` ((pairs, cols) each), and the
+    correlation peak's height relative to its mean."""
+    cols = direct.shape[-1]
+    taper = np.hanning(cols)
+    a = (direct - direct.mean(axis=-1, keepdims=True)) * taper
+    b = (opposite[:, ::-1] - opposite.mean(axis=-1, keepdims=True)) * taper
+    n = scipy.fft.next_fast_len(2 * cols)
+    cross = (scipy.fft.rfft(a, n) * np.conj(scipy.fft.rfft(b, n))).sum(axis=0)
+    corr = scipy.fft.irfft(cross, n)
+    k = int(np.argmax(corr))
+    y0, y1, y2 = corr[k - 1], corr[k], corr[(k + 1) % n]
+    denom = y0 - 2 * y1 + y2
+    frac = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
+    shift = k + frac
+    if shift > n / 2:
+        shift -= n
+    spread = float(np.std(corr))
+    return shift, float((y1 - corr.mean()) / spread) if spread > 0 else 0.0
+
+
+def find_axis(
+    sinograms: Any,
+    angles_deg: ArrayLike,
+    *,
+    rows: ArrayLike | None = None,
+    midplane_row: float | None = None,
+    fit_tilt: bool = True,
+) -> AxisFit:
+    """Axis column and tilt from a stack of line-integral sinograms (angles, rows, cols).
+
+    Args:
+        sinograms: ``-ln T`` (or ``-ln D``) stack, (angles, rows, cols) or (angles, cols); an
+            array, memmap or h5py dataset (only the rows used are read).
+        angles_deg: projection angles, deg; at least one pair 180 deg apart is needed.
+        rows: detector rows to use (default: up to 48 evenly spread, 5 % margins).
+        midplane_row: the row the returned ``center_px`` refers to (default ``(rows - 1) / 2``).
+        fit_tilt: fit a tilt (default) or only a common centre.
+
+    Raises:
+        ValueError: no projections 180 deg apart, or no row with signal.
+    """
+    angles = np.asarray(angles_deg, dtype=np.float64).ravel()
+    first, second = _pairs(angles)
+    if first.size == 0:
+        raise ValueError("axis finding needs projections 180 deg apart (a scan of >= 180 deg)")
+    flat = len(sinograms.shape) == 2
+    n_rows, cols = (1, sinograms.shape[1]) if flat else sinograms.shape[1:]
+    if rows is None:
+        margin = n_rows // 20
+        use = np.unique(np.linspace(margin, n_rows - 1 - margin, min(_MAX_ROWS, n_rows))
+                        .round().astype(np.intp))
+    else:
+        use = np.asarray(rows, dtype=np.intp).ravel()
+    both = np.concatenate([first, second])
+    order = np.argsort(both)
+    picked = np.asarray(sinograms[both[order]] if flat else sinograms[both[order]][:, use],
+                        dtype=np.float64)
+    picked = picked[np.argsort(order)]
+    if flat:
+        picked = picked[:, None, :]
+    direct, opposite = picked[:first.size], picked[first.size:]
+    centers = np.full(use.size, np.nan)
+    quality = np.zeros(use.size)
+    for i in range(use.size):
+        if np.ptp(direct[:, i]) <= 0:
+            continue
+        shift, quality[i] = _row_shift(direct[:, i], opposite[:, i])
+        centers[i] = ((cols - 1) + shift) / 2
+    good = np.isfinite(centers) & (quality > 3)
+    if not good.any():
+        raise ValueError("no detector row shows an object to register (is the sample in the beam?)")
+    mid = (n_rows - 1) / 2 if midplane_row is None else float(midplane_row)
+    x = mid - use.astype(np.float64)
+    slope, c0 = 0.0, float(np.average(centers[good], weights=quality[good]))
+    for _ in range(3):
+        if fit_tilt and np.count_nonzero(good) >= 3 and np.ptp(x[good]) > 0:
+            slope, c0 = np.polyfit(x[good], centers[good], 1, w=np.sqrt(quality[good]))
+        else:
+            c0 = float(np.average(centers[good], weights=quality[good]))
+        resid = centers - (c0 + slope * x)
+        mad = 1.4826 * float(np.median(np.abs(resid[good] - np.median(resid[good])))) + 0.05
+        keep = good & (np.abs(resid) <= 3 * mad)
+        if keep.sum() == good.sum():
+            break
+        good = keep
+    centers[~good] = np.nan
+    return AxisFit(float(c0), math.degrees(math.atan(slope)), use, centers)
