@@ -11,7 +11,11 @@ correlation, refined by a parabola through its three highest samples, is the shi
 (cols - 1)``. The row centres are then fitted by a straight line (least squares, weighted by the
 correlation peak's height, outliers beyond 3 robust sigma dropped): ``c(row) = c0 + (m - row)
 tan(tilt)`` gives the column ``c0`` on the mid-plane row ``m`` and the tilt (the convention of
-:class:`~gi_instrument.processing.reconstruction.geometry.Geometry`). Use line integrals
+:class:`~gi_instrument.processing.reconstruction.geometry.Geometry`). A tilted axis also moves
+features between rows in the opposite projection (by ``2 u sin(tilt)`` at ``u`` from the axis),
+which biases the row-wise estimate by a few % of the tilt: twice, the opposite projections are
+then mirrored about the tilted axis found so far (bilinear, across rows) and the remaining
+shift of each row refits the line. Use line integrals
 (``-ln T``): they are the same from both sides, a derivative changes sign.
 """
 
@@ -29,6 +33,7 @@ __all__ = ["AxisFit", "find_axis"]
 
 _MAX_PAIRS = 90
 _MAX_ROWS = 48
+_REFINEMENTS = 2
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,13 @@ def _pairs(angles_deg: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[n
     return first, nearer[first]
 
 
-def _row_shift(direct: NDArray[np.float64], opposite: NDArray[np.float64]) -> tuple[float, float]:
-    """Shift (px) of ``direct`` against the mirrored ``opposite`` ((pairs, cols) each), and the
-    correlation peak's height relative to its mean."""
+def _row_shift(direct: NDArray[np.float64], mirrored: NDArray[np.float64]) -> tuple[float, float]:
+    """Shift (px) of ``direct`` against ``mirrored`` ((pairs, cols) each), and the correlation
+    peak's height over the correlation's standard deviation."""
     cols = direct.shape[-1]
     taper = np.hanning(cols)
     a = (direct - direct.mean(axis=-1, keepdims=True)) * taper
-    b = (opposite[:, ::-1] - opposite.mean(axis=-1, keepdims=True)) * taper
+    b = (mirrored - mirrored.mean(axis=-1, keepdims=True)) * taper
     n = scipy.fft.next_fast_len(2 * cols)
     cross = (scipy.fft.rfft(a, n) * np.conj(scipy.fft.rfft(b, n))).sum(axis=0)
     corr = scipy.fft.irfft(cross, n)
@@ -126,13 +131,57 @@ def find_axis(
     for i in range(use.size):
         if np.ptp(direct[:, i]) <= 0:
             continue
-        shift, quality[i] = _row_shift(direct[:, i], opposite[:, i])
+        shift, quality[i] = _row_shift(direct[:, i], opposite[:, i, ::-1])
         centers[i] = ((cols - 1) + shift) / 2
     good = np.isfinite(centers) & (quality > 3)
     if not good.any():
         raise ValueError("no detector row shows an object to register (is the sample in the beam?)")
     mid = (n_rows - 1) / 2 if midplane_row is None else float(midplane_row)
     x = mid - use.astype(np.float64)
+    c0, slope, good = _fit_line(x, centers, quality, good, fit_tilt)
+    if fit_tilt and not flat:
+        for _ in range(_REFINEMENTS):  # mirror about the tilted axis found so far, fit what is left
+            tilt = math.atan(slope)
+            for i in np.flatnonzero(good):
+                mirrored = _mirrored_rows(sinograms, second, int(use[i]), c0, tilt, mid)
+                shift, _ = _row_shift(direct[:, i], mirrored)
+                centers[i] = c0 + slope * x[i] + shift / 2
+            c0, slope, good = _fit_line(x, centers, quality, good, fit_tilt)
+    centers[~good] = np.nan
+    return AxisFit(float(c0), math.degrees(math.atan(slope)), use, centers)
+
+
+def _mirrored_rows(sinograms: Any, frames: NDArray[np.intp], row: int, c0: float, tilt: float,
+                   mid: float) -> NDArray[np.float64]:
+    """Row ``row`` of the projections ``frames`` mirrored about the axis (column ``c0`` on row
+    ``mid``, leaning by ``tilt`` rad): the value at each column is read at its mirror image
+    (bilinear, from the band of rows the mirror crosses)."""
+    n_rows, cols = sinograms.shape[1:]
+    dc = np.arange(cols) - c0
+    dr = mid - row
+    u = dc * math.cos(tilt) - dr * math.sin(tilt)
+    v = dc * math.sin(tilt) + dr * math.cos(tilt)
+    col = c0 - u * math.cos(tilt) + v * math.sin(tilt)
+    r = mid - (u * math.sin(tilt) + v * math.cos(tilt))
+    lo = int(np.clip(np.floor(r.min()), 0, n_rows - 1))
+    hi = int(np.clip(np.ceil(r.max()) + 1, lo + 1, n_rows))
+    band = np.asarray(sinograms[np.sort(frames), lo:hi], dtype=np.float64)
+    band = band[np.argsort(np.argsort(frames))]
+    rr = np.clip(r - lo, 0, hi - lo - 1)
+    cc = np.clip(col, 0, cols - 1)
+    r0 = np.minimum(np.floor(rr).astype(np.intp), max(hi - lo - 2, 0))
+    c1 = np.minimum(np.floor(cc).astype(np.intp), cols - 2)
+    fr, fc = rr - r0, cc - c1
+    r1 = np.minimum(r0 + 1, hi - lo - 1)
+    top = band[:, r0, c1] * (1 - fc) + band[:, r0, c1 + 1] * fc
+    bottom = band[:, r1, c1] * (1 - fc) + band[:, r1, c1 + 1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _fit_line(x: NDArray[np.float64], centers: NDArray[np.float64], quality: NDArray[np.float64],
+              good: NDArray[np.bool_], fit_tilt: bool) -> tuple[float, float, NDArray[np.bool_]]:
+    """``centers ~ c0 + slope x`` (weighted least squares, outliers beyond 3 robust sigma
+    dropped): ``(c0, slope, rows kept)``."""
     slope, c0 = 0.0, float(np.average(centers[good], weights=quality[good]))
     for _ in range(3):
         if fit_tilt and np.count_nonzero(good) >= 3 and np.ptp(x[good]) > 0:
@@ -145,5 +194,4 @@ def find_axis(
         if keep.sum() == good.sum():
             break
         good = keep
-    centers[~good] = np.nan
-    return AxisFit(float(c0), math.degrees(math.atan(slope)), use, centers)
+    return float(c0), float(slope), good
