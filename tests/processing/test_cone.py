@@ -235,3 +235,33 @@ def test_geometry_from_the_run() -> None:
         Geometry.from_run({"beam": "cone", "source_sample_cm": 46.7}, profile)
     with pytest.raises(ValueError, match="source_axis_cm"):
         Geometry("cone", 50.0, 40.0)
+
+
+def test_gi_process_takes_the_geometry_from_the_run() -> None:
+    """gi-process: the beam and distances come from the start document, the axis is found in
+    the data unless given, ``--beam`` overrides the kind."""
+    from types import SimpleNamespace
+
+    from gi_instrument.process_cli import _geometry, _parse_args
+
+    profile = load_profile("tli")
+    run = SimpleNamespace(profile=profile, geometry={
+        "beam": "cone", "source_sample_cm": profile.source_sample_cm,
+        "source_g2_cm": profile.source_g2_cm, "binning": 16})
+    angles = np.arange(180) * 2.0
+    cols = profile.detector.width_px // 16
+    balls = [(10.0, 5.0, 0.0, 9.0, 0.01), (-20.0, 14.0, 2.0, 6.0, 0.02)]
+    sino = cone_projections(angles, 8, cols, 1e9, balls, center=cols / 2 + 3.3, sub=1)
+    transmission = np.exp(-sino)
+    geometry, record = _geometry(run, None, None, 0.0, True, angles, transmission)
+    assert geometry.beam == "cone" and record == {"axis": "found"}
+    assert geometry.pixel_um == pytest.approx(16 * profile.detector.pixel_um)
+    assert geometry.center_px == pytest.approx(cols / 2 + 3.3, abs=0.2)
+    given, record = _geometry(run, "parallel", 60.0, 0.5, True, angles, transmission)
+    assert (given.beam, given.center_px, given.tilt_deg, record) == ("parallel", 60.0, 0.5,
+                                                                       {"axis": "given"})
+    empty, record = _geometry(run, None, None, 0.0, True, angles, np.ones_like(transmission))
+    assert empty.center_px is None and record["axis"].startswith("detector centre")
+    args = _parse_args(["-1"])
+    assert (args.beam, args.center_px, args.no_find_axis, args.no_rings) == (None, None, False,
+                                                                             False)

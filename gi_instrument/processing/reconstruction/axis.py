@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import scipy.fft
@@ -92,6 +92,7 @@ def find_axis(
     rows: ArrayLike | None = None,
     midplane_row: float | None = None,
     fit_tilt: bool = True,
+    prepare: Callable[[NDArray], NDArray] | None = None,
 ) -> AxisFit:
     """Axis column and tilt from a stack of line-integral sinograms (angles, rows, cols).
 
@@ -102,6 +103,7 @@ def find_axis(
         rows: detector rows to use (default: up to 48 evenly spread, 5 % margins).
         midplane_row: the row the returned ``center_px`` refers to (default ``(rows - 1) / 2``).
         fit_tilt: fit a tilt (default) or only a common centre.
+        prepare: applied to the data read (e.g. ``-ln`` of a transmission stack).
 
     Raises:
         ValueError: no projections 180 deg apart, or no row with signal.
@@ -118,14 +120,8 @@ def find_axis(
                         .round().astype(np.intp))
     else:
         use = np.asarray(rows, dtype=np.intp).ravel()
-    both = np.concatenate([first, second])
-    order = np.argsort(both)
-    picked = np.asarray(sinograms[both[order]] if flat else sinograms[both[order]][:, use],
-                        dtype=np.float64)
-    picked = picked[np.argsort(order)]
-    if flat:
-        picked = picked[:, None, :]
-    direct, opposite = picked[:first.size], picked[first.size:]
+    read = _reader(sinograms, prepare)
+    direct, opposite = read(first, use), read(second, use)
     centers = np.full(use.size, np.nan)
     quality = np.zeros(use.size)
     for i in range(use.size):
@@ -143,7 +139,7 @@ def find_axis(
         for _ in range(_REFINEMENTS):  # mirror about the tilted axis found so far, fit what is left
             tilt = math.atan(slope)
             for i in np.flatnonzero(good):
-                mirrored = _mirrored_rows(sinograms, second, int(use[i]), c0, tilt, mid)
+                mirrored = _mirrored_rows(read, n_rows, cols, second, int(use[i]), c0, tilt, mid)
                 shift, _ = _row_shift(direct[:, i], mirrored)
                 centers[i] = c0 + slope * x[i] + shift / 2
             c0, slope, good = _fit_line(x, centers, quality, good, fit_tilt)
@@ -151,12 +147,27 @@ def find_axis(
     return AxisFit(float(c0), math.degrees(math.atan(slope)), use, centers)
 
 
-def _mirrored_rows(sinograms: Any, frames: NDArray[np.intp], row: int, c0: float, tilt: float,
+def _reader(sinograms: Any, prepare: Callable[[NDArray], NDArray] | None
+            ) -> Callable[[NDArray[np.intp], Any], NDArray[np.float64]]:
+    """``read(frames, rows)`` -> (frames, rows, cols) float64, one frame at a time (a memory-
+    mapped or HDF5 stack is never read whole), through ``prepare``."""
+    flat = len(sinograms.shape) == 2
+
+    def read(frames: NDArray[np.intp], rows: Any) -> NDArray[np.float64]:
+        data = np.stack([np.asarray(sinograms[int(f)])[None] if flat
+                         else np.asarray(sinograms[int(f)])[rows] for f in frames])
+        data = prepare(data) if prepare is not None else data
+        return np.asarray(data, dtype=np.float64)
+
+    return read
+
+
+def _mirrored_rows(read: Callable[[NDArray[np.intp], Any], NDArray[np.float64]], n_rows: int,
+                   cols: int, frames: NDArray[np.intp], row: int, c0: float, tilt: float,
                    mid: float) -> NDArray[np.float64]:
     """Row ``row`` of the projections ``frames`` mirrored about the axis (column ``c0`` on row
     ``mid``, leaning by ``tilt`` rad): the value at each column is read at its mirror image
     (bilinear, from the band of rows the mirror crosses)."""
-    n_rows, cols = sinograms.shape[1:]
     dc = np.arange(cols) - c0
     dr = mid - row
     u = dc * math.cos(tilt) - dr * math.sin(tilt)
@@ -165,8 +176,7 @@ def _mirrored_rows(sinograms: Any, frames: NDArray[np.intp], row: int, c0: float
     r = mid - (u * math.sin(tilt) + v * math.cos(tilt))
     lo = int(np.clip(np.floor(r.min()), 0, n_rows - 1))
     hi = int(np.clip(np.ceil(r.max()) + 1, lo + 1, n_rows))
-    band = np.asarray(sinograms[np.sort(frames), lo:hi], dtype=np.float64)
-    band = band[np.argsort(np.argsort(frames))]
+    band = read(frames, slice(lo, hi))
     rr = np.clip(r - lo, 0, hi - lo - 1)
     cc = np.clip(col, 0, cols - 1)
     r0 = np.minimum(np.floor(rr).astype(np.intp), max(hi - lo - 2, 0))

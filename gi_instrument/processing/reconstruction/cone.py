@@ -46,8 +46,9 @@ at fixed ``theta`` (rebinning ``alpha`` itself would miss its angular part ``dP/
 up to ``r / R`` of the signal at sharp edges).
 
 A tilted axis (``tilt_deg``) and an off-centre axis are applied by the same bilinear resampling
-(parallel beam too). Untilted parallel-beam data are not resampled: the axis position is then a
-Fourier shift of the filtered projections (exact).
+(parallel beam too). Untilted parallel-beam data are not resampled: :func:`to_parallel` returns
+them as they are, with the axis column for ``fbp``, where it is a Fourier shift of the filtered
+projections (exact).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class ParallelSinograms(NamedTuple):
     """Parallel projection angles, deg."""
     weights_rad: NDArray[np.float64]
     """Quadrature weight of each projection, rad (``fbp(..., weights=)``)."""
+    center_px: float | None
+    """Axis column for ``fbp`` (``None``: the centre, after resampling)."""
 
 
 def _detector_positions(geometry: Geometry, s: NDArray[np.float64], z: NDArray[np.float64],
@@ -175,6 +178,12 @@ def to_parallel(
     if angles.size != n:
         raise ValueError(f"{angles.size} angles for {n} projections")
     ks = range(rows)[slices or slice(None)]
+    if geometry.is_plain_parallel:  # no resampling: the axis column is a Fourier shift in fbp
+        block = np.asarray(sinograms if flat else sinograms[:, ks.start:ks.stop:ks.step])
+        block = prepare(block) if prepare is not None else block
+        block = block[:, None] if flat else block
+        return ParallelSinograms(np.asarray(block, dtype=np.float32), angles,
+                                 angular_weights(angles), geometry.center(cols))
     z = geometry.midplane(rows) - np.asarray(ks, dtype=np.float64)
     s = np.arange(cols + 1 if derivative else cols) - (cols - 1) / 2 - (0.5 if derivative else 0.0)
     gamma, col, row, cone = _detector_positions(geometry, s, z, cols, rows)
@@ -202,7 +211,8 @@ def to_parallel(
         theta, theta_weights = angles, angular_weights(angles)
     if derivative:
         data = np.diff(data, axis=-1)
-    return ParallelSinograms(np.ascontiguousarray(data, dtype=np.float32), theta, theta_weights)
+    return ParallelSinograms(np.ascontiguousarray(data, dtype=np.float32), theta, theta_weights,
+                             None)
 
 
 def reconstruct(
@@ -237,10 +247,6 @@ def reconstruct(
     ks = range(rows)[slices or slice(None)]
     if out is None:
         out = np.empty((cols, cols) if flat else (len(ks), cols, cols), dtype=np.float32)
-    if geometry.is_plain_parallel:
-        data = np.asarray(sinograms if flat else sinograms[:, ks.start:ks.stop:ks.step])
-        data = prepare(data) if prepare is not None else data
-        return fbp(data, angles_deg, filter, center_px=geometry.center(cols), out=out, **fbp_kwargs)
     per_slice = 4 * 4 * cols * (n + 2 * max(4, n // 20))
     chunk = max(1, _CHUNK_BYTES // per_slice)
     for i0 in range(0, len(ks), chunk):
@@ -248,7 +254,7 @@ def reconstruct(
         par = to_parallel(sinograms, angles_deg, geometry, derivative=filter == "hilbert",
                           slices=slice(part.start, part.stop, part.step), prepare=prepare)
         result = fbp(par.sinograms[:, 0] if flat else par.sinograms, par.angles_deg, filter,
-                     weights=par.weights_rad, **fbp_kwargs)
+                     weights=par.weights_rad, center_px=par.center_px, **fbp_kwargs)
         if flat:
             out[...] = result
         else:
