@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["VOLUMES", "process_run", "main"]
+__all__ = ["VOLUMES", "process_run", "reconstruct_slab", "preparations", "main"]
 
 VOLUMES = {
     "attenuation": ("1/m", "linear attenuation coefficient mu, FBP (ramp) of -ln T"),
@@ -141,8 +141,7 @@ def process_run(
 
     from gi_instrument import __version__
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
-    from gi_instrument.processing.reconstruction import attenuation_per_m, fbp, to_parallel
-    from gi_instrument.processing.truncation import fit_container
+    from gi_instrument.processing.reconstruction import attenuation_per_m
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,28 +171,14 @@ def process_run(
         for name, (unit, description) in VOLUMES.items():
             vf.create(name, (rows, cols, cols), unit, description)
         bar = tqdm(total=rows, unit="row", desc="reconstruction", disable=not progress)
-        prepare = _preparations(ct, rings)
+        prepare = preparations(ct.period_um, ct.g1_g2_cm, rings)
         for r0 in range(0, rows, slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
-
-            def rebinned(stack: Any, kind: str) -> Any:
-                return to_parallel(stack, angles, geometry, slices=block, prepare=prepare[kind],
-                                   derivative=kind == "alpha")
-
-            def reconstruct(par: Any, filt: str, **kwargs: Any) -> NDArray[np.float32]:
-                return fbp(par.sinograms, par.angles_deg, filt, weights=par.weights_rad,
-                           center_px=par.center_px, **kwargs)
-
-            line = rebinned(sino.transmission, "line")
-            container = (fit_container(line.sinograms, line.angles_deg, center_px=line.center_px)
-                         if truncation == "cylinder" else None)
-            mu = reconstruct(line, "ramp", truncation=truncation, container=container)
-            del line
-            vf.volume("attenuation")[block] = attenuation_per_m(mu, ct.voxel_um)
-            eps = reconstruct(rebinned(sino.darkfield, "line"), "ramp")
-            vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
-            vf.volume("delta")[block] = reconstruct(rebinned(sino.dpc, "alpha"), "hilbert",
-                                                    truncation=truncation, container=container)
+            slab = reconstruct_slab(sino, block, geometry, prepare, truncation)
+            vf.volume("attenuation")[block] = attenuation_per_m(slab["attenuation"], ct.voxel_um)
+            vf.volume("darkfield")[block] = attenuation_per_m(slab["darkfield"], ct.voxel_um)
+            vf.volume("delta")[block] = slab["delta"]
+            del slab
             sino.release_pages()
             bar.update(block.stop - block.start)
         bar.close()
@@ -216,23 +201,54 @@ def process_run(
     return paths
 
 
-def _preparations(ct: Any, rings: bool) -> dict[str, Any]:
+def preparations(period_um: float, g1_g2_cm: float, rings: bool) -> dict[str, Any]:
     """What each block of sinogram rows goes through before rebinning: ``"line"`` (``T`` or
     ``D``): ``-ln``, then with ``rings`` stripe removal; ``"alpha"`` (differential phase): the
-    refraction angle in rad. (The refraction angle is a derivative: the edges of an object
-    centred on the axis are one-column spikes of its mean projection, which the stripe
-    criterion cannot tell from a bad pixel, so it is left alone.)"""
+    refraction angle in rad (G2 period ``period_um``, G1-G2 distance ``g1_g2_cm``). (The
+    refraction angle is a derivative: the edges of an object centred on the axis are one-column
+    spikes of its mean projection, which the stripe criterion cannot tell from a bad pixel, so
+    it is left alone.)"""
     from gi_instrument.processing.reconstruction import remove_stripes
     from gi_instrument.processing.retrieval import refraction_angle_rad
 
-    def clean(values: NDArray) -> NDArray[np.float32]:
-        return remove_stripes(values) if rings else np.asarray(values, dtype=np.float32)
+    def line(values: NDArray) -> NDArray[np.float32]:
+        return remove_stripes(_minus_log(values)) if rings else _minus_log(values)
 
-    return {
-        "line": lambda values: clean(_minus_log(values)),
-        "alpha": lambda values: refraction_angle_rad(np.asarray(values, dtype=np.float32),
-                                                     ct.period_um, ct.g1_g2_cm),
-    }
+    def alpha(values: NDArray) -> NDArray[np.float32]:
+        return refraction_angle_rad(np.asarray(values, dtype=np.float32), period_um, g1_g2_cm)
+
+    return {"line": line, "alpha": alpha}
+
+
+def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, Any],
+                     truncation: str) -> dict[str, NDArray[np.float32]]:
+    """One slab of rows of the three volumes, in pixel units: ``attenuation`` (``mu v``),
+    ``darkfield`` (``eps v``) and ``delta``, from the sinogram stacks ``sino.transmission``,
+    ``.darkfield``, ``.dpc`` (angles, rows, cols) rebinned in ``geometry``; ``prepare`` from
+    :func:`preparations`; ``truncation``: ``"cylinder"`` (the container fitted to the slab's
+    rebinned ``-ln T``, used for ``mu`` and ``delta``) or ``"none"``."""
+    from gi_instrument.processing.reconstruction import fbp, to_parallel
+    from gi_instrument.processing.truncation import fit_container
+
+    angles = sino.angles_deg
+
+    def rebinned(stack: Any, kind: str) -> Any:
+        return to_parallel(stack, angles, geometry, slices=block, prepare=prepare[kind],
+                           derivative=kind == "alpha")
+
+    def reconstruct(par: Any, filt: str, **kwargs: Any) -> NDArray[np.float32]:
+        return fbp(par.sinograms, par.angles_deg, filt, weights=par.weights_rad,
+                   center_px=par.center_px, **kwargs)
+
+    line = rebinned(sino.transmission, "line")
+    container = (fit_container(line.sinograms, line.angles_deg, center_px=line.center_px)
+                 if truncation == "cylinder" else None)
+    out = {"attenuation": reconstruct(line, "ramp", truncation=truncation, container=container)}
+    del line
+    out["darkfield"] = reconstruct(rebinned(sino.darkfield, "line"), "ramp")
+    out["delta"] = reconstruct(rebinned(sino.dpc, "alpha"), "hilbert", truncation=truncation,
+                               container=container)
+    return out
 
 
 def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncation: str,

@@ -109,16 +109,29 @@ def _detector_positions(geometry: Geometry, s: NDArray[np.float64], z: NDArray[n
 
 def _bilinear(block: NDArray[np.float32], row: NDArray, col: NDArray) -> NDArray[np.float32]:
     """``block`` (angles, rows, cols) read at fractional (row, col) (k, m), edges clamped ->
-    (angles, k, m)."""
+    (angles, k, m). Where ``col`` is the same for every output row (an untilted axis), columns
+    are interpolated once and rows by weighted sums over the few rows each output row spans;
+    otherwise by four gathers."""
     _, n_rows, n_cols = block.shape
     row = np.clip(row, 0, n_rows - 1)
     col = np.clip(col, 0, n_cols - 1)
-    r0 = np.minimum(np.floor(row).astype(np.intp), max(n_rows - 2, 0))
     c0 = np.minimum(np.floor(col).astype(np.intp), max(n_cols - 2, 0))
-    fr = (row - r0).astype(np.float32)
     fc = (col - c0).astype(np.float32)
-    r1 = np.minimum(r0 + 1, n_rows - 1)
     c1 = np.minimum(c0 + 1, n_cols - 1)
+    if np.all(col == col[:1]):
+        lerp = np.take(block, c0[0], axis=2) * (1 - fc[0]) + np.take(block, c1[0], axis=2) * fc[0]
+        out = np.empty((block.shape[0], row.shape[0], row.shape[1]), dtype=np.float32)
+        for k, r in enumerate(row):
+            lo = int(np.floor(r.min()))
+            hi = min(int(np.ceil(r.max())), n_rows - 1)
+            out[:, k] = 0.0
+            for j in range(lo, hi + 1):
+                w = np.clip(1 - np.abs(r - j), 0, None).astype(np.float32)
+                out[:, k] += lerp[:, j] * w
+        return out
+    r0 = np.minimum(np.floor(row).astype(np.intp), max(n_rows - 2, 0))
+    fr = (row - r0).astype(np.float32)
+    r1 = np.minimum(r0 + 1, n_rows - 1)
     top = block[:, r0, c0] * (1 - fc) + block[:, r0, c1] * fc
     bottom = block[:, r1, c0] * (1 - fc) + block[:, r1, c1] * fc
     return top * (1 - fr) + bottom * fr
@@ -127,23 +140,27 @@ def _bilinear(block: NDArray[np.float32], row: NDArray, col: NDArray) -> NDArray
 def _angle_shift(data: NDArray[np.float32], shift_steps: NDArray[np.float64], n_ext: int,
                  periodic: bool) -> NDArray[np.float32]:
     """``out[j, :, m] = data[j - n_ext - shift_steps[m], :, m]`` with linear interpolation in the
-    angle index; periodic (whole turns) or zero outside the scan."""
+    angle index; periodic (whole turns) or zero outside the scan. Columns whose shift has the
+    same integer part (contiguous runs: the shift is monotonic in the column) move together."""
     n, k, m = data.shape
     n_out = n + 2 * n_ext
-    pos = np.arange(n_out)[:, None] - n_ext - shift_steps[None, :]
-    j0 = np.floor(pos).astype(np.intp)
-    f = (pos - j0).astype(np.float32)[:, None, :]
-    cols = np.arange(m)[None, None, :]
-    slices = np.arange(k)[None, :, None]
-
-    def take(j: NDArray[np.intp]) -> NDArray[np.float32]:
+    whole = np.floor(-shift_steps).astype(np.intp)
+    frac = (-shift_steps - whole).astype(np.float32)
+    out = np.empty((n_out, k, m), dtype=np.float32)
+    edges = np.flatnonzero(np.diff(whole)) + 1
+    for a, b in zip(np.r_[0, edges], np.r_[edges, m], strict=True):
+        idx = np.arange(n_out) - n_ext + whole[a]
+        part = data[:, :, a:b]
+        f = frac[a:b]
         if periodic:
-            return data[np.mod(j, n)[:, None, :], slices, cols]
-        inside = (j >= 0) & (j < n)
-        values = data[np.clip(j, 0, n - 1)[:, None, :], slices, cols]
-        return values * inside[:, None, :]
-
-    return take(j0) * (1 - f) + take(j0 + 1) * f
+            out[:, :, a:b] = (np.take(part, idx, axis=0, mode="wrap") * (1 - f)
+                              + np.take(part, idx + 1, axis=0, mode="wrap") * f)
+        else:
+            inside0 = ((idx >= 0) & (idx < n)).astype(np.float32)[:, None, None]
+            inside1 = ((idx + 1 >= 0) & (idx + 1 < n)).astype(np.float32)[:, None, None]
+            out[:, :, a:b] = (np.take(part, idx, axis=0, mode="clip") * (inside0 * (1 - f))
+                              + np.take(part, idx + 1, axis=0, mode="clip") * (inside1 * f))
+    return out
 
 
 def to_parallel(
@@ -205,7 +222,8 @@ def to_parallel(
         data *= weights.astype(np.float32)[:, None, :]
         n_ext = 0 if periodic else int(np.ceil(np.max(np.abs(gamma)) / step)) + 1
         data = _angle_shift(data, gamma / step, n_ext, periodic)
-        theta = angles[0] + np.rad2deg(step) * np.arange(-n_ext, n + n_ext)
+        theta = (angles if periodic  # the same array: the gridding plan is cached by angles
+                 else angles[0] + np.rad2deg(step) * np.arange(-n_ext, n + n_ext))
         theta_weights = np.full(theta.size, step)
     else:
         theta, theta_weights = angles, angular_weights(angles)
