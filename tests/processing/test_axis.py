@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gi_instrument.processing.reconstruction import Geometry, find_axis, reconstruct
-from test_cone import cone_projections
+
+from ball_projections import cone_projections  # tests/processing helper
 
 BALLS = [(12.0, 5.0, 10.0, 9.0, 1.0), (-20.0, 14.0, -12.0, 6.0, 0.7), (5.0, -25.0, 0.0, 7.0, 0.5),
          (30.0, 22.0, 26.0, 3.0, 0.8), (-8.0, -10.0, -20.0, 8.0, 0.6)]
