@@ -24,7 +24,7 @@ Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
   in rad (p2 the G2 period, d the G1-G2 distance). With ``alpha = d/du integral delta dz`` (``u``
   in m) and ``u = v n`` (``n`` in pixels), the per-pixel derivative of the pixel-unit projection
   ``integral delta dz / v`` is ``alpha`` itself: the voxel size cancels
-  (:func:`gi_instrument.processing.fbp.delta_from_dpc`).
+  (:func:`gi_instrument.processing.reconstruction.units.delta_from_dpc`).
 
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).

@@ -166,10 +166,10 @@ def frc_even_odd(
 
     ``crop``: keep the central ``crop x crop`` of each slice (the object, without the empty
     border); ``window`` goes to :func:`frc`, other keyword arguments to
-    :func:`gi_instrument.processing.fbp.fbp` (given ``weights``, e.g. of rebinned fan data, are
+    :func:`gi_instrument.processing.reconstruction.parallel.fbp` (given ``weights``, e.g. of rebinned fan data, are
     split with the projections and doubled).
     """
-    from gi_instrument.processing.fbp import fbp  # noqa: PLC0415
+    from gi_instrument.processing.reconstruction import fbp  # noqa: PLC0415
 
     (s_even, a_even), (s_odd, a_odd) = split_even_odd(sinogram, angles_deg)
     weights = fbp_kwargs.pop("weights", None)
