@@ -15,7 +15,8 @@ tan(tilt)`` gives the column ``c0`` on the mid-plane row ``m`` and the tilt (the
 features between rows in the opposite projection (by ``2 u sin(tilt)`` at ``u`` from the axis),
 which biases the row-wise estimate by a few % of the tilt: twice, the opposite projections are
 then mirrored about the tilted axis found so far (bilinear, across rows) and the remaining
-shift of each row refits the line. Use line integrals
+shift of each row refits the line. A tilt within three standard errors of zero (noise) is
+reported as zero, so that an upright axis is not resampled. Use line integrals
 (``-ln T``): they are the same from both sides, a derivative changes sign.
 """
 
@@ -191,13 +192,21 @@ def _mirrored_rows(read: Callable[[NDArray[np.intp], Any], NDArray[np.float64]],
 def _fit_line(x: NDArray[np.float64], centers: NDArray[np.float64], quality: NDArray[np.float64],
               good: NDArray[np.bool_], fit_tilt: bool) -> tuple[float, float, NDArray[np.bool_]]:
     """``centers ~ c0 + slope x`` (weighted least squares, outliers beyond 3 robust sigma
-    dropped): ``(c0, slope, rows kept)``."""
+    dropped; a slope within 3 standard errors of zero is zero): ``(c0, slope, rows kept)``."""
     slope, c0 = 0.0, float(np.average(centers[good], weights=quality[good]))
     for _ in range(3):
-        if fit_tilt and np.count_nonzero(good) >= 3 and np.ptp(x[good]) > 0:
-            slope, c0 = np.polyfit(x[good], centers[good], 1, w=np.sqrt(quality[good]))
-        else:
-            c0 = float(np.average(centers[good], weights=quality[good]))
+        slope = 0.0
+        c0 = float(np.average(centers[good], weights=quality[good]))
+        if fit_tilt and np.count_nonzero(good) >= 4 and np.ptp(x[good]) > 0:
+            w = quality[good]
+            xm = float(np.average(x[good], weights=w))
+            sxx = float(np.sum(w * (x[good] - xm) ** 2))
+            b = float(np.sum(w * (x[good] - xm) * (centers[good] - c0)) / sxx)
+            a = c0 - b * xm
+            r = centers[good] - (a + b * x[good])
+            stderr = math.sqrt(float(np.sum(w * r**2)) / (good.sum() - 2) / sxx)
+            if abs(b) > 3 * stderr:
+                slope, c0 = b, a
         resid = centers - (c0 + slope * x)
         mad = 1.4826 * float(np.median(np.abs(resid[good] - np.median(resid[good])))) + 0.05
         keep = good & (np.abs(resid) <= 3 * mad)
