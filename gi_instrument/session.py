@@ -26,12 +26,14 @@ class Session:
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
-                  *, progress: bool = True, timeout_s: float = 10.0) -> Session:
+                  *, progress: bool = True, timeout_s: float = 10.0, zmq_publish: str | None = None) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
     progress to a RunEngine.
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
+    ``zmq_publish`` (``"host:port"``, a ``bluesky-0MQ-proxy``'s in port) also publishes every
+    document there for ``gi-viewer --live`` (a 0MQ PUB socket: never waits for a viewer).
     """
     from bluesky import RunEngine
 
@@ -44,4 +46,8 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     RE.subscribe(tiled_writer(client))
     if progress:
         RE.subscribe(FrameProgress())
+    if zmq_publish:
+        from bluesky.callbacks.zmq import Publisher
+
+        RE.subscribe(Publisher(zmq_publish))
     return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths)
