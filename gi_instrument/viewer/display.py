@@ -33,16 +33,17 @@ class SignalStyle:
 
 SIGNAL_STYLES: dict[str, SignalStyle] = {
     "frame": SignalStyle("CET-L1", None, "counts"),
-    "transmission": SignalStyle("CET-L1", (0.0, 1.1), ""),
+    "transmission": SignalStyle("CET-L1", None, ""),
     "dpc": SignalStyle("CET-L1", (-np.pi, np.pi), "rad"),
-    "darkfield": SignalStyle("CET-L1", (0.0, 1.2), ""),
+    "darkfield": SignalStyle("CET-L1", None, ""),
     "visibility": SignalStyle("viridis", (0.0, 0.4), ""),
     "delta": SignalStyle("CET-L1", None, ""),
     "attenuation": SignalStyle("CET-L1", None, "1/m"),
     "darkfield_volume": SignalStyle("magma", None, "1/m"),
 }
 """Default colour map and levels per signal: frames and the three contrasts in grey (as the
-paper's figures), the visibility map in viridis over 0-40 %, the dark-field volume in magma."""
+paper's figures; the differential phase over its full range -pi..pi), the visibility map in
+viridis over 0-40 %, the dark-field volume in magma."""
 
 
 def style_of(name: str) -> SignalStyle:

@@ -38,30 +38,35 @@ class ScanView(QtWidgets.QWidget):
         self.period_um = 1.0
         self.pixel: tuple[int, int] | None = None
         self.signals: Retrieval | None = None
-        """The retrieval of the scan shown (``None`` for a reference scan or without reference)."""
+        """The retrieval shown in the signals panel (``None`` before the first)."""
         for panel in (self.frame_panel, *self.signals_panel.panels.values()):
             panel.pixel_clicked.connect(self.select_pixel)
 
     def show_scan(self, scan: SteppingScan, step: int, reference: SteppingScan | None, dark: NDArray | None,
-                  period_um: float, title: str = "") -> None:
-        """Show frame ``step`` of ``scan``; the signals against ``reference`` (a sample scan) and
-        the visibility map of ``reference`` (or of ``scan`` itself when it is a reference)."""
+                  period_um: float, title: str = "", sample: SteppingScan | None = None) -> None:
+        """Show frame ``step`` of ``scan`` and its stepping curves; the signals of ``scan`` (or, when
+        ``scan`` is a reference, of ``sample``) against ``reference``, and the visibility map of
+        ``reference`` (or of ``scan`` when it is a reference and no other is given)."""
         self.scan, self.dark, self.period_um = scan, dark, period_um
-        self.show_step(step, title)
-        flat = scan if scan.stream == "reference" else reference
-        self.signals = None
-        if scan.stream != "reference" and reference is not None:
-            self.signals = scan_signals(scan, reference, dark, period_um)
-        self.signals_panel.show_signals(self.signals, None if flat is None else visibility_map(flat, dark, period_um))
+        self.show_step(step, title, keep_levels=False)
+        if scan.stream != "reference":
+            sample = scan
+        flat = reference if reference is not None else (scan if scan.stream == "reference" else None)
+        if sample is not None and reference is not None:
+            self.signals = scan_signals(sample, reference, dark, period_um)
+            self.signals_panel.show_signals(self.signals, None)
+        if flat is not None:
+            self.signals_panel.show_signals(None, visibility_map(flat, dark, period_um))
         rows, cols = scan.frames.shape[1:]
         if self.pixel is None or not (self.pixel[0] < rows and self.pixel[1] < cols):
             self.pixel = (rows // 2, cols // 2)
         self.select_pixel(*self.pixel)
 
-    def show_step(self, step: int, title: str = "") -> None:
-        """Show frame ``step`` of the current scan."""
+    def show_step(self, step: int, title: str = "", keep_levels: bool = True) -> None:
+        """Show frame ``step`` of the current scan (by default with the levels of the step shown
+        before, so the fringe is seen to move)."""
         assert self.scan is not None
-        self.frame_panel.set_image(self.scan.frames[step], "frame", keep_levels=True)
+        self.frame_panel.set_image(self.scan.frames[step], "frame", keep_levels=keep_levels)
         self.frame_panel.set_title(title or f"{self.scan.stream} {self.scan.angle_index}, step {step}")
 
     def select_pixel(self, row: int, col: int) -> None:

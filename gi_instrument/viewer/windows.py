@@ -126,8 +126,10 @@ def status_text(status: LiveStatus) -> str:
 
 
 class LiveWindow(QtWidgets.QMainWindow):
-    """A running acquisition, redrawn from a :class:`LiveState` every ``refresh_s`` s: only the
-    newest frame and scan are read, whatever arrived in between is skipped."""
+    """A running acquisition, redrawn from a :class:`LiveState` every ``refresh_s`` s: the newest
+    complete stepping scan (frame view and curves), the signals of the newest sample scan against
+    the newest reference and that reference's visibility map. Only these are read; scans that
+    arrived in between are skipped."""
 
     def __init__(self, state: LiveState, refresh_s: float = 0.5) -> None:
         super().__init__()
@@ -165,10 +167,13 @@ class LiveWindow(QtWidgets.QMainWindow):
             if self._reference is None or self._reference[0] is not status.latest_reference:
                 self._reference = (status.latest_reference, status.latest_reference.read())
             reference = self._reference[1]
-        sample = reference if scan is status.latest_reference else scan.read()
+        shown = reference if scan is status.latest_reference else scan.read()
+        sample = None
+        if scan.stream == "reference" and status.latest_primary is not None:
+            sample = status.latest_primary.read()
         steps = len(scan.frames)
-        self.view.show_scan(sample, steps - 1, reference, self._dark[1], status.period_um or 1.0,
-                            f"latest: {scan.stream} {scan.angle_index}, step {steps - 1}")
+        self.view.show_scan(shown, steps - 1, reference, self._dark[1], status.period_um or 1.0,
+                            f"latest: {scan.stream} {scan.angle_index}, step {steps - 1}", sample=sample)
 
 
 class VolumeWindow(QtWidgets.QMainWindow):

@@ -74,8 +74,8 @@ def zmq_proxy():
 
 @pytest.fixture(scope="module")
 def live_run(RE, instrument, zmq_proxy):
-    """A small gi_ct (4 projections 5 deg apart, references every 10 deg and at the end) on the
-    session's simulated IOC, published through the proxy and followed by a LiveReceiver +
+    """A small gi_ct (4 projections 5 deg apart at 60 s per step, references every 10 deg and at the
+    end) on the session's simulated IOC, published through the proxy and followed by a LiveReceiver +
     LiveState as ``gi-viewer --live`` does; returns (uid, state, statuses seen while it ran)."""
     from bluesky.callbacks.zmq import Publisher
 
@@ -84,14 +84,19 @@ def live_run(RE, instrument, zmq_proxy):
 
     in_addr, out_addr = zmq_proxy
     state = LiveState()
-    receiver = LiveReceiver(out_addr, state).start()
+    seen: list[str] = []
+    receiver = LiveReceiver(out_addr, lambda name, doc: (seen.append(name), state(name, doc))).start()
     publisher = Publisher(in_addr)
-    time.sleep(0.5)  # 0MQ subscriptions take a moment to reach the publisher
+    deadline = time.monotonic() + 20
+    while not seen:  # 0MQ subscriptions take a moment to reach the publisher: probe until one arrives
+        assert time.monotonic() < deadline, "nothing came through the 0MQ proxy"
+        publisher("stop", {"uid": "probe", "run_start": "probe", "exit_status": "probe"})
+        time.sleep(0.1)
     uids: list[str] = []
     tokens = [RE.subscribe(publisher),
               RE.subscribe(lambda name, doc: uids.append(doc["uid"]) if name == "start" else None)]
     try:
-        RE(gi_ct(instrument, exposure_s=1.0, angle_step_deg=5.0, range_deg=20.0, reference_every_deg=10.0,
+        RE(gi_ct(instrument, exposure_s=60.0, angle_step_deg=5.0, range_deg=20.0, reference_every_deg=10.0,
                  final_reference=True, n_darks=2))
         deadline = time.monotonic() + 20
         while state.status().running or state.status().uid != uids[0]:
