@@ -14,16 +14,24 @@ frames done / expected, and stalls. The window reads frames only when it redraws
 times a second) and only the latest ones: frames that arrived in between are skipped, never
 queued, so the viewer never lags behind the acquisition.
 
+A viewer started in the middle of a run has missed the run's start and descriptor documents;
+with a ``catch_up`` source (:func:`journal_catch_up`: the document journal the session writes in
+the data directory) the first event of an unknown stream replays the run so far from there,
+after which the stream carries on (events seen twice are counted once).
+
 Stalls: bluesky emits no document when a suspender holds the run (the tube arcs, a controller
 stops answering), so a stall is inferred from time: no frame for longer than
-``stall_factor`` times the mean frame interval (and at least ``min_stall_s``).
+``stall_factor`` times the mean interval between stepping scans (and at least ``min_stall_s``;
+a stepping scan's events arrive together once it is on disk).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +45,28 @@ from gi_instrument.processing.catalog_reader import IMAGE_KEY
 from gi_instrument.progress import time_left_s
 from gi_instrument.viewer.scan_signals import SteppingScan
 
-__all__ = ["FrameRef", "LiveReceiver", "LiveScan", "LiveState", "LiveStatus", "read_frames"]
+__all__ = ["FrameRef", "LiveReceiver", "LiveScan", "LiveState", "LiveStatus", "journal_catch_up", "read_frames"]
+
+CatchUp = Callable[[str], list[tuple[str, dict[str, Any]]]]
+"""``catch_up(descriptor_uid)`` -> the documents of the run that descriptor belongs to, so far."""
+
+
+def journal_catch_up(documents_dir: str | Path, newest: int = 3) -> CatchUp:
+    """A ``catch_up`` source reading the document journals (``DATA_DIR/documents/*.jsonl``,
+    :func:`gi_instrument.catalog.document_journal`): the newest ``newest`` files are searched for
+    the descriptor."""
+    folder = Path(documents_dir)
+
+    def catch_up(descriptor_uid: str) -> list[tuple[str, dict[str, Any]]]:
+        files = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[:newest]
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            if descriptor_uid in text:
+                items = [json.loads(line) for line in text.splitlines() if line.strip()]
+                return [(item["name"], item["doc"]) for item in items]
+        return []
+
+    return catch_up
 
 
 @dataclass(frozen=True)
@@ -106,8 +135,10 @@ class LiveStatus:
 class LiveState:
     """A bluesky callback ``(name, doc)`` that keeps what the live view needs (thread-safe)."""
 
-    def __init__(self, stall_factor: float = 5.0, min_stall_s: float = 10.0) -> None:
+    def __init__(self, stall_factor: float = 5.0, min_stall_s: float = 10.0, catch_up: CatchUp | None = None) -> None:
         self.stall_factor, self.min_stall_s = stall_factor, min_stall_s
+        self.catch_up = catch_up
+        self._tried: set[str] = set()
         self._lock = threading.Lock()
         self._status = LiveStatus()
         self._reset()
@@ -117,6 +148,8 @@ class LiveState:
         self._resources: dict[str, tuple[Path, str]] = {}
         self._datums: dict[str, list[FrameRef]] = {}
         self._pending: dict[tuple[str, int], dict[int, tuple[FrameRef, float]]] = {}
+        self._last_seq: dict[str, int] = {}
+        self._datum_uids: set[str] = set()
         self._steps = 0
         self._t0 = self._t_last = 0.0
         self._angles: set[int] = set()
@@ -139,7 +172,7 @@ class LiveState:
             frames_expected=int(schedule.get("frames_expected", 0)),
             projections_total=int(schedule.get("n_projections", 0)),
             period_um=float(doc.get("geometry", {}).get("g2_period_um", 0.0)))
-        self._t0 = time.monotonic()
+        self._t0 = self._t_last = float(doc.get("time", time.time()))
 
     def _descriptor(self, doc: dict[str, Any]) -> None:
         self._streams[doc["uid"]] = doc.get("name", "primary")
@@ -154,22 +187,36 @@ class LiveState:
     def _stream_datum(self, doc: dict[str, Any]) -> None:
         resource = self._resources.get(doc["stream_resource"])
         datums = self._datums.get(doc["descriptor"])
-        if resource is None or datums is None:
-            return  # its resource or descriptor was lost (dropped message): skip these frames
+        if resource is None or datums is None or doc["uid"] in self._datum_uids:
+            return  # its resource or descriptor was lost (dropped message), or seen twice: skip
+        self._datum_uids.add(doc["uid"])
         indices = doc["indices"]
         datums.extend(FrameRef(resource[0], resource[1], i) for i in range(indices["start"], indices["stop"]))
 
+    def _replay(self, descriptor_uid: str) -> None:
+        """Catch up with the run of an unknown descriptor (once per descriptor)."""
+        if self.catch_up is None or descriptor_uid in self._tried:
+            return
+        self._tried.add(descriptor_uid)
+        for name, doc in self.catch_up(descriptor_uid):
+            handler = getattr(self, f"_{name}", None)
+            if handler is not None:
+                handler(doc)
+
     def _event(self, doc: dict[str, Any]) -> None:
+        if doc["descriptor"] not in self._streams:
+            self._replay(doc["descriptor"])
         stream = self._streams.get(doc["descriptor"])
         datums = self._datums.get(doc["descriptor"], [])
         seq = int(doc.get("seq_num", 0)) - 1
-        if stream is None or not 0 <= seq < len(datums):
+        if stream is None or not 0 <= seq < len(datums) or seq <= self._last_seq.get(doc["descriptor"], -1):
             return
+        self._last_seq[doc["descriptor"]] = seq
         ref, data = datums[seq], doc["data"]
         status = self._status
         status.frames_done += 1
         status.latest_frame = ref
-        self._t_last = time.monotonic()
+        self._t_last = float(doc.get("time", time.time()))
         self._in_stall = False
         if stream == "dark":
             self._dark.append(ref)
@@ -193,21 +240,29 @@ class LiveState:
                 self._angles.add(angle)
                 status.projections_done = len(self._angles)
 
+    def _event_page(self, doc: dict[str, Any]) -> None:
+        """Event pages (the journal stores events so) are taken event by event."""
+        from event_model import unpack_event_page
+
+        for event in unpack_event_page(doc):
+            self._event(event)
+
     def _stop(self, doc: dict[str, Any]) -> None:
         self._status.running = False
         self._status.exit_status = str(doc.get("exit_status", ""))
 
     def status(self, now: float | None = None) -> LiveStatus:
-        """A copy of the state at ``now`` (monotonic s; default: now), with the time left and
-        stalls worked out."""
-        now = time.monotonic() if now is None else now
+        """A copy of the state at ``now`` (s since the epoch, like the documents' times; default:
+        now), with the time left and stalls worked out."""
+        now = time.time() if now is None else now
         with self._lock:
             status = LiveStatus(**vars(self._status))
             done, expected = status.frames_done, status.frames_expected
             if status.running and done and expected:
                 status.time_left_s = time_left_s(done, expected, self._t_last - self._t0)
                 gap = now - self._t_last
-                if gap > max(self.min_stall_s, self.stall_factor * (self._t_last - self._t0) / done):
+                scans = status.latest_scan.seq if status.latest_scan else 1
+                if gap > max(self.min_stall_s, self.stall_factor * (self._t_last - self._t0) / scans):
                     status.stalled_s = gap
                     if not self._in_stall:
                         self._in_stall = True

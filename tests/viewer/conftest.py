@@ -76,7 +76,7 @@ def zmq_proxy():
 def live_run(RE, instrument, zmq_proxy):
     """A small gi_ct (4 projections 5 deg apart at 60 s per step, references every 10 deg and at the
     end) on the session's simulated IOC, published through the proxy and followed by a LiveReceiver +
-    LiveState as ``gi-viewer --live`` does; returns (uid, state, statuses seen while it ran)."""
+    LiveState as ``gi-viewer --live`` does; returns (uid, state, the run's documents in order)."""
     from bluesky.callbacks.zmq import Publisher
 
     from gi_instrument.plans import gi_ct
@@ -92,14 +92,13 @@ def live_run(RE, instrument, zmq_proxy):
         assert time.monotonic() < deadline, "nothing came through the 0MQ proxy"
         publisher("stop", {"uid": "probe", "run_start": "probe", "exit_status": "probe"})
         time.sleep(0.1)
-    uids: list[str] = []
-    tokens = [RE.subscribe(publisher),
-              RE.subscribe(lambda name, doc: uids.append(doc["uid"]) if name == "start" else None)]
+    docs: list[tuple[str, dict]] = []
+    tokens = [RE.subscribe(publisher), RE.subscribe(lambda name, doc: docs.append((name, doc)))]
     try:
         RE(gi_ct(instrument, exposure_s=60.0, angle_step_deg=5.0, range_deg=20.0, reference_every_deg=10.0,
                  final_reference=True, n_darks=2))
         deadline = time.monotonic() + 20
-        while state.status().running or state.status().uid != uids[0]:
+        while state.status().running or state.status().uid != docs[0][1]["uid"]:
             assert time.monotonic() < deadline, "the live state never saw the run's stop document"
             time.sleep(0.05)
     finally:
@@ -107,7 +106,7 @@ def live_run(RE, instrument, zmq_proxy):
             RE.unsubscribe(token)
         publisher.close()
         receiver.stop()
-    return uids[0], state
+    return docs[0][1]["uid"], state, docs
 
 
 @pytest.fixture(scope="session")

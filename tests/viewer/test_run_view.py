@@ -79,7 +79,7 @@ def test_signals_of_a_projection_against_its_reference(run_window):
 
 
 def test_live_state_followed_the_run(live_run, catalog):
-    uid, state = live_run
+    uid, state, _ = live_run
     status = state.status()
     assert (status.uid, status.running, status.exit_status) == (uid, False, "success")
     assert status.projections_done == status.projections_total == 4
@@ -106,7 +106,7 @@ def test_live_window_reads_only_the_newest_scans(qt_app, qtbot, live_run, monkey
     real = live.read_frames
     monkeypatch.setattr(live, "read_frames", counting)
     monkeypatch.setattr(windows, "read_frames", counting)
-    uid, state = live_run
+    uid, state, _ = live_run
     window = windows.LiveWindow(state, refresh_s=60)
     qtbot.addWidget(window)
     window.refresh()
@@ -125,3 +125,48 @@ def test_live_window_reads_only_the_newest_scans(qt_app, qtbot, live_run, monkey
     before = len(reads)
     window.refresh()  # nothing new: nothing read
     assert len(reads) == before
+
+
+def test_a_viewer_started_mid_run_catches_up_from_the_journal(live_run, tmp_path):
+    """A viewer that missed the start of the run replays it from the document journal at the
+    first unknown event, then carries on with the stream; frames seen twice count once."""
+    from gi_instrument.catalog import catalog_paths, document_journal
+    from gi_instrument.viewer.live import LiveState, journal_catch_up
+
+    uid, followed, docs = live_run
+    paths = catalog_paths(tmp_path)
+    journal = document_journal(paths)
+    events = [i for i, (name, _) in enumerate(docs) if name == "event"]
+    middle = events[len(events) // 2]
+    for name, doc in docs[:middle + 4]:  # the journal is written before the documents are published
+        journal(name, doc)
+    late = LiveState(catch_up=journal_catch_up(paths.documents))
+    for name, doc in docs[middle:]:
+        late(name, doc)
+    status, full = late.status(), followed.status()
+    assert (status.uid, status.frames_done, status.projections_done) == (uid, full.frames_done, 4)
+    assert status.latest_primary.frames == full.latest_primary.frames
+    assert status.latest_reference.frames == full.latest_reference.frames
+
+    blind = LiveState()  # without a journal: nothing until the next run
+    for name, doc in docs[middle:]:
+        blind(name, doc)
+    assert blind.status().frames_done == 0
+
+
+def test_a_stall_is_reported_once(live_run):
+    """No frame for much longer than a stepping scan takes: the status reports the stall (a
+    suspended run emits no document) and counts it once."""
+    from gi_instrument.viewer.live import LiveState
+
+    _, _, docs = live_run
+    state = LiveState(min_stall_s=1.0)
+    events = [i for i, (name, _) in enumerate(docs) if name == "event"]
+    for name, doc in docs[:events[20] + 1]:
+        state(name, doc)
+    last = docs[events[20]][1]["time"]
+    assert state.status(now=last).stalled_s == 0
+    late = state.status(now=last + 1e4)
+    assert late.stalled_s == pytest.approx(1e4) and late.stalls == 1
+    assert state.status(now=last + 2e4).stalls == 1
+    assert late.running and late.time_left_s > 0
