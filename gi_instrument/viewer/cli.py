@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("run", nargs="?", help="run uid (or its beginning) or -N (N-th last run)")
-    parser.add_argument("--data-dir", default=None, help="data directory of the catalog ($GI_DATA_DIR or ~/gi-data)")
+    parser.add_argument("--data-dir", default=None,
+                        help="data directory of the catalog and, live, of the journal to catch up from a run's "
+                             "start ($GI_DATA_DIR or ~/gi-data)")
     parser.add_argument("--volume", metavar="DIR", help="a gi-process output folder (or its volumes.h5)")
     parser.add_argument("--live", nargs="?", const=DEFAULT_LIVE, metavar="HOST:PORT",
                         help=f"follow the documents of the 0MQ proxy's out port (default {DEFAULT_LIVE})")
@@ -89,7 +91,7 @@ def _run_window(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
 
 def _volume_window(args: argparse.Namespace, parser: argparse.ArgumentParser):
-    from gi_instrument.viewer.display import Clahe
+    from gi_instrument.viewer.display import Clahe, NlMeans
     from gi_instrument.viewer.volume_data import VolumeData
     from gi_instrument.viewer.windows import VolumeWindow
 
@@ -105,21 +107,19 @@ def _volume_window(args: argparse.Namespace, parser: argparse.ArgumentParser):
         parser.error(f"--slice {index} / --mip {args.mip}: the {args.plane} plane has {depth} slices")
     if args.levels and (len(args.levels) != 2 or not args.levels[1] > args.levels[0]):
         parser.error(f"--levels {args.levels}: give LO,HI with HI > LO")
+    try:
+        clahe = Clahe(int(args.clahe[0]), int(args.clahe[1]), args.clahe[2]) if args.clahe else None
+        nlm = NlMeans(h_sigma=args.nlm) if args.nlm is not None else None
+    except (ValueError, IndexError) as exc:
+        parser.error(f"--clahe BLOCK,BINS,SLOPE / --nlm H: {exc}")
     window = VolumeWindow(data)
-    if args.clahe:
-        if len(args.clahe) != 3:
-            parser.error("--clahe takes BLOCK,BINS,SLOPE")
-        block, bins, slope = args.clahe
-        try:
-            Clahe(int(block), int(bins), slope)
-            window.clahe_block.setValue(int(block))
-            window.clahe_bins.setValue(int(bins))
-            window.clahe_slope.setValue(slope)
-        except ValueError as exc:
-            parser.error(str(exc))
-    window.use_clahe.setChecked(bool(args.clahe))
-    if args.nlm is not None:
-        window.nlm_h.setValue(args.nlm)
+    if clahe is not None:
+        window.clahe_block.setValue(clahe.block_px)
+        window.clahe_bins.setValue(clahe.bins)
+        window.clahe_slope.setValue(clahe.slope)
+        window.use_clahe.setChecked(True)
+    if nlm is not None:
+        window.nlm_h.setValue(nlm.h_sigma)
         window.use_nlm.setChecked(True)
     window.go_to(args.signal, args.plane, index, args.mip, tuple(args.levels) if args.levels else None)
     return window
@@ -148,10 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = application(headless=bool(args.snapshot))
     receiver = None
     if args.live:
-        from gi_instrument.viewer.live import LiveReceiver, LiveState
+        from gi_instrument.catalog import CatalogPaths, default_data_dir
+        from gi_instrument.viewer.live import LiveReceiver, LiveState, journal_catch_up
         from gi_instrument.viewer.windows import LiveWindow
 
-        state = LiveState()
+        documents = CatalogPaths(args.data_dir or default_data_dir()).documents  # to catch up mid-run
+        state = LiveState(catch_up=journal_catch_up(documents) if documents.is_dir() else None)
         receiver = LiveReceiver(args.live, state).start()
         window = LiveWindow(state)
     elif args.volume:
@@ -169,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     time.sleep(0.05)
                 window.refresh()
             print(f"gi-viewer: wrote {_render(window, app, args.snapshot)}")
+            window.close()
             return 0
         return app.exec()
     finally:

@@ -62,6 +62,10 @@ class Clahe:
     slope: float = 3.0
     """Maximum slope of the local mapping (1 = no contrast change)."""
 
+    def __post_init__(self) -> None:
+        if self.block_px < 2 or self.bins < 2 or self.slope < 1:
+            raise ValueError(f"CLAHE needs block >= 2 px, bins >= 2, slope >= 1; got {self}")
+
 
 def clahe(image: ArrayLike, levels: tuple[float, float], params: Clahe = Clahe()) -> NDArray[np.float32]:
     """CLAHE of ``image`` shown between ``levels`` (values outside are clipped first), with Fiji's
@@ -71,8 +75,6 @@ def clahe(image: ArrayLike, levels: tuple[float, float], params: Clahe = Clahe()
     lo, hi = levels
     if not hi > lo:
         raise ValueError(f"levels must increase, got {levels}")
-    if params.block_px < 2 or params.bins < 2 or params.slope < 1:
-        raise ValueError(f"CLAHE needs block >= 2 px, bins >= 2, slope >= 1; got {params}")
     scaled = np.clip((np.nan_to_num(np.asarray(image, dtype=np.float64), nan=lo) - lo) / (hi - lo), 0, 1)
     block = min(params.block_px, *scaled.shape)
     return equalize_adapthist(scaled, kernel_size=block, clip_limit=params.slope / params.bins,
@@ -90,14 +92,16 @@ class NlMeans:
     distance_px: int = 6
     """Search distance, pixels."""
 
+    def __post_init__(self) -> None:
+        if self.h_sigma <= 0 or self.patch_px < 1 or self.distance_px < 1:
+            raise ValueError(f"non-local means needs h_sigma > 0, patch and distance >= 1 px; got {self}")
+
 
 def nl_means(image: ArrayLike, params: NlMeans = NlMeans()) -> NDArray[np.float32]:
     """Non-local-means smoothing of a 2-D image; the noise sigma is estimated from the image
     (:func:`skimage.restoration.estimate_sigma`), ``h = h_sigma x sigma``."""
     from skimage.restoration import denoise_nl_means, estimate_sigma
 
-    if params.h_sigma <= 0 or params.patch_px < 1 or params.distance_px < 1:
-        raise ValueError(f"non-local means needs h_sigma > 0, patch and distance >= 1 px; got {params}")
     img = np.asarray(image, dtype=np.float64)
     finite = np.isfinite(img)
     img = np.where(finite, img, np.nanmean(img) if finite.any() else 0.0)

@@ -5,11 +5,7 @@ rendered."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +18,6 @@ VOLUME_BINNING = 8
 """Truth volume at binning 8: 256 x 256 voxels of 68 um."""
 VOLUME_ROWS = (122, 140)
 """Detector rows (binned) of the volume: the band with the DCIS cluster of calcifications."""
-CALCIFIED_PER_M = 100.0
-"""mu above which a voxel holds calcium (tissue and formalin stay below ~90 /m at 20 keV)."""
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +28,13 @@ def qt_app():
     return application(headless=True)
 
 
-def rendered(panel) -> np.ndarray:
+@pytest.fixture(scope="session")
+def rendered():
+    """:func:`rendered_pixels`."""
+    return rendered_pixels
+
+
+def rendered_pixels(panel) -> np.ndarray:
     """What ``panel`` (an ImagePanel) shows, read back from ``panel.grab()``: the grey level
     (mean of R, G, B) at the centre of every image pixel, (rows, cols) float."""
     from pyqtgraph.Qt import QtGui
@@ -56,42 +56,16 @@ def rendered(panel) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def zmq_proxy():
-    """``bluesky-0MQ-proxy`` on two free loopback ports; yields (in address, out address)."""
-    from gi_instrument.sim.launcher import free_port
-
-    exe = shutil.which("bluesky-0MQ-proxy", path=os.path.dirname(sys.executable))
-    in_addr, out_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([exe, "--in-address", in_addr, "--out-address", out_addr],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    try:
-        yield in_addr, out_addr
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def live_run(RE, instrument, zmq_proxy):
+def live_run(RE, instrument, zmq_proxy, follow_documents):
     """A small gi_ct (4 projections 5 deg apart at 60 s per step, references every 10 deg and at the
     end) on the session's simulated IOC, published through the proxy and followed by a LiveReceiver +
     LiveState as ``gi-viewer --live`` does; returns (uid, state, the run's documents in order)."""
-    from bluesky.callbacks.zmq import Publisher
-
     from gi_instrument.plans import gi_ct
-    from gi_instrument.viewer.live import LiveReceiver, LiveState
+    from gi_instrument.viewer.live import LiveState
 
     in_addr, out_addr = zmq_proxy
     state = LiveState()
-    seen: list[str] = []
-    receiver = LiveReceiver(out_addr, lambda name, doc: (seen.append(name), state(name, doc))).start()
-    publisher = Publisher(in_addr)
-    deadline = time.monotonic() + 20
-    while not seen:  # 0MQ subscriptions take a moment to reach the publisher: probe until one arrives
-        assert time.monotonic() < deadline, "nothing came through the 0MQ proxy"
-        publisher("stop", {"uid": "probe", "run_start": "probe", "exit_status": "probe"})
-        time.sleep(0.1)
+    receiver, publisher = follow_documents(in_addr, out_addr, state)
     docs: list[tuple[str, dict]] = []
     tokens = [RE.subscribe(publisher), RE.subscribe(lambda name, doc: docs.append((name, doc)))]
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import rendered
 
 from gi_instrument.processing import fit_stepping, retrieve
 from gi_instrument.profile import load_profile
@@ -26,7 +25,7 @@ def run_window(qt_app, qtbot, live_run, catalog):
     return window
 
 
-def test_the_fringe_is_visible_in_the_frame_view(run_window):
+def test_the_fringe_is_visible_in_the_frame_view(run_window, rendered):
     """The rendered frame of a reference scan follows the fitted fringe cos(2 pi x_k / p2 + phi)
     at its step (the moire of the interferometer), and moves with the phase step."""
     view = run_window.view
