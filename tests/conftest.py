@@ -86,7 +86,7 @@ def sim_pv(sim_ioc):
     return get
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def zmq_proxy():
     """``bluesky-0MQ-proxy`` on two free loopback ports; yields (in address, out address)."""
     from gi_instrument.sim.launcher import free_port

@@ -171,12 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     time.sleep(0.05)
                 window.refresh()
             print(f"gi-viewer: wrote {_render(window, app, args.snapshot)}")
-            window.close()
             return 0
         return app.exec()
     finally:
         if receiver is not None:
             receiver.stop()
+        window.close()
+        window.deleteLater()  # deleted by Qt, while the application is alive
+        app.processEvents()
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def rendered_pixels(panel) -> np.ndarray:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_run(RE, instrument, zmq_proxy, follow_documents):
     """A small gi_ct (4 projections 5 deg apart at 60 s per step, references every 10 deg and at the
     end) on the session's simulated IOC, published through the proxy and followed by a LiveReceiver +

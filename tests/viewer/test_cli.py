@@ -32,19 +32,23 @@ def test_volume_snapshot_renders_headless(qt_app, specimen_volume, tmp_path, cap
 
 
 @pytest.mark.ioc
-def test_run_snapshot_and_viewer_in_its_own_process(qt_app, live_run, data_dir, tmp_path):
+def test_run_snapshot(qt_app, live_run, data_dir, tmp_path):
+    uid = live_run[0]
+    path = tmp_path / "run.png"
+    assert main([uid[:8], "--data-dir", str(data_dir), "--stream", "reference", "--scan", "-1", "--step", "3",
+                 "--pixel", "100,120", "--snapshot", str(path)]) == 0
+    assert path.read_bytes()[:8] == PNG and _image(path).shape == (900, 1400, 3)
+
+
+def test_viewer_runs_in_its_own_process(specimen_volume, tmp_path):
+    """``viewer()`` returns at once with the viewer's process (the session's RunEngine is never
+    blocked); here it renders a snapshot and exits."""
     from gi_instrument.viewer import viewer
 
-    uid = live_run[0]
-    first = tmp_path / "run.png"
-    assert main([uid[:8], "--data-dir", str(data_dir), "--stream", "reference", "--scan", "-1", "--step", "3",
-                 "--pixel", "100,120", "--snapshot", str(first)]) == 0
-    assert first.read_bytes()[:8] == PNG and _image(first).shape == (900, 1400, 3)
-
-    second = tmp_path / "process.png"
-    proc = viewer(uid, data_dir=data_dir, extra=["--snapshot", str(second), "--size", "1200,800"])
-    assert proc.wait(timeout=120) == 0  # a separate process: the caller's RunEngine is never blocked
-    assert _image(second).shape == (800, 1200, 3)
+    path = tmp_path / "process.png"
+    proc = viewer(volume=specimen_volume[0], extra=["--snapshot", str(path), "--size", "1000,700"])
+    assert proc.wait(timeout=120) == 0
+    assert _image(path).shape == (700, 1000, 3)
 
 
 @pytest.mark.parametrize("argv, message", [
