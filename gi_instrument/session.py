@@ -50,7 +50,8 @@ class Session:
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
                   *, progress: bool = True, timeout_s: float = 10.0, persistent_md: bool = True,
-                  log_file: bool = True, best_effort: bool = False, camera_layout: str = "scanner") -> Session:
+                  log_file: bool = True, best_effort: bool = False, camera_layout: str = "scanner",
+                  zmq_publish: str | None = None) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
     progress to a RunEngine.
@@ -67,6 +68,8 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     is started if none runs (:func:`gi_instrument.ca_repeater.ensure_repeater`).
     ``camera_layout="areadetector"`` drives a standard areaDetector camera IOC
     (see :func:`~gi_instrument.devices.make_instrument`).
+    ``zmq_publish`` (``"host:port"``, a ``bluesky-0MQ-proxy``'s in port) also publishes every
+    document there for ``gi-viewer --live`` (a 0MQ PUB socket: never waits for a viewer).
     """
     from bluesky import RunEngine
 
@@ -91,6 +94,10 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     RE.subscribe(log_runs)
     if progress:
         RE.subscribe(FrameProgress())
+    if zmq_publish:
+        from bluesky.callbacks.zmq import Publisher
+
+        RE.subscribe(Publisher(zmq_publish))
     bec = None
     if best_effort:
         from bluesky.callbacks.best_effort import BestEffortCallback
