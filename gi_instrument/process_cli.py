@@ -20,8 +20,9 @@ Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
 - ``attenuation``: ``mu [1/m] = FBP_ramp(-ln T) / v`` (``-ln T`` is the line integral of ``mu``,
   the FBP returns ``mu v`` per pixel).
 - ``darkfield``: linear diffusion coefficient ``eps [1/m] = FBP_ramp(-ln D) / v``.
-- ``delta``: ``delta = FBP_hilbert(alpha)``, ``alpha = p2 dphi / (2 pi d)`` the refraction angle
-  in rad (p2 the G2 period, d the G1-G2 distance). With ``alpha = d/du integral delta dz`` (``u``
+- ``delta``: ``delta = FBP_hilbert(alpha)``, ``alpha = p2 dphi / (2 pi d_eff)`` the refraction
+  angle at the sample in rad (p2 the G2 period, ``d_eff`` the lever arm of the sample position
+  from the run's geometry, :attr:`~gi_instrument.processing.catalog_reader.CTRun.lever_arm_cm`). With ``alpha = d/du integral delta dz`` (``u``
   in m) and ``u = v n`` (``n`` in pixels), the per-pixel derivative of the pixel-unit projection
   ``integral delta dz / v`` is ``alpha`` itself: the voxel size cancels
   (:func:`gi_instrument.processing.fbp.delta_from_dpc`).
@@ -137,7 +138,7 @@ def process_run(
             eps = fbp(_minus_log(sino.darkfield[:, block]), angles, "ramp", center_px=center_px)
             vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
             vf.volume("delta")[block] = delta_from_dpc(
-                np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.g1_g2_cm,
+                np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.lever_arm_cm,
                 center_px=center_px, truncation=truncation, container=container)
             sino.release_pages()
             bar.update(block.stop - block.start)
@@ -177,7 +178,7 @@ def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncatio
         ct, out, angles_deg=sino.angles_deg, central_row=row,
         central_sinograms={
             "delta": (refraction_angle_rad(np.asarray(sino.dpc[:, row], dtype=np.float64),
-                                           ct.period_um, ct.g1_g2_cm), "hilbert"),
+                                           ct.period_um, ct.lever_arm_cm), "hilbert"),
             "mu": (_minus_log(sino.transmission[:, row]), "ramp")},
         central_slices={"delta": volumes["delta"][row], "mu": volumes["attenuation"][row]},
         center_px=center_px, fbp_kwargs={"truncation": truncation, "container": container}, **kwargs)

@@ -2,7 +2,8 @@
 
 Run layout (written by :func:`gi_instrument.plans.gi_ct`): the start document carries
 ``plan_name == "gi_ct"``, ``profile`` (the profile as a dict), ``geometry`` (``voxel_um``,
-``g1_g2_cm``, ``g2_period_um``, ``binning``, ``pixel_at_sample_um``, ...) and ``plan_args``.
+``g1_g2_cm``, ``source_g1_cm``, ``source_sample_cm``, ``beam``, ``g2_period_um``, ``binning``,
+``pixel_at_sample_um``, ...) and ``plan_args``.
 Streams ``dark``, ``reference`` and ``primary`` hold one event per frame with the fields
 ``camera_image`` (rows, cols) uint16 (external HDF5), ``g2_position_um``, ``rotation_angle_deg``,
 ``frame_angle_index``, ``frame_step_index`` and the event ``time``.
@@ -24,6 +25,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
+from gi_instrument.processing.retrieval import lever_arm_cm
 from gi_instrument.processing.sinograms import Sinograms, StreamFrames, build_sinograms
 from gi_instrument.profile import Profile, profile_from_dict
 
@@ -70,6 +72,15 @@ class CTRun:
     def g1_g2_cm(self) -> float:
         """G1-G2 distance, cm."""
         return float(self.geometry.get("g1_g2_cm", self.profile.geometry.g1_g2_cm))
+
+    @property
+    def lever_arm_cm(self) -> float:
+        """Lever arm ``d_eff`` of the sample position, cm, from the run's geometry (distances of
+        the profile for runs that predate them): :func:`~.retrieval.lever_arm_cm`."""
+        g, pg = self.geometry, self.profile.geometry
+        source_g1 = float(g.get("source_g1_cm", pg.source_g1_cm))
+        source_sample = float(g.get("source_sample_cm", self.profile.source_sample_cm))
+        return lever_arm_cm(source_g1, self.g1_g2_cm, source_sample)
 
     @property
     def voxel_um(self) -> float:
