@@ -293,7 +293,8 @@ def build_sinograms(
         shape: detector frame (rows, cols).
         reference, primary: per-event metadata of the reference and sample streams.
         steps: phase steps per stepping scan.
-        n_dark: number of dark frames (events 0..n_dark-1 of stream ``dark``), averaged.
+        n_dark: number of dark frames (events 0..n_dark-1 of stream ``dark``: a CT's darks from
+            its start and its end), averaged into one dark frame.
         period_um: G2 period, um (needed with ``use_positions`` and G2 readbacks).
         use_positions: fit the measured G2 readbacks by least squares (else equidistant, FFT).
         correct_steps: estimate each scan's step positions from its curves (stepping-error
