@@ -41,16 +41,19 @@ class SimIOC:
     """``gi-sim-ioc`` (and a CA repeater) as subprocesses; use as a context manager.
 
     ``prefix`` defaults to a unique ``GISIM<hex>:`` so stray clients never reach the wrong IOC.
-    ``log_path`` receives the IOC's output (default: discarded).
+    ``log_path`` receives the IOC's output (default: discarded). ``phantom``: ``breast`` or
+    ``beads`` (default: the profile's ``simulation.phantom``).
     """
 
     def __init__(self, profile: str = "maast", *, prefix: str | None = None, time_scale: float = 0.001,
-                 binning: int = 8, seed: int = 0, log_path: str | Path | None = None) -> None:
+                 binning: int = 8, seed: int = 0, phantom: str | None = None,
+                 log_path: str | Path | None = None) -> None:
         self.profile = profile
         self.prefix = prefix or f"GISIM{uuid.uuid4().hex[:6]}:"
         self.time_scale = time_scale
         self.binning = binning
         self.seed = seed
+        self.phantom = phantom
         self.log_path = Path(log_path) if log_path else None
         self.port = free_port()
         self.repeater_port = free_port()
@@ -85,7 +88,7 @@ class SimIOC:
         self._procs.append(subprocess.Popen(
             [sys.executable, "-m", "gi_instrument.sim.ioc", "--profile", self.profile, "--prefix", self.prefix,
              "--port", str(self.port), "--time-scale", str(self.time_scale), "--binning", str(self.binning),
-             "--seed", str(self.seed)],
+             "--seed", str(self.seed)] + (["--phantom", self.phantom] if self.phantom else []),
             env=env, stdout=out, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout_s
         ioc = self._procs[-1]
