@@ -19,13 +19,21 @@ Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
 
 - ``attenuation``: ``mu [1/m] = FBP_ramp(-ln T) / v`` (``-ln T`` is the line integral of ``mu``,
   the FBP returns ``mu v`` per pixel).
-- ``darkfield``: linear diffusion coefficient ``eps [1/m] = FBP_ramp(-ln D) / v``.
+- ``darkfield``: linear diffusion coefficient ``eps [1/m] = FBP_ramp(-ln D) / v``; ``D`` from
+  visibilities corrected for their photon-noise bias (:mod:`gi_instrument.processing.noise`,
+  detector gain and read noise from the fit residuals of the first reference scan; off with
+  ``--no-darkfield-bias``).
 - ``delta``: ``delta = FBP_hilbert(alpha)``, ``alpha = p2 dphi / (2 pi d_eff)`` the refraction
   angle at the sample in rad (p2 the G2 period, ``d_eff`` the lever arm of the sample position
   from the run's geometry, :attr:`~gi_instrument.processing.catalog_reader.CTRun.lever_arm_cm`). With ``alpha = d/du integral delta dz`` (``u``
   in m) and ``u = v n`` (``n`` in pixels), the per-pixel derivative of the pixel-unit projection
   ``integral delta dz / v`` is ``alpha`` itself: the voxel size cancels
   (:func:`gi_instrument.processing.fbp.delta_from_dpc`).
+
+Every volume carries the energy its values refer to (``energy_keV``: the interferometer's design
+energy; ``delta`` scales as ``E^-2``) as a dataset attribute of ``volumes.h5`` and in the TIFF's
+ImageJ ``Info``; the file's ``geometry`` attribute holds the run's values (binning, pixel at the
+sample, lever arm, projections actually used), not the profile's.
 
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
@@ -86,6 +94,7 @@ def process_run(
     mip_slices: int = 32,
     quality: bool = True,
     snr_region: str | None = None,
+    darkfield_bias: bool = True,
 ) -> dict[str, Path]:
     """Sinograms, reconstructions and result files of a :class:`~.catalog_reader.CTRun`.
 
@@ -93,7 +102,9 @@ def process_run(
     ``tiff`` is False) and ``png/<volume>_preview.png`` (central slices and a MIP over
     ``mip_slices`` central slices); with ``quality``, ``quality.json`` and ``quality/*.png``
     (:func:`gi_instrument.processing.quality_report.assess_run`; ``snr_region`` ``"r0:r1,c0:c1"``
-    or ``None`` for its default disc). Returns the paths by name.
+    or ``None`` for its default disc). ``darkfield_bias``: correct the visibilities for their
+    noise bias with the detector noise measured on the first reference scan
+    (:mod:`gi_instrument.processing.noise`). Returns the paths by name.
     """
     from tqdm import tqdm
 
@@ -104,9 +115,10 @@ def process_run(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    noise = ct.noise_model(use_positions) if darkfield_bias else None
     sino = ct.sinograms(out_dir=out / "sinograms", memory_bytes=memory_bytes,
                         reference_mode=reference_mode, use_positions=use_positions,
-                        correct_steps=correct_steps, progress=progress)
+                        correct_steps=correct_steps, progress=progress, noise=noise)
     n_proj, rows, cols = sino.transmission.shape
     angles = sino.angles_deg
     parameters = {
@@ -114,18 +126,22 @@ def process_run(
         "use_positions": use_positions, "correct_steps": correct_steps, "center_px": center_px,
         "truncation": truncation,
         "min_signal": _MIN_SIGNAL,
+        "darkfield_noise": None if noise is None else {
+            "gain_adu_per_photon": noise.gain_adu_per_photon,
+            "read_variance_adu2": noise.read_variance_adu2},
         "filters": {"attenuation": "ramp", "darkfield": "ramp", "delta": "hilbert"},
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
         "n_projections": n_proj, "angle_range_deg": [float(angles.min()), float(angles.max())],
     }
     metadata = {"run_uid": ct.uid, "profile": ct.start.get("profile"),
-                "geometry": ct.geometry, "plan_args": ct.start.get("plan_args"),
+                "geometry": run_geometry(ct, n_proj), "plan_args": ct.start.get("plan_args"),
                 "processing": parameters}
+    labels = volume_labels(ct)
     slab_rows = _rows_per_slab(n_proj, cols, memory_bytes)
     paths = {"sinograms": out / "sinograms", "volumes": out / "volumes.h5"}
     with VolumeFile(paths["volumes"], metadata, ct.voxel_um) as vf:
         for name, (unit, description) in VOLUMES.items():
-            vf.create(name, (rows, cols, cols), unit, description)
+            vf.create(name, (rows, cols, cols), unit, description, labels)
         bar = tqdm(total=rows, unit="row", desc="reconstruction", disable=not progress)
         for r0 in range(0, rows, slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
@@ -146,7 +162,8 @@ def process_run(
         volumes = {name: vf.volume(name) for name in VOLUMES}
         if tiff:
             for name, volume in volumes.items():
-                paths[name] = write_tiff_stack(out / f"{name}.tif", volume, ct.voxel_um)
+                paths[name] = write_tiff_stack(out / f"{name}.tif", volume, ct.voxel_um,
+                                               {"volume": name, "units": VOLUMES[name][0], **labels})
         for path in write_previews(out / "png", volumes, ct.voxel_um,
                                    units={k: v[0] for k, v in VOLUMES.items()},
                                    mip_slices=mip_slices):
@@ -159,6 +176,27 @@ def process_run(
                 {k: v for k, v in report.items() if k != "files"}, sort_keys=True)
             paths.update(report["files"])
     return paths
+
+
+def run_geometry(ct: Any, n_projections: int) -> dict[str, Any]:
+    """The geometry the volumes were reconstructed with: the run's (start document), with the
+    binning, pixel at the sample and lever arm it was processed with and the number of
+    projections actually used (the profile's counts do not apply to a run with its own step)."""
+    geometry = dict(ct.geometry)
+    schedule = ct.start.get("schedule", {})
+    geometry.update({
+        "binning": int(geometry.get("binning", 1)), "pixel_at_sample_um": ct.voxel_um,
+        "lever_arm_cm": ct.lever_arm_cm, "n_projections": int(n_projections),
+        "n_references": len(schedule.get("reference_indices", [])) or geometry.get("n_references"),
+    })
+    geometry.pop("reference_interval", None)  # the profile's; the run's is in plan_args
+    return geometry
+
+
+def volume_labels(ct: Any) -> dict[str, float]:
+    """Attributes of every volume: the X-ray energy delta and mu refer to (the interferometer's
+    design energy, ``source.design_energy_keV`` of the run's profile), keV."""
+    return {"energy_keV": float(ct.geometry.get("design_energy_keV", ct.profile.source.design_energy_keV))}
 
 
 def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncation: str, center_px: float | None,
@@ -208,6 +246,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "sample container wider than the detector): cylinder extrapolation "
                              "(default) or none")
     parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
+    parser.add_argument("--no-darkfield-bias", action="store_true",
+                        help="keep the visibilities' noise bias (default: subtract it, with the "
+                             "detector noise measured on the first reference scan)")
     parser.add_argument("--mip-slices", type=int, default=32,
                         help="central slices in the maximum-intensity projection (default 32)")
     parser.add_argument("--no-quality", action="store_true",
@@ -245,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
             use_positions=not args.equidistant, correct_steps=args.correct_steps,
             center_px=args.center_px, truncation=args.truncation,
             tiff=not args.no_tiff, progress=not args.quiet, mip_slices=args.mip_slices,
-            quality=not args.no_quality, snr_region=args.snr_region)
+            quality=not args.no_quality, snr_region=args.snr_region,
+            darkfield_bias=not args.no_darkfield_bias)
     except (KeyError, IndexError, ValueError) as exc:
         sys.exit(f"gi-process: {exc}")
     for name, path in written.items():

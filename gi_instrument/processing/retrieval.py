@@ -17,7 +17,8 @@ Against the reference (flat) curve at the same pixel, after dark subtraction:
 
 - transmission ``T = a0_s / a0_r``
 - differential phase ``dpc = wrap(phi_s - phi_r)`` in (-pi, pi]
-- dark-field ``D = V_s / V_r``
+- dark-field ``D = V_s / V_r`` (optionally with both visibilities corrected for their upward
+  noise bias, :mod:`gi_instrument.processing.noise`)
 - refraction angle at the sample ``alpha = p2 * dpc / (2 pi d_eff)`` (:func:`refraction_angle_rad`),
   ``d_eff`` the lever arm of the sample position (:func:`lever_arm_cm`, Donath et al., J. Appl.
   Phys. 106, 054703, 2009): with the source at 0, G1 at ``L1``, G2 at ``L = L1 + d`` and the sample
@@ -58,8 +59,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+if TYPE_CHECKING:
+    from gi_instrument.processing.noise import AmplitudeNoise
 
 __all__ = [
     "FLAG_REFERENCE_DARK",
@@ -269,12 +275,16 @@ def fit_stepping(
 
 
 def _compare_into(
-    out: Retrieval, block: slice, sample: SteppingFit, reference: SteppingFit, min_visibility: float
+    out: Retrieval, block: slice, sample: SteppingFit, reference: SteppingFit, min_visibility: float,
+    noise: AmplitudeNoise | None = None,
 ) -> None:
     """Write the signals of one row block into ``out`` (see :func:`compare`)."""
     with np.errstate(all="ignore"):  # undefined pixels are flagged and overwritten below
         amp_r = np.hypot(reference.b, reference.c)
         amp_s = np.hypot(sample.b, sample.c)
+        if noise is not None:
+            amp_r = noise.corrected_amplitude(amp_r, reference.a0)
+            amp_s = noise.corrected_amplitude(amp_s, sample.a0)
         vis_r = amp_r / reference.a0
         vis_s = amp_s / sample.a0
         flags = np.zeros(vis_r.shape, np.uint8)
@@ -309,14 +319,19 @@ def compare(
     dtype: DTypeLike = np.float32,
     workers: int | None = None,
     out: Retrieval | None = None,
+    noise: AmplitudeNoise | None = None,
 ) -> Retrieval:
     """Signals of a sample fit against a reference fit of the same (rows, cols) shape.
 
     ``out``: arrays (rows, cols) to write into (e.g. views of sinogram slabs); else new arrays.
+    ``noise``: correct both visibilities (and so the dark-field) for their noise bias
+    (:mod:`gi_instrument.processing.noise`; a reference interpolated between two scans in
+    visibility carries about one scan's bias).
     """
     rows, cols = np.shape(sample.a0)
     out = _empty_retrieval((rows, cols), np.dtype(dtype)) if out is None else out
-    run_row_blocks(lambda blk: _compare_into(out, blk, sample[blk], reference[blk], min_visibility),
+    run_row_blocks(lambda blk: _compare_into(out, blk, sample[blk], reference[blk], min_visibility,
+                                             noise),
                 rows, cols, workers)
     return out
 
@@ -388,6 +403,7 @@ def retrieve(
     reference_positions_um: ArrayLike | None = None,
     correct_steps: bool = False,
     min_visibility: float = 1e-3,
+    noise: AmplitudeNoise | None = None,
     dtype: DTypeLike = np.float32,
     workers: int | None = None,
 ) -> Retrieval:
@@ -407,6 +423,8 @@ def retrieve(
             (:func:`estimate_step_positions`, starting from the given or nominal positions;
             positions must then be shared by all pixels).
         min_visibility: reference visibility below which a pixel is flagged.
+        noise: detector noise model: visibilities corrected for their noise bias
+            (:mod:`gi_instrument.processing.noise`); ``None``: uncorrected.
         dtype: floating type of the computation and of the outputs (float32 by default).
         workers: threads (default: all CPUs).
     """
@@ -436,7 +454,7 @@ def retrieve(
         d = None if dark_frame is None else np.broadcast_to(dark_frame, (rows, cols))[block]
         fit_s = _fit_block(sample[:, block], _rows_of(w_s, block), d, dtype)
         fit_r = _fit_block(reference[:, block], _rows_of(w_r, block), d, dtype)
-        _compare_into(out, block, fit_s, fit_r, min_visibility)
+        _compare_into(out, block, fit_s, fit_r, min_visibility, noise)
 
     run_row_blocks(work, rows, cols, workers)
     return out

@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import tifffile
 
 from gi_instrument.process_cli import main
 from gi_instrument.processing.outputs import read_tiff_voxel_um
@@ -24,6 +25,12 @@ def test_gi_process_reconstructs_mu_delta_and_darkfield_in_physical_units(
     with h5py.File(out / "volumes.h5", "r") as f:
         assert json.loads(f.attrs["run_uid"]) == uid
         assert json.loads(f.attrs["processing"])["flagged_fraction"] == 0.0
+        # the run's geometry (40 projections, binning 1), not the TLI profile's 1200
+        geometry = json.loads(f.attrs["geometry"])
+        assert geometry["n_projections"] == 40 and geometry["binning"] == 1
+        assert geometry["pixel_at_sample_um"] == cyl["voxel_um"] and "reference_interval" not in geometry
+        assert geometry["lever_arm_cm"] == pytest.approx(80.4 - 80.4 / 3.56)
+        assert f["volumes"]["delta"].attrs["energy_keV"] == 20.0
         yy, xx = np.mgrid[:48, :48] - 23.5
         r = np.hypot(yy, xx)
         inside, outside = r < cyl["radius_px"] - 4, r > cyl["radius_px"] + 4
@@ -39,6 +46,8 @@ def test_gi_process_reconstructs_mu_delta_and_darkfield_in_physical_units(
         np.testing.assert_allclose(read_tiff_voxel_um(out / f"{name}.tif"),
                                    [cyl["voxel_um"]] * 3, rtol=1e-6)
         assert (out / "png" / f"{name}_preview.png").stat().st_size > 5000
+        with tifffile.TiffFile(out / f"{name}.tif") as tif:
+            assert "energy_keV = 20.0" in tif.imagej_metadata["Info"]
     assert np.load(out / "sinograms" / "sinogram_dpc.npy").shape == (40, 3, 48)
     assert (out / "quality.json").exists()  # by default
 
