@@ -38,7 +38,8 @@ sample, lever arm, projections actually used), not the profile's.
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
 
-Strong and weak signals: before the delta FBP, the differential phase of wrapped, fringe-less and
+Strong and weak signals: before the delta FBP, wraps are undone where the phase follows the
+attenuation (``unwrap_with_transmission``), then the differential phase of wrapped, fringe-less and
 dim pixels (:mod:`gi_instrument.processing.unreliable`: neighbour step > 1.5 pi, ``D < 0.2``,
 ``T < 0.01``, or flagged by the retrieval) is replaced along each row by interpolation from the
 reliable neighbours; their fraction is ``processing.unreliable_fraction``.
@@ -117,7 +118,8 @@ def process_run(
     from gi_instrument.processing.fbp import attenuation_per_m, delta_from_dpc, fbp
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
     from gi_instrument.processing.truncation import fit_container
-    from gi_instrument.processing.unreliable import Criteria, repair_dpc, unreliable_pixels
+    from gi_instrument.processing.unreliable import (Criteria, repair_dpc, unreliable_pixels,
+                                                     unwrap_with_transmission)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,11 +164,12 @@ def process_run(
             vf.volume("attenuation")[block] = attenuation_per_m(mu, ct.voxel_um)
             eps = fbp(_minus_log(sino.darkfield[:, block]), angles, "ramp", center_px=center_px)
             vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
-            bad = unreliable_pixels(sino.dpc[:, block], sino.transmission[:, block],
-                                    sino.darkfield[:, block], sino.flags[:, block], criteria)
+            dpc = unwrap_with_transmission(sino.dpc[:, block], sino.transmission[:, block])
+            bad = unreliable_pixels(dpc, sino.transmission[:, block], sino.darkfield[:, block],
+                                    sino.flags[:, block], criteria)
             n_unreliable += int(np.count_nonzero(bad))
             vf.volume("delta")[block] = delta_from_dpc(
-                repair_dpc(sino.dpc[:, block], bad), angles, ct.period_um, ct.lever_arm_cm,
+                repair_dpc(dpc, bad), angles, ct.period_um, ct.lever_arm_cm,
                 center_px=center_px, truncation=truncation, container=container)
             sino.release_pages()
             bar.update(block.stop - block.start)

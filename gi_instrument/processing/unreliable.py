@@ -13,8 +13,20 @@ Criteria, per pixel of a projection (rows, cols) (defaults of :class:`Criteria`)
   look like strong scatterers);
 - **dim**: ``T < min_transmission``: too few photons for a phase (behind dense calcifications).
 
-The retrieval's own flags (dark or undefined pixels) count as unreliable too. Repair: along each
-detector row, every unreliable pixel's differential phase is replaced by the linear interpolation
+The retrieval's own flags (dark or undefined pixels) count as unreliable too.
+
+**Wraps that look smooth.** A fringe shift of ``pi + x`` comes back as ``-pi + x``: next to an
+edge pixel of 2.5 rad the wrapped 6.4 rad reads 0.12 rad, an ordinary step. Such wraps are found
+by consistency with the transmission (:func:`unwrap_with_transmission`): across an object of one
+material the phase and attenuation projections are proportional, ``P_delta = kappa A``
+(``A = -ln T``), so the fringe phase is ``kappa`` times the row-derivative of ``A``. Per run of
+pixels where ``A`` changes (``|dA/du| > min_gradient``), ``kappa`` is fitted on the pixels whose
+predicted phase is unambiguous (``|kappa dA/du| < pi / 2``, fitted iteratively from the half
+of the run with the gentler slope; a run whose unambiguous pixels do not follow ``dA/du`` with a correlation
+of at least 0.8 is left alone), and every pixel of the run gets the multiple of ``2 pi`` that brings it
+closest to ``kappa dA/du``.
+
+Repair: along each detector row, every unreliable pixel's differential phase is replaced by the linear interpolation
 between the nearest reliable pixels on either side (the row ends take the nearest reliable value),
 so no wrapped or noise-dominated value enters the Hilbert filter, whose 1/n kernel would spread it
 into a star of streaks through the slice.
@@ -27,7 +39,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Criteria", "unreliable_pixels", "repair_dpc"]
+__all__ = ["Criteria", "unreliable_pixels", "repair_dpc", "unwrap_with_transmission"]
 
 
 @dataclass(frozen=True)
@@ -74,4 +86,47 @@ def repair_dpc(dpc: ArrayLike, bad: ArrayLike) -> NDArray[np.float32]:
             continue
         good = ~mask
         row[mask] = np.interp(cols[mask], cols[good], row[good]) if good.any() else 0.0
+    return out
+
+
+_MIN_CORRELATION = 0.8
+"""Correlation of phase and attenuation gradient a run needs before its wraps are undone."""
+
+
+def _runs(mask: NDArray[np.bool_]) -> list[slice]:
+    """Slices of the runs of True in a 1-D mask."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [slice(a, b) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def unwrap_with_transmission(dpc: ArrayLike, transmission: ArrayLike, *, min_gradient: float = 0.02,
+                             min_run_px: int = 4) -> NDArray[np.float32]:
+    """``dpc`` (..., cols), rad, with wraps undone by consistency with the attenuation (module
+    docstring): runs of at least ``min_run_px`` pixels where ``|d(-ln T)/du| > min_gradient``
+    (per pixel, central difference, dilated by one pixel) get ``kappa`` fitted and each pixel the
+    ``2 pi`` multiple closest to ``kappa d(-ln T)/du``."""
+    out = np.array(dpc, dtype=np.float32)
+    a = -np.log(np.clip(np.asarray(transmission, dtype=np.float64), 1e-6, None))
+    grad = np.zeros(a.shape)
+    grad[..., 1:-1] = 0.5 * (a[..., 2:] - a[..., :-2])
+    rows, grads = out.reshape(-1, out.shape[-1]), grad.reshape(-1, out.shape[-1])
+    two_pi = 2 * np.pi
+    for row, g in zip(rows, grads):
+        steep = np.abs(g) > min_gradient
+        steep[1:] |= steep[:-1].copy()
+        steep[:-1] |= steep[1:].copy()
+        for run in _runs(steep):
+            if run.stop - run.start < min_run_px:
+                continue
+            phase, slope = row[run].astype(np.float64), g[run]
+            use = (np.abs(phase) < np.pi / 2) & (np.abs(slope) <= np.median(np.abs(slope)))
+            kappa = 0.0
+            for _ in range(3):  # refit on the pixels the current kappa calls unambiguous
+                if not use.any():
+                    break
+                kappa = float((phase[use] * slope[use]).sum() / max((slope[use] ** 2).sum(), 1e-30))
+                use = (np.abs(kappa * slope) < np.pi / 2) & (np.abs(phase - kappa * slope) < np.pi / 2)
+            if use.sum() < min_run_px or np.corrcoef(phase[use], slope[use])[0, 1] < _MIN_CORRELATION:
+                continue  # the phase does not follow the attenuation here: leave it
+            row[run] = phase + two_pi * np.round((kappa * slope - phase) / two_pi)
     return out
