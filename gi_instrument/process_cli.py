@@ -39,10 +39,11 @@ sample, lever arm, projections actually used), not the profile's.
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
 
 Strong and weak signals: before the delta FBP, wraps are undone where the phase follows the
-attenuation (``unwrap_with_transmission``), then the differential phase of wrapped, fringe-less and
-dim pixels (:mod:`gi_instrument.processing.unreliable`: neighbour step > 1.5 pi, ``D < 0.2``,
-``T < 0.01``, or flagged by the retrieval) is replaced along each row by interpolation from the
-reliable neighbours; their fraction is ``processing.unreliable_fraction``.
+attenuation, then the differential phase of wrapped, fringe-less and dim pixels
+(:mod:`gi_instrument.processing.unreliable`: neighbour step > 1.5 pi, ``D < 0.2``, ``T < 0.01``,
+or flagged by the retrieval) is replaced along each row by interpolation from the reliable
+neighbours (``sinograms/sinogram_dpc_repaired.npy``); their fraction is
+``processing.unreliable_fraction``.
 
 Truncation: by default (``--truncation cylinder``) ``mu`` and ``delta`` are reconstructed with the
 container correction of :mod:`gi_instrument.processing.truncation` (the formalin cylinder, wider
@@ -54,6 +55,7 @@ corrected (a homogeneous liquid does not scatter: ``-ln D`` is ~0 at the edges).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -118,8 +120,7 @@ def process_run(
     from gi_instrument.processing.fbp import attenuation_per_m, delta_from_dpc, fbp
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
     from gi_instrument.processing.truncation import fit_container
-    from gi_instrument.processing.unreliable import (Criteria, repair_dpc, unreliable_pixels,
-                                                     unwrap_with_transmission)
+    from gi_instrument.processing.unreliable import Criteria, repair_sinograms
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,12 +131,16 @@ def process_run(
                         correct_steps=correct_steps, progress=progress, noise=noise)
     n_proj, rows, cols = sino.transmission.shape
     angles = sino.angles_deg
+    repaired, unreliable_fraction = repair_sinograms(
+        sino.dpc, sino.transmission, sino.darkfield, sino.flags, criteria=criteria,
+        path=out / "sinograms" / "sinogram_dpc_repaired.npy")
+    sino = dataclasses.replace(sino, dpc=repaired)
     parameters = {
         "gi_instrument_version": __version__, "reference_mode": reference_mode,
         "use_positions": use_positions, "correct_steps": correct_steps, "center_px": center_px,
         "truncation": truncation,
         "min_signal": _MIN_SIGNAL,
-        "unreliable_criteria": criteria.as_dict(),
+        "unreliable_criteria": criteria.as_dict(), "unreliable_fraction": unreliable_fraction,
         "darkfield_noise": None if noise is None else {
             "gain_adu_per_photon": noise.gain_adu_per_photon,
             "read_variance_adu2": noise.read_variance_adu2},
@@ -148,7 +153,6 @@ def process_run(
                 "processing": parameters}
     labels = volume_labels(ct)
     slab_rows = _rows_per_slab(n_proj, cols, memory_bytes)
-    n_unreliable = 0
     paths = {"sinograms": out / "sinograms", "volumes": out / "volumes.h5"}
     with VolumeFile(paths["volumes"], metadata, ct.voxel_um) as vf:
         for name, (unit, description) in VOLUMES.items():
@@ -164,18 +168,12 @@ def process_run(
             vf.volume("attenuation")[block] = attenuation_per_m(mu, ct.voxel_um)
             eps = fbp(_minus_log(sino.darkfield[:, block]), angles, "ramp", center_px=center_px)
             vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
-            dpc = unwrap_with_transmission(sino.dpc[:, block], sino.transmission[:, block])
-            bad = unreliable_pixels(dpc, sino.transmission[:, block], sino.darkfield[:, block],
-                                    sino.flags[:, block], criteria)
-            n_unreliable += int(np.count_nonzero(bad))
             vf.volume("delta")[block] = delta_from_dpc(
-                repair_dpc(dpc, bad), angles, ct.period_um, ct.lever_arm_cm,
+                np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.lever_arm_cm,
                 center_px=center_px, truncation=truncation, container=container)
             sino.release_pages()
             bar.update(block.stop - block.start)
         bar.close()
-        parameters["unreliable_fraction"] = n_unreliable / sino.dpc.size
-        vf.file.attrs["processing"] = json.dumps(parameters, sort_keys=True, default=str)
         volumes = {name: vf.volume(name) for name in VOLUMES}
         if tiff:
             for name, volume in volumes.items():

@@ -9,7 +9,8 @@ profile's imaged half-width ``w = width_px * voxel_um / 2`` and half-height ``h`
   ``BEAD_RADII`` from the axis and the heights ``BEAD_HEIGHTS``: for each height, one bead of
   each radius, alternately calcium oxalate (:data:`CALCIUM`) and adipose tissue
   (:data:`SOFT_TISSUE`), the radii spread over the azimuths so no two shadow each other at every
-  angle; one bead of each material sits on the axis (radius 0) at every height;
+  angle; one bead of each material sits on the axis (radius 0) at every height, the two
+  ``AXIAL_SPACING_VOXELS`` apart in z, centred on the height;
 - two large spheres (radius ``LARGE_RADIUS_VOXELS`` unbinned voxels), one of each material, in
   the central plane at ``LARGE_OFFSET`` either side of the axis, whose interiors give the
   materials' reconstructed values.
@@ -30,7 +31,7 @@ from gi_instrument.sim.phantom import Inclusion, Phantom
 from gi_instrument.sim.shapes import Cylinder, Sphere
 
 __all__ = ["CALCIUM", "SOFT_TISSUE", "BEAD_RADII", "BEAD_HEIGHTS", "BEAD_RADIUS_VOXELS",
-           "LARGE_RADIUS_VOXELS", "LARGE_OFFSET", "bead_target", "bead_centres", "large_spheres"]
+           "LARGE_RADIUS_VOXELS", "LARGE_OFFSET", "AXIAL_SPACING_VOXELS", "bead_target", "bead_centres", "large_spheres"]
 
 CALCIUM = "calcium_oxalate"
 """Material of the calcium beads (:mod:`gi_instrument.sim.materials`)."""
@@ -42,6 +43,8 @@ BEAD_HEIGHTS = (0.0, 0.5)
 """Bead heights above the central plane, fractions of the imaged half-height."""
 BEAD_RADIUS_VOXELS = 2.5
 """Small-bead radius, unbinned voxels (TLI 14 um, MAAST 21 um)."""
+AXIAL_SPACING_VOXELS = 30.0
+"""Distance in z of the two on-axis beads of a height, unbinned voxels (7.5 slices at binning 4)."""
 LARGE_RADIUS_VOXELS = 40.0
 """Large-sphere radius, unbinned voxels (TLI 0.22 mm, MAAST 0.34 mm)."""
 LARGE_OFFSET = 0.3
@@ -60,10 +63,10 @@ def bead_centres(profile: Profile) -> list[tuple[np.ndarray, str]]:
     out: list[tuple[np.ndarray, str]] = []
     for k, height in enumerate(BEAD_HEIGHTS):
         z = height * half_h
-        # the on-axis pair: stacked 4 bead radii apart in z
-        bead_m = BEAD_RADIUS_VOXELS * profile.voxel_um * 1e-6
-        out.append((np.array([0.0, 0.0, z - 2 * bead_m]), CALCIUM))
-        out.append((np.array([0.0, 0.0, z + 2 * bead_m]), SOFT_TISSUE))
+        # the on-axis pair: stacked AXIAL_SPACING_VOXELS apart in z, either side of the height
+        half_gap_m = 0.5 * AXIAL_SPACING_VOXELS * profile.voxel_um * 1e-6
+        out.append((np.array([0.0, 0.0, z - half_gap_m]), CALCIUM))
+        out.append((np.array([0.0, 0.0, z + half_gap_m]), SOFT_TISSUE))
         for i, radius in enumerate(BEAD_RADII[1:]):
             for j, material in enumerate((CALCIUM, SOFT_TISSUE)):
                 phi = math.radians(37.0 * (i + 1) + 180.0 * j + 23.0 * k)

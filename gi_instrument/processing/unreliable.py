@@ -35,11 +35,13 @@ into a star of streaks through the slice.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Criteria", "unreliable_pixels", "repair_dpc", "unwrap_with_transmission"]
+__all__ = ["Criteria", "unreliable_pixels", "repair_dpc", "unwrap_with_transmission", "repair_sinograms"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,26 @@ def unwrap_with_transmission(dpc: ArrayLike, transmission: ArrayLike, *, min_gra
                 continue  # the phase does not follow the attenuation here: leave it
             row[run] = phase + two_pi * np.round((kappa * slope - phase) / two_pi)
     return out
+
+
+def repair_sinograms(dpc: Any, transmission: Any, darkfield: Any, flags: Any, *,
+                     criteria: Criteria = Criteria(), path: str | Path | None = None,
+                     rows_per_chunk: int = 16) -> tuple[NDArray[np.float32], float]:
+    """The differential-phase sinograms (angles, rows, cols) with wraps undone
+    (:func:`unwrap_with_transmission`) and unreliable pixels repaired (:func:`repair_dpc`),
+    ``rows_per_chunk`` detector rows at a time, into a new ``.npy`` memory map at ``path`` (or an
+    array in memory); also the fraction of pixels repaired."""
+    shape = tuple(int(n) for n in np.shape(dpc))
+    out = (np.empty(shape, np.float32) if path is None
+           else np.lib.format.open_memmap(Path(path), mode="w+", dtype=np.float32, shape=shape))
+    n_bad = 0
+    for r0 in range(0, shape[1], rows_per_chunk):
+        rows = slice(r0, min(r0 + rows_per_chunk, shape[1]))
+        t = np.asarray(transmission[:, rows])
+        unwrapped = unwrap_with_transmission(dpc[:, rows], t)
+        bad = unreliable_pixels(unwrapped, t, darkfield[:, rows], flags[:, rows], criteria)
+        n_bad += int(np.count_nonzero(bad))
+        out[:, rows] = repair_dpc(unwrapped, bad)
+    if path is not None:
+        out.flush()
+    return out, n_bad / max(1, int(np.prod(shape)))

