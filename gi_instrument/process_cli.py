@@ -39,8 +39,8 @@ sample, lever arm, projections actually used), not the profile's.
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
 
-Strong and weak signals: before the delta FBP, wraps are undone where the phase follows the
-attenuation, then the differential phase of wrapped, fringe-less and dim pixels
+Strong and weak signals: before the delta FBP, the differential phase of wrapped, fringe-less and
+dim pixels
 (:mod:`gi_instrument.processing.unreliable`: neighbour step > 1.5 pi, ``D < 0.2``, ``T < 0.01``,
 or flagged by the retrieval) is replaced along each row by interpolation from the reliable
 neighbours (``sinograms/sinogram_dpc_repaired.npy``); their fraction is

@@ -142,8 +142,8 @@ def _window_row0(profile: Profile, height: float) -> int:
 KNOWN_GAPS = {
     ("tli", 0.5): "the cone reconstruction loses ~35 % of the peak of beads 4.6 mm from the axis "
                   "0.7 deg above the mid-plane (rebinning row by row)",
-    ("delta", "calcium_oxalate"): "phase wraps at the 0.2-0.3 mm spheres' edges (6 rad at binning 4) "
-                                  "are only partly undone: delta 10-12 % low",
+    ("delta", "calcium_oxalate"): "phase wraps at the 0.2-0.3 mm spheres' edges (6 rad at binning 4): "
+                                  "delta > 10 % low",
     ("darkfield", "calcium_oxalate"): "refraction at the sphere's edges collapses the visibility "
                                       "there (edge dark-field): its ramp-filtered ringing takes "
                                       "15-25 % off the interior",
