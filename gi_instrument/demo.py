@@ -16,6 +16,7 @@ __all__ = ["main", "run_demo"]
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
+    from gi_instrument.sim.ioc import PHANTOM_NAMES
 
     from gi_instrument import cli
     from gi_instrument.sim.camera import BINNINGS
@@ -35,6 +36,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, default=2e-4,
                         help="real s per nominal s (default 2e-4: a 60 s exposure takes 12 ms)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--phantom", choices=PHANTOM_NAMES, default=None,
+                        help="specimen: breast (default: the profile's) or the beads resolution target")
     return parser.parse_args(argv)
 
 
@@ -50,6 +53,7 @@ def run_demo(args: argparse.Namespace) -> str:
     paths = catalog_paths(args.data_dir)
     print(f"gi-demo: profile {profile.name}, data directory {paths.root}")
     ioc = SimIOC(args.profile, time_scale=args.time_scale, binning=args.binning, seed=args.seed,
+                 extra_args=("--phantom", args.phantom) if args.phantom else (),
                  log_path=paths.root / "gi-sim-ioc.log")
     ioc.apply_client_env()
     with ioc:
@@ -58,7 +62,8 @@ def run_demo(args: argparse.Namespace) -> str:
         inst = session.inst
         plan = gi_ct(inst, exposure_s=args.exposure_s, angle_step_deg=args.angle_step_deg,
                      reference_every_deg=args.reference_every_deg, final_reference=True,
-                     md={"purpose": "gi-demo dry-run"})
+                     md={"purpose": "gi-demo dry-run",
+                         "phantom": args.phantom or profile.simulation.phantom})
         t0 = time.monotonic()
         (uid,) = session.RE(plan)
         elapsed = time.monotonic() - t0

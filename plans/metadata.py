@@ -14,8 +14,9 @@ STREAMS = {
                "frame_angle_index (projection index), frame_step_index (0..steps-1)",
     "reference": "reference (flat) stepping scans with the sample out of the beam; same fields; "
                  "frame_angle_index is the projection the reference precedes",
-    "dark": "dark frames with X-rays off; frame_angle_index = -1, frame_step_index = frame number "
-            "in the dark file",
+    "dark": "dark frames with X-rays off; frame_angle_index = -1 for those at the start (file "
+            "dark.h5), -2 for those at the end of a CT (dark_end.h5), frame_step_index = frame "
+            "number in its file",
     "baseline": "tube and camera settings at the start and end of the run",
 }
 """Names and content of the streams a gi-instrument run writes."""

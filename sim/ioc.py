@@ -40,8 +40,11 @@ from gi_instrument.sim.control import SimControl
 from gi_instrument.sim.piezo import SimPiezo
 from gi_instrument.sim.tube import SimTube
 
-__all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK"]
+__all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK", "PHANTOM_NAMES"]
 
+PHANTOM_NAMES = ("breast", "beads")
+"""Specimens ``--phantom`` offers (the keys of :data:`gi_instrument.sim.scanner_model.PHANTOMS`,
+named here so the command line parses without importing the physics model)."""
 PARTS = ("tube", "g2", "rotation", "sample", "camera", "sim")
 """Parts of the scanner ``--parts`` can choose from (the PV groups served)."""
 
@@ -97,14 +100,18 @@ class SimScanner:
 
 
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
-                  seed: int = 0, argv: list[str] | None = None, camera_layout: str = "scanner",
-                  parts: tuple[str, ...] = PARTS) -> SimScanner:
-    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``;
-    ``argv`` (the command line) lets ``SIM:Restart`` start the same IOC again."""
-    from gi_instrument.sim.scanner_model import ScannerModel
+                  seed: int = 0, phantom: str | None = None, argv: list[str] | None = None,
+                  camera_layout: str = "scanner", parts: tuple[str, ...] = PARTS) -> SimScanner:
+    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``
+    imaging ``phantom`` (a name of :data:`~gi_instrument.sim.scanner_model.PHANTOMS`; default the
+    profile's ``simulation.phantom``); ``argv`` (the command line) lets ``SIM:Restart`` start the
+    same IOC again."""
+    from gi_instrument.sim.scanner_model import PHANTOMS, ScannerModel
 
-    return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
-                      binning=binning, seed=seed, argv=argv, camera_layout=camera_layout, parts=parts)
+    specimen = PHANTOMS[phantom](profile, seed=seed) if phantom is not None else None
+    return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed, phantom=specimen),
+                      time_scale=time_scale, binning=binning, seed=seed, argv=argv,
+                      camera_layout=camera_layout, parts=parts)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -122,6 +129,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
     parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
     parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    parser.add_argument("--phantom", choices=PHANTOM_NAMES, default=None,
+                        help="specimen: breast (default: the profile's simulation.phantom) or the "
+                             "beads resolution target")
     parser.add_argument("--camera-layout", choices=CAMERA_LAYOUTS, default="scanner",
                         help="scanner: CAM: with stepping scans on the IOC; areadetector: CAM:cam1: + CAM:HDF1:")
     parser.add_argument("--parts", default=",".join(PARTS),
@@ -165,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
 
     time.sleep(args.start_delay)
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
-                            seed=args.seed, argv=argv, camera_layout=args.camera_layout, parts=args.parts)
+                            seed=args.seed, phantom=args.phantom, argv=argv, camera_layout=args.camera_layout,
+                            parts=args.parts)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
           f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}",
           flush=True)

@@ -166,9 +166,9 @@ def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch, follow_docume
     assert result["exit_status"] == "completed", (result, queue_server.log.read_text()[-3000:])
     (uid,) = result["run_uids"]
     after = _ioc_state(queue_server.ioc, monkeypatch)
-    assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 5 + 8 * 5
+    assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 2 * 5 + 8 * 5  # darks at both ends
     seen = live.status()
-    assert (seen.uid, seen.exit_status, seen.frames_done, seen.projections_done) == (uid, "success", 5 + 8 * 5, 5)
+    assert (seen.uid, seen.exit_status, seen.frames_done, seen.projections_done) == (uid, "success", 2 * 5 + 8 * 5, 5)
 
     run = open_catalog(queue_server.data_dir)[uid]
     assert run.metadata["start"]["plan_name"] == "gi_ct"
