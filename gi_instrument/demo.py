@@ -35,6 +35,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_demo(args: argparse.Namespace) -> str:
     """Run the demo CT; returns the run uid."""
     from gi_instrument.catalog import catalog_paths
+    from gi_instrument.catalog_follower import wait_for_stop
     from gi_instrument.plans import gi_ct
     from gi_instrument.profile import load_profile
     from gi_instrument.session import start_session
@@ -57,7 +58,7 @@ def run_demo(args: argparse.Namespace) -> str:
         (uid,) = session.RE(plan)
         elapsed = time.monotonic() - t0
         _disconnect()
-    run = session.client[uid]
+    run = wait_for_stop(session.client, uid)
     print(f"gi-demo: run {uid} finished in {elapsed:.1f} s")
     for stream in ("dark", "reference", "primary"):
         shape = run[stream]["camera_image"].shape

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog, tiled_writer
+from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog
+from gi_instrument.catalog_follower import start_follower
 from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
@@ -23,13 +24,16 @@ class Session:
     RE: Any
     client: Any
     paths: CatalogPaths
+    catalog_writer: Any = None
+    """The live catalog writer process (:mod:`gi_instrument.catalog_follower`)."""
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
                   *, progress: bool = True, timeout_s: float = 10.0) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
-    ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
-    progress to a RunEngine.
+    ``$GI_DATA_DIR`` or ``~/gi-data``), subscribe the document journal and the frame progress to a
+    RunEngine and start the live catalog writer that follows the journal in a process of its own
+    (:mod:`gi_instrument.catalog_follower`; it ends after this process).
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
     """
@@ -41,7 +45,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(document_journal(paths))
-    RE.subscribe(tiled_writer(client))
     if progress:
         RE.subscribe(FrameProgress())
-    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths)
+    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths,
+                   catalog_writer=start_follower(paths))
