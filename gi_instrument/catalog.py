@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["DATA_DIR_ENV", "CatalogPaths", "default_data_dir", "catalog_paths", "open_catalog", "tiled_writer",
-           "document_journal", "read_journal", "crash_stop", "ingest_journal"]
+           "document_journal", "read_journal", "crash_stop", "close_journal", "ingest_journal"]
 
 DATA_DIR_ENV = "GI_DATA_DIR"
 _RUN_SPECS = [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}]
@@ -66,8 +66,9 @@ def catalog_paths(data_dir: str | Path | None = None) -> CatalogPaths:
     return CatalogPaths(default_data_dir() if data_dir is None else data_dir).create()
 
 
-def open_catalog(data_dir: str | Path | None = None) -> Any:
-    """A tiled client on the embedded catalog of ``data_dir`` (created if absent).
+def open_catalog(data_dir: str | Path | None = None, create: bool = True) -> Any:
+    """A tiled client on the embedded catalog of ``data_dir`` (created if absent, unless
+    ``create`` is False: then a folder without a catalog raises ValueError; readers use that).
 
     Read runs back with ``client[uid]["primary"].read()`` or ``client[-1]``. Opening costs a
     few seconds (database set-up); share one client per process.
@@ -76,6 +77,10 @@ def open_catalog(data_dir: str | Path | None = None) -> Any:
     from tiled.client import Context, from_context
     from tiled.server.app import build_app
 
+    if not create:
+        found = CatalogPaths(default_data_dir() if data_dir is None else data_dir)
+        if not found.catalog_db.is_file():
+            raise ValueError(f"no catalog in {found.root} (no {found.catalog_db.name}): wrong --data-dir?")
     paths = catalog_paths(data_dir)
     adapter = from_uri(
         f"sqlite:///{paths.catalog_db}",
@@ -145,6 +150,18 @@ def crash_stop(items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             "run_start": start["uid"], "exit_status": "abort", "reason": "crashed", "num_events": counts}
 
 
+def close_journal(journal: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """The documents of a journal, after appending :func:`crash_stop` to it if it has no stop
+    document (its run's process was killed)."""
+    items = read_journal(journal)
+    if items[-1][0] != "stop":
+        stop = crash_stop(items)
+        with open(journal, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"name": "stop", "doc": stop}) + "\n")
+        items.append(("stop", stop))
+    return items
+
+
 def ingest_journal(client: Any, journal: str | Path) -> str:
     """Write the run recorded in a journal file into ``client``; returns its uid.
 
@@ -153,13 +170,8 @@ def ingest_journal(client: Any, journal: str | Path) -> str:
     (:func:`crash_stop`, also appended to the journal), and a catalog entry without a stop
     document (the live writer was cut off) is rewritten from the journal, which holds all of it.
     """
-    items = read_journal(journal)
+    items = close_journal(journal)
     uid = items[0][1]["uid"]
-    if items[-1][0] != "stop":
-        stop = crash_stop(items)
-        with open(journal, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"name": "stop", "doc": stop}) + "\n")
-        items.append(("stop", stop))
     if uid in client:
         if client[uid].metadata.get("stop") is not None:
             raise ValueError(f"run {uid} is already in the catalog")

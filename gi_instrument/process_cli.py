@@ -117,7 +117,8 @@ def process_run(
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
         "n_projections": n_proj, "angle_range_deg": [float(angles.min()), float(angles.max())],
     }
-    metadata = {"run_uid": ct.uid, "profile": ct.start.get("profile"),
+    metadata = {"run_uid": ct.uid, "run_uids": getattr(ct, "uids", [ct.uid]),
+                "incomplete": getattr(ct, "incomplete", None) or False, "profile": ct.start.get("profile"),
                 "geometry": ct.geometry, "plan_args": ct.start.get("plan_args"),
                 "processing": parameters}
     slab_rows = _rows_per_slab(n_proj, cols, memory_bytes)
@@ -183,16 +184,41 @@ def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncatio
         center_px=center_px, fbp_kwargs={"truncation": truncation, "container": container}, **kwargs)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
 
     parser = argparse.ArgumentParser(prog="gi-process", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run")
+    parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run; any run of a "
+                                    "CT split over resumed runs processes the whole CT")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="process a CT whose latest run failed, was aborted or died (marked "
+                             "'incomplete' in volumes.h5)")
     parser.add_argument("--out", default=None,
                         help="output folder (default DATA_DIR/processed/<uid[:8]>)")
     parser.add_argument("--data-dir", default=None,
                         help=f"catalog directory (default ${DATA_DIR_ENV} or ~/gi-data)")
-    parser.add_argument("--memory-gib", type=float, default=2.0,
+    parser.add_argument("--memory-gib", type=_positive_float, default=2.0,
                         help="memory budget of one row chunk, GiB (default 2)")
     parser.add_argument("--nearest-reference", action="store_true",
                         help="use the nearest reference scan instead of interpolating in time")
@@ -200,14 +226,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="ignore the G2 readbacks (FFT of nominal equidistant steps)")
     parser.add_argument("--correct-steps", action="store_true",
                         help="estimate each scan's G2 step positions from its curves")
-    parser.add_argument("--center-px", type=float, default=None,
+    parser.add_argument("--center-px", type=_finite_float, default=None,
                         help="detector column of the rotation axis (default: the centre)")
     parser.add_argument("--truncation", choices=("cylinder", "none"), default="cylinder",
                         help="correction of projections truncated by the field of view (the "
                              "sample container wider than the detector): cylinder extrapolation "
                              "(default) or none")
     parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
-    parser.add_argument("--mip-slices", type=int, default=32,
+    parser.add_argument("--mip-slices", type=_positive_int, default=32,
                         help="central slices in the maximum-intensity projection (default 32)")
     parser.add_argument("--no-quality", action="store_true",
                         help="skip the quality report (FRC, visibility, sigma_alpha, SNR)")
@@ -221,21 +247,25 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``gi-process``."""
     args = _parse_args(argv)
-    from gi_instrument.catalog import catalog_paths, open_catalog
-    from gi_instrument.processing.catalog_reader import open_ct_run
+    from gi_instrument.catalog import CatalogPaths, default_data_dir, open_catalog
+    from gi_instrument.processing.catalog_reader import open_ct_chain
     from gi_instrument.processing.quality_report import format_quality, parse_region
 
     check_region = args.snr_region is not None and not args.no_quality
     try:
         if check_region:
             parse_region(args.snr_region)  # its syntax, before opening the catalog
-        paths = catalog_paths(args.data_dir)
-        client = open_catalog(paths.root)
-        ct = open_ct_run(client, args.run)
+        paths = CatalogPaths(default_data_dir() if args.data_dir is None else args.data_dir)
+        client = open_catalog(paths.root, create=False)
+        ct = open_ct_chain(client, args.run, allow_incomplete=args.allow_incomplete)
+        if ct.incomplete:
+            print(f"gi-process: incomplete CT ({ct.incomplete}), processed as it is (--allow-incomplete)",
+                  file=sys.stderr)
         out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
         if check_region:
             parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
-        print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
+        print(f"gi-process: run {' + '.join(u[:8] for u in ct.uids)} ({ct.profile.name}, "
+              f"{len(ct.primary.angle_index)} "
               f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
               f" -> {out}", file=sys.stderr)
         written = process_run(

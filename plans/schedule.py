@@ -7,7 +7,7 @@ and so do the time estimate and a resumed CT (``start_index``), so they always a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterable, Iterator, Literal
 
 from gi_instrument.profile import Profile, whole_multiple
 
@@ -60,9 +60,14 @@ class CTSchedule:
 
         A CT resumed at ``start_index`` repeats the reference that belongs to that projection
         (the last one at or before it), so every projection keeps a reference before it.
+        ``start_index == n_projections`` (only with a final reference) is the final reference alone.
         """
-        if not 0 <= start_index < self.n_projections:
-            raise ValueError(f"start_index must be in [0, {self.n_projections}), got {start_index}")
+        if not 0 <= start_index < self.n_projections + self.final_reference:
+            raise ValueError(f"start_index must be in [0, {self.n_projections + self.final_reference}), "
+                             f"got {start_index}")
+        if start_index == self.n_projections:
+            yield ScheduleItem("reference", start_index, self.angle_deg(start_index - 1))
+            return
         first_ref = start_index - start_index % self.reference_interval
         if first_ref != start_index:
             yield ScheduleItem("reference", first_ref, self.angle_deg(first_ref))
@@ -73,6 +78,17 @@ class CTSchedule:
         if self.final_reference:
             n = self.n_projections
             yield ScheduleItem("reference", n, self.angle_deg(n - 1))
+
+    def resume_index(self, complete: Iterable[tuple[str, int]]) -> int:
+        """The ``start_index`` that continues this CT after the stepping scans ``complete``
+        ((kind, angle index) pairs of every run of it so far) were taken: the first item of the
+        schedule, in acquisition order, that is not among them (``n_projections`` when only the
+        final reference is missing). Raises ValueError when nothing is missing."""
+        done = set(complete)
+        for item in self.items():
+            if (item.kind, item.angle_index) not in done:
+                return item.angle_index
+        raise ValueError("every stepping scan of the CT is complete: nothing to resume")
 
 
 def _whole_ratio(name: str, total: float, step: float, step_name: str) -> int:
