@@ -36,8 +36,8 @@ class PutCompletePositioner(Device):
 
     setpoint = Cpt(EpicsSignal, "Pos", put_complete=True, kind="normal")
     readback = Cpt(EpicsSignalRO, "Pos_RBV", kind="hinted")
-    low_limit_travel = Cpt(EpicsSignal, "LowLimit", kind="config", auto_monitor=True)
-    high_limit_travel = Cpt(EpicsSignal, "HighLimit", kind="config", auto_monitor=True)
+    low_limit_travel = Cpt(EpicsSignalRO, "LowLimit", kind="config", auto_monitor=True)
+    high_limit_travel = Cpt(EpicsSignalRO, "HighLimit", kind="config", auto_monitor=True)
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal
 
+from gi_instrument.plans.arguments import check_bool, is_real
 from gi_instrument.profile import Profile, whole_multiple
 
 __all__ = ["CTSchedule", "ScheduleItem", "ct_schedule", "estimate_ct_seconds", "format_duration"]
@@ -107,14 +108,14 @@ def ct_schedule(profile: Profile, *, angle_step_deg: float | None = None, range_
     total = ct.range_deg if range_deg is None else range_deg
     every = ct.reference_every_deg if reference_every_deg is None else reference_every_deg
     for name, value in (("angle_step_deg", step), ("range_deg", total), ("reference_every_deg", every)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 720:
+        if not is_real(value) or not 0 < value <= 720:
             raise ValueError(f"{name} must be a number in (0, 720] deg, got {value!r}")
     return CTSchedule(
         start_deg=ct.start_deg,
         angle_step_deg=float(step),
         n_projections=_whole_ratio("range_deg", total, step, "angle_step_deg"),
         reference_interval=_whole_ratio("reference_every_deg", every, step, "angle_step_deg"),
-        final_reference=bool(final_reference),
+        final_reference=check_bool("final_reference", final_reference),
     )
 
 

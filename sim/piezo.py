@@ -25,8 +25,8 @@ class SimPiezo(PVGroup):
     pos_rbv = pvproperty(name="Pos_RBV", value=0.0, precision=4, units="um", read_only=True)
     moving = pvproperty(name="Moving_RBV", value=0, read_only=True)
     settle_time = pvproperty(name="SettleTime", value=0.05, precision=3, units="s")
-    low_limit = pvproperty(name="LowLimit", value=0.0, units="um")
-    high_limit = pvproperty(name="HighLimit", value=100.0, units="um")
+    low_limit = pvproperty(name="LowLimit", value=0.0, units="um", read_only=True)
+    high_limit = pvproperty(name="HighLimit", value=100.0, units="um", read_only=True)
     status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
     stall = pvproperty(name="Stall", value=0)

@@ -1,0 +1,62 @@
+"""Bad inputs found so far are refused before anything moves or is written, with a message
+naming them; numpy numbers pass where Python numbers do; limits are not writable over CA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gi_instrument.plans import ct_schedule, gi_ct
+from gi_instrument.process_cli import main as gi_process
+from gi_instrument.profile import load_profile
+
+
+def test_numpy_numbers_are_numbers_and_strings_are_not_booleans():
+    profile = load_profile("maast")
+    sched = ct_schedule(profile, angle_step_deg=np.float32(5.0), range_deg=np.int64(40),
+                        reference_every_deg=np.float64(20.0), final_reference=np.bool_(True))
+    assert (sched.n_projections, sched.reference_interval, sched.final_reference) == (8, 4, True)
+    with pytest.raises(ValueError, match="final_reference must be True or False, got 'no'"):
+        ct_schedule(profile, final_reference="no")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--memory-gib", "0"], "--memory-gib"),
+    (["--mip-slices", "-3"], "--mip-slices"),
+    (["--center-px", "nan"], "--center-px"),
+])
+def test_gi_process_refuses_bad_options(argv, match, capsys):
+    with pytest.raises(SystemExit):
+        gi_process(["-1", *argv])
+    assert match in capsys.readouterr().err
+
+
+def test_gi_process_refuses_a_folder_without_catalog(tmp_path):
+    with pytest.raises(SystemExit, match="no catalog in"):
+        gi_process(["-1", "--data-dir", str(tmp_path)])
+    assert list(tmp_path.iterdir()) == []                  # nothing created there
+
+
+@pytest.mark.ioc
+def test_numpy_arguments_and_reserved_md(RE, instrument):
+    from gi_instrument.plans.metadata import RESERVED_KEYS
+
+    gi_ct(instrument, exposure_s=np.float32(1.0), angle_step_deg=np.int64(5), range_deg=np.float64(10.0),
+          reference_every_deg=5, n_darks=np.int64(0), start_index=np.int32(1), g2_origin_um=np.float32(0.5))
+    xray = instrument.tube.xray_on.get()
+    for key in ("uid", "plan_args", "resumes"):
+        assert key in RESERVED_KEYS
+        with pytest.raises(ValueError, match=f"md key '{key}' is reserved"):
+            gi_ct(instrument, angle_step_deg=5, range_deg=10, reference_every_deg=5, md={key: "x"})
+    assert instrument.tube.xray_on.get() == xray
+
+
+@pytest.mark.ioc
+@pytest.mark.parametrize("suffix", ["ROT:LowLimit", "ROT:HighLimit", "SAMPLE:HighLimit", "G2:LowLimit",
+                                    "G2:HighLimit"])
+def test_limits_are_not_writable_over_channel_access(sim_pv, suffix):
+    signal = sim_pv(suffix)
+    before = signal.get()
+    with pytest.raises(Exception, match="(?i)access|denied|read"):
+        signal.put(before + 1.0, wait=True, timeout=5)
+    assert signal.get() == before
