@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from typing import Any
@@ -86,6 +87,17 @@ def server_env(port: int, interface: str) -> dict[str, str]:
     }
 
 
+def port_free(interface: str, port: int) -> bool:
+    """Whether no server listens on TCP ``interface:port`` (caproto would silently take another
+    port if one does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((interface, port))
+        except OSError:
+            return False
+    return True
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gi-sim-ioc", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="maast", help="tli, maast or a profile TOML path")
@@ -104,6 +116,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--port must be in 1..65535, got {args.port}")
     if not 0 < args.time_scale <= 1000:
         parser.error(f"--time-scale must be in (0, 1000], got {args.time_scale}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.start_delay <= 3600:
+        parser.error(f"--start-delay must be in [0, 3600] s, got {args.start_delay}")
     if not args.prefix or " " in args.prefix:
         parser.error(f"--prefix must be non-empty without spaces, got {args.prefix!r}")
     return args
@@ -121,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     from caproto.server import run
 
     time.sleep(args.start_delay)
+    if not port_free(args.interface, args.port):
+        sys.exit(f"gi-sim-ioc: port {args.port} on {args.interface} is already served (another IOC?); "
+                 f"choose another --port")
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
                             seed=args.seed, argv=argv)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "

@@ -60,3 +60,29 @@ def test_limits_are_not_writable_over_channel_access(sim_pv, suffix):
     with pytest.raises(Exception, match="(?i)access|denied|read"):
         signal.put(before + 1.0, wait=True, timeout=5)
     assert signal.get() == before
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--start-delay", "-5"], "--start-delay must be in [0, 3600] s, got -5.0"),
+])
+def test_gi_sim_ioc_refuses_bad_options_in_one_line(argv, match):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "gi_instrument.sim.ioc", "--port", "1", *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(match)
+
+
+@pytest.mark.ioc
+def test_gi_sim_ioc_refuses_a_port_already_served(sim_ioc):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "gi_instrument.sim.ioc", "--port", str(sim_ioc.port),
+                           "--prefix", "OTHER:"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (f"gi-sim-ioc: port {sim_ioc.port} on 127.0.0.1 is already served "
+                                   f"(another IOC?); choose another --port")

@@ -133,7 +133,7 @@ def _ioc_state(ioc: SimIOC, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]
 
 def test_plans_are_offered_with_descriptions(queue_server):
     plans = queue_server.api.plans_allowed()["plans_allowed"]
-    assert set(plans) == {"gi_ct", "phase_step", "reference_scan", "dark_scan"}
+    assert set(plans) == {"gi_ct", "gi_ct_resume", "phase_step", "reference_scan", "dark_scan"}
     params = {p["name"]: p for p in plans["gi_ct"]["parameters"]}
     assert "inst" not in params
     assert "s" in params["exposure_s"]["description"]
@@ -144,6 +144,7 @@ def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch):
     import numpy as np
 
     from gi_instrument.catalog import open_catalog
+    from gi_instrument.catalog_follower import wait_for_stop
 
     before = _ioc_state(queue_server.ioc, monkeypatch)
     result = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
@@ -152,7 +153,7 @@ def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch):
     after = _ioc_state(queue_server.ioc, monkeypatch)
     assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 5 + 8 * 5
 
-    run = open_catalog(queue_server.data_dir)[uid]
+    run = wait_for_stop(open_catalog(queue_server.data_dir), uid)   # written by the live catalog writer
     assert run.metadata["start"]["plan_name"] == "gi_ct"
     assert run.metadata["start"]["plan_args"]["angle_step_deg"] == 37
     assert run.metadata["stop"]["exit_status"] == "success"
