@@ -91,7 +91,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = catalog_paths(tmp)
-        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning)
+        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning, data_root=tmp)
         ioc.apply_client_env()
         with ioc:
             inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames)

@@ -45,7 +45,7 @@ def run_demo(args: argparse.Namespace) -> str:
     paths = catalog_paths(args.data_dir)
     print(f"gi-demo: profile {profile.name}, data directory {paths.root}")
     ioc = SimIOC(args.profile, time_scale=args.time_scale, binning=args.binning, seed=args.seed,
-                 log_path=paths.root / "gi-sim-ioc.log")
+                 log_path=paths.root / "gi-sim-ioc.log", data_root=paths.root)
     ioc.apply_client_env()
     with ioc:
         print(f"gi-demo: simulated IOC on 127.0.0.1:{ioc.port}, prefix {ioc.prefix}")

@@ -21,7 +21,10 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+from gi_instrument.catalog import default_data_dir
 
 from gi_instrument.profile import Profile, ProfileError, load_profile
 from gi_instrument.sim.axis import SimAxis, SimSampleStage
@@ -40,7 +43,7 @@ class SimScanner:
     """All PV groups of the simulated scanner, wired to one clock and one physics model."""
 
     def __init__(self, profile: Profile, prefix: str, *, model: FrameModel, time_scale: float = 1.0,
-                 binning: int = 1, seed: int = 0, argv: list[str] | None = None) -> None:
+                 binning: int = 1, seed: int = 0, data_root: str | Path = "/", argv: list[str] | None = None) -> None:
         self.profile = profile
         self.clock = SimClock(time_scale)
         sim, stage = profile.simulation, profile.sample_stage
@@ -54,7 +57,7 @@ class SimScanner:
                                      egu="mm", in_mm=stage.in_mm, out_mm=stage.out_mm)
         self.camera = SimCamera(prefix=f"{prefix}CAM:", clock=self.clock, profile=profile, model=model,
                                 tube=self.tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
-                                binning=binning)
+                                binning=binning, data_root=data_root)
         self.control = SimControl(prefix=f"{prefix}SIM:", argv=list(argv or []), on_restart=self.camera.close)
         self.groups = [self.tube, self.piezo, self.rotation, self.sample, self.camera, self.control]
 
@@ -68,13 +71,14 @@ class SimScanner:
 
 
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
-                  seed: int = 0, argv: list[str] | None = None) -> SimScanner:
-    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``;
-    ``argv`` (the command line) lets ``SIM:Restart`` start the same IOC again."""
+                  seed: int = 0, data_root: str | Path = "/", argv: list[str] | None = None) -> SimScanner:
+    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``; the
+    camera writes only below ``data_root``; ``argv`` (the command line) lets ``SIM:Restart``
+    start the same IOC again."""
     from gi_instrument.sim.scanner_model import ScannerModel
 
     return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
-                      binning=binning, seed=seed, argv=argv)
+                      binning=binning, seed=seed, data_root=data_root, argv=argv)
 
 
 def server_env(port: int, interface: str) -> dict[str, str]:
@@ -109,6 +113,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
     parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
     parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    parser.add_argument("--data-root", default=None,
+                        help="the camera writes only below this directory (default $GI_DATA_DIR or ~/gi-data)")
     parser.add_argument("--start-delay", type=float, default=0.0,
                         help="real s to wait before serving (used by SIM:Restart)")
     args = parser.parse_args(argv)
@@ -140,10 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     if not port_free(args.interface, args.port):
         sys.exit(f"gi-sim-ioc: port {args.port} on {args.interface} is already served (another IOC?); "
                  f"choose another --port")
+    data_root = Path(args.data_root).expanduser() if args.data_root else default_data_dir()
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
-                            seed=args.seed, argv=argv)
+                            seed=args.seed, data_root=data_root, argv=argv)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
-          f"time scale {args.time_scale}", flush=True)
+          f"time scale {args.time_scale}, frames below {data_root}", flush=True)
     try:
         run(scanner.pvdb, interfaces=[args.interface])
     finally:

@@ -41,11 +41,14 @@ class SimIOC:
     """``gi-sim-ioc`` (and a CA repeater) as subprocesses; use as a context manager.
 
     ``prefix`` defaults to a unique ``GISIM<hex>:`` so stray clients never reach the wrong IOC.
-    ``log_path`` receives the IOC's output (default: discarded).
+    ``log_path`` receives the IOC's output (default: discarded). ``data_root``: the camera writes
+    only below it (default: the IOC's default, ``$GI_DATA_DIR`` or ``~/gi-data``).
     """
 
     def __init__(self, profile: str = "maast", *, prefix: str | None = None, time_scale: float = 0.001,
-                 binning: int = 8, seed: int = 0, log_path: str | Path | None = None) -> None:
+                 binning: int = 8, seed: int = 0, log_path: str | Path | None = None,
+                 data_root: str | Path | None = None) -> None:
+        self.data_root = data_root
         self.profile = profile
         self.prefix = prefix or f"GISIM{uuid.uuid4().hex[:6]}:"
         self.time_scale = time_scale
@@ -85,7 +88,8 @@ class SimIOC:
         self._procs.append(subprocess.Popen(
             [sys.executable, "-m", "gi_instrument.sim.ioc", "--profile", self.profile, "--prefix", self.prefix,
              "--port", str(self.port), "--time-scale", str(self.time_scale), "--binning", str(self.binning),
-             "--seed", str(self.seed)],
+             "--seed", str(self.seed),
+             *(["--data-root", str(self.data_root)] if self.data_root is not None else [])],
             env=env, stdout=out, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout_s
         ioc = self._procs[-1]

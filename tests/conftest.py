@@ -17,7 +17,8 @@ def sim_ioc(tmp_path_factory):
     from gi_instrument.sim.launcher import SimIOC
 
     log = tmp_path_factory.mktemp("ioc") / "ioc.log"
-    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=1, log_path=log)
+    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=1, log_path=log,
+                 data_root=tmp_path_factory.getbasetemp())
     ioc.apply_client_env()
     with ioc:
         yield ioc

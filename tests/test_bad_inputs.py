@@ -3,6 +3,8 @@ naming them; numpy numbers pass where Python numbers do; limits are not writable
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,21 @@ def test_gi_sim_ioc_refuses_a_port_already_served(sim_ioc):
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip() == (f"gi-sim-ioc: port {sim_ioc.port} on 127.0.0.1 is already served "
                                    f"(another IOC?); choose another --port")
+
+
+@pytest.mark.ioc
+@pytest.mark.parametrize("where", ["/etc", "relative/dir", "{root}/../.."])
+def test_camera_refuses_a_file_path_outside_its_data_root(sim_ioc, tmp_path_factory, where):
+    from epics import caget, caput
+
+    name = sim_ioc.prefix + "CAM:FilePath"
+    inside = str(tmp_path_factory.mktemp("frames"))
+    caput(name, inside, wait=True, timeout=5)
+    deadline = time.monotonic() + 5
+    while caget(name, as_string=True, use_monitor=False) != inside:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    caput(name, where.format(root=tmp_path_factory.getbasetemp()), wait=True, timeout=5)
+    time.sleep(0.2)
+    assert caget(name, as_string=True, use_monitor=False) == inside    # refused, unchanged
+    assert "is not a directory below the data root" in caget(sim_ioc.prefix + "CAM:Status_RBV", as_string=True)

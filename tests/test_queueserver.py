@@ -77,7 +77,7 @@ def queue_server(tmp_path_factory) -> Iterator[QueueServer]:
     root = tmp_path_factory.mktemp("queue")
     data_dir, log = root / "gi-data", root / "re-manager.log"
     control, info = free_port(), free_port()
-    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=root / "ioc.log")
+    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=root / "ioc.log", data_root=root)
     with fake_redis(free_port()) as redis_addr, ioc:
         env = {**os.environ, **ioc.client_env(), "GI_PROFILE": "maast", "GI_PREFIX": ioc.prefix,
                "GI_DATA_DIR": str(data_dir)}
