@@ -180,3 +180,43 @@ def test_bad_argument_fails_the_item_and_moves_nothing(queue_server, monkeypatch
     assert api.status()["manager_state"] == "idle"
     assert api.status()["worker_environment_exists"]
     assert api.item_remove(pos="front")["success"]
+
+
+def _task_outcome(api: Any, started: dict[str, Any]) -> dict[str, Any]:
+    """The result of a worker task the manager started (function execution, script upload)."""
+    assert started["success"], started
+    api.wait_for_completed_task(started["task_uid"], timeout=WAIT_S)
+    return api.task_result(started["task_uid"])["result"]
+
+
+def test_script_upload_and_function_execution_are_refused(queue_server):
+    from bluesky_queueserver_api import BFunc
+
+    api = queue_server.api
+    with pytest.raises(api.RequestFailedError, match="Function 'start_session' is not allowed .*'primary'"):
+        api.function_execute(BFunc("start_session"))
+    script = _task_outcome(api, api.script_upload("import os\nuploaded_by_test = os.getpid()\n"))
+    assert script["success"] is False and "script upload is disabled" in script["msg"], script
+    assert api.status()["worker_environment_exists"]
+
+
+def test_requeued_failed_ct_resumes_instead_of_restarting(queue_server, monkeypatch):
+    from caproto.sync.client import write
+
+    from gi_instrument.catalog import open_catalog
+    from gi_instrument.catalog_follower import wait_for_stop
+
+    for key, value in queue_server.ioc.client_env().items():
+        monkeypatch.setenv(key, value)
+    write(queue_server.ioc.prefix + "G2:Stall", 1, notify=True, timeout=5, repeater=False)  # the first scan stalls
+    failed = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+    assert failed["exit_status"] == "failed" and len(failed["run_uids"]) == 1, failed
+    api = queue_server.api
+    assert [i["name"] for i in api.queue_get()["items"]] == ["gi_ct"]     # back at the front
+    assert api.queue_start()["success"]
+    api.wait_for_idle(timeout=WAIT_S)
+    resumed = api.history_get()["items"][-1]["result"]
+    assert resumed["exit_status"] == "completed", (resumed, queue_server.log.read_text()[-3000:])
+    run = wait_for_stop(open_catalog(queue_server.data_dir), resumed["run_uids"][0])
+    assert run.metadata["start"]["resumes"] == failed["run_uids"][0]
+    assert run.metadata["start"]["queue_request"]["range_deg"] == CT_KWARGS["range_deg"]

@@ -22,9 +22,19 @@ the underlying plan before anything moves; a bad one fails the queue item with i
 import os
 import typing
 
+from bluesky_queueserver.manager.worker import RunEngineWorker
+
 from gi_instrument import plans as gi_plans
 from gi_instrument.plans.resume import QUEUE_REQUEST_KEY, journal_runs, run_to_requeue
 from gi_instrument.session import start_session
+
+def _refuse_script_upload(self, *, script, update_lists, update_re):
+    raise PermissionError("script upload is disabled on this instrument: its plans come from the startup "
+                          "folder (gi_instrument/profiles/queueserver)")
+
+
+# bluesky-queueserver 0.0.25 has no permission for script upload: the worker refuses it here
+RunEngineWorker._load_script_into_environment = _refuse_script_upload
 
 session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("GI_PREFIX", "GI:"),
                         os.environ.get("GI_DATA_DIR") or None)
