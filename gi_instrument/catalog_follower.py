@@ -7,7 +7,8 @@ bluesky-tiled-plugins' TiledWriter in batches of one stepping scan (the run's ph
 
 - the catalog has each stepping scan within about a poll interval plus one write of it being on
   disk, and another process (viewer, queue client) can follow the CT;
-- a slow or failing catalog cannot stall or kill the CT: the RunEngine never waits for it. A run
+- a slow or failing catalog cannot stall or kill the CT: the RunEngine never waits for it, and
+  the follower runs at a lower CPU priority (:data:`NICENESS`). A run
   the writer fails on is left as it is (a line on stderr) and the journal remains the record:
   :func:`gi_instrument.catalog.ingest_journal` rewrites it;
 - after ``kill -9`` of the RunEngine's process the follower still writes whatever the journal
@@ -36,6 +37,9 @@ __all__ = ["JournalFollower", "start_follower", "wait_for_stop", "main"]
 
 POLL_S = 0.5
 """Seconds between two looks at the journal directory."""
+NICENESS = 10
+"""The follower runs this much nicer than its parent, so on a busy machine the acquisition (and
+the simulated IOC) get the CPU first and the catalog catches up while exposures run."""
 
 
 class _Followed:
@@ -115,6 +119,8 @@ def _alive(pid: int) -> bool:
 def follow(data_dir: str | Path | None, parent_pid: int | None = None, poll_s: float = POLL_S) -> None:
     """Follow the journals of ``data_dir`` until ``parent_pid`` (if given) is gone, then write
     what is left and return."""
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)
     paths = catalog_paths(data_dir)
     follower = JournalFollower(open_catalog(paths.root), paths)
     while True:
