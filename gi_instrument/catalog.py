@@ -162,15 +162,25 @@ def close_journal(journal: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
+def _without_dangling_frames(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """``items`` without the frame references (stream_resource / stream_datum) after the last
+    event: a process killed between a frame's reference and its event leaves such a reference,
+    which would give a stream more frames than rows."""
+    last_event = max((i for i, (name, _) in enumerate(items) if name in ("event", "event_page")), default=0)
+    return [item for i, item in enumerate(items)
+            if i <= last_event or item[0] not in ("stream_resource", "stream_datum")]
+
+
 def ingest_journal(client: Any, journal: str | Path) -> str:
     """Write the run recorded in a journal file into ``client``; returns its uid.
 
     A run the catalog already holds complete (with its stop document) is refused: nothing is
     overwritten. A crashed run is repaired: a journal without a stop document gets one
     (:func:`crash_stop`, also appended to the journal), and a catalog entry without a stop
-    document (the live writer was cut off) is rewritten from the journal, which holds all of it.
+    document (the live writer was cut off) is rewritten from the journal, which holds all of it
+    (but a frame reference whose event the killed process never emitted).
     """
-    items = close_journal(journal)
+    items = _without_dangling_frames(close_journal(journal))
     uid = items[0][1]["uid"]
     if uid in client:
         if client[uid].metadata.get("stop") is not None:

@@ -24,6 +24,6 @@ if __name__ == "__main__":
     RE.subscribe(document_journal(paths))
     follower = start_follower(paths)
     print(f"follower {follower.pid}", flush=True)
-    RE(gi_ct(inst, exposure_s=60.0, angle_step_deg=5.0, range_deg=60.0, reference_every_deg=20.0,
+    RE(gi_ct(inst, exposure_s=60.0, angle_step_deg=5.0, range_deg=40.0, reference_every_deg=20.0,
              final_reference=True, n_darks=2))
     print("done", flush=True)
