@@ -106,25 +106,17 @@ class JournalFollower:
         return written
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def follow(data_dir: str | Path | None, parent_pid: int | None = None, poll_s: float = POLL_S) -> None:
-    """Follow the journals of ``data_dir`` until ``parent_pid`` (if given) is gone, then write
-    what is left and return."""
+def follow(data_dir: str | Path | None, with_parent: bool = False, poll_s: float = POLL_S) -> None:
+    """Follow the journals of ``data_dir``; with ``with_parent``, until the parent process is
+    gone (this process is re-parented: also when the parent is killed and not yet reaped), then
+    write what is left and return."""
+    parent = os.getppid()
     if hasattr(os, "nice"):
         os.nice(NICENESS)
     paths = catalog_paths(data_dir)
     follower = JournalFollower(open_catalog(paths.root), paths)
     while True:
-        parent_gone = parent_pid is not None and not _alive(parent_pid)
+        parent_gone = with_parent and os.getppid() != parent
         if follower.poll() == 0 and parent_gone:
             return
         time.sleep(poll_s)
@@ -133,7 +125,7 @@ def follow(data_dir: str | Path | None, parent_pid: int | None = None, poll_s: f
 def start_follower(paths: CatalogPaths) -> subprocess.Popen:
     """Start the follower of ``paths`` as a child process that ends after this process does."""
     cmd = [sys.executable, "-m", "gi_instrument.catalog_follower", "--data-dir", str(paths.root),
-           "--parent-pid", str(os.getpid())]
+           "--with-parent"]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
@@ -155,14 +147,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m gi_instrument.catalog_follower``."""
     parser = argparse.ArgumentParser(prog="gi-catalog-follower", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None, help="data directory (default $GI_DATA_DIR or ~/gi-data)")
-    parser.add_argument("--parent-pid", type=int, default=None,
-                        help="exit once this process is gone and the journals are written")
+    parser.add_argument("--with-parent", action="store_true",
+                        help="exit once the parent process is gone and the journals are written")
     parser.add_argument("--poll-s", type=float, default=POLL_S, help="seconds between looks at the journals")
     args = parser.parse_args(argv)
     if not args.poll_s > 0:
         parser.error(f"--poll-s must be > 0, got {args.poll_s}")
     try:
-        follow(args.data_dir, args.parent_pid, args.poll_s)
+        follow(args.data_dir, args.with_parent, args.poll_s)
     except KeyboardInterrupt:
         pass
 

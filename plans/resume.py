@@ -8,6 +8,7 @@ the queue server's startup and ``gi-process`` all decide with these functions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,6 @@ def _first_and_last_lines(path: Path) -> tuple[str, str]:
 def journal_runs(documents_dir: str | Path) -> list[JournalRun]:
     """Every run journaled in ``documents_dir``, oldest first (start time); reads only the first
     and last lines of each journal."""
-    import json
-
     runs = []
     for path in Path(documents_dir).glob("*.jsonl"):
         first, last = _first_and_last_lines(path)

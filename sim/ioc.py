@@ -95,6 +95,7 @@ def port_free(interface: str, port: int) -> bool:
     """Whether no server listens on TCP ``interface:port`` (caproto would silently take another
     port if one does)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # old connections do not count
         try:
             probe.bind((interface, port))
         except OSError:
