@@ -6,6 +6,7 @@ from ophyd import Component as Cpt
 from ophyd import Device, EpicsSignal, EpicsSignalRO
 
 from gi_instrument.profile import Source
+from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, Tube
 
 __all__ = ["XrayTube", "MicrofocusTube", "MaastTube", "tube_class"]
 
@@ -21,19 +22,19 @@ class XrayTube(Device):
 
     source_kind = ""
 
-    voltage_kV = Cpt(EpicsSignal, "Voltage_RBV", write_pv="Voltage", put_complete=True)
-    current_mA = Cpt(EpicsSignal, "Current_RBV", write_pv="Current", put_complete=True)
-    power_W = Cpt(EpicsSignalRO, "Power_RBV")
-    xray_on = Cpt(EpicsSignal, "XrayOn_RBV", write_pv="XrayOn", put_complete=True)
-    state = Cpt(EpicsSignalRO, "State_RBV", string=True, kind="config")
-    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", kind="config")
-    warmed_up = Cpt(EpicsSignalRO, "WarmedUp_RBV", kind="config")
-    warmup = Cpt(EpicsSignal, "Warmup", put_complete=True, kind="omitted")
-    warmup_time_s = Cpt(EpicsSignalRO, "WarmupTime_RBV", kind="config")
-    max_voltage_kV = Cpt(EpicsSignalRO, "MaxVoltage_RBV", kind="config")
-    max_current_mA = Cpt(EpicsSignalRO, "MaxCurrent_RBV", kind="config")
-    max_power_W = Cpt(EpicsSignalRO, "MaxPower_RBV", kind="config")
-    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+    voltage_kV = Cpt(EpicsSignal, Tube.VOLTAGE_RBV, write_pv=Tube.VOLTAGE, put_complete=True)
+    current_mA = Cpt(EpicsSignal, Tube.CURRENT_RBV, write_pv=Tube.CURRENT, put_complete=True)
+    power_W = Cpt(EpicsSignalRO, Tube.POWER_RBV)
+    xray_on = Cpt(EpicsSignal, Tube.XRAY_ON_RBV, write_pv=Tube.XRAY_ON, put_complete=True)
+    state = Cpt(EpicsSignalRO, Tube.STATE_RBV, string=True, kind="config")
+    interlock_closed = Cpt(EpicsSignalRO, Tube.INTERLOCK_RBV, kind="config")
+    warmed_up = Cpt(EpicsSignalRO, Tube.WARMED_UP_RBV, kind="config")
+    warmup = Cpt(EpicsSignal, Tube.WARMUP, put_complete=True, kind="omitted")
+    warmup_time_s = Cpt(EpicsSignalRO, Tube.WARMUP_TIME_RBV, kind="config")
+    max_voltage_kV = Cpt(EpicsSignalRO, Tube.MAX_VOLTAGE_RBV, kind="config")
+    max_current_mA = Cpt(EpicsSignalRO, Tube.MAX_CURRENT_RBV, kind="config")
+    max_power_W = Cpt(EpicsSignalRO, Tube.MAX_POWER_RBV, kind="config")
+    status_message = Cpt(EpicsSignalRO, Tube.STATUS_RBV, string=True, kind="omitted")
 
     def validate_setting(self, voltage_kV: float, current_mA: float) -> None:
         """Raise ValueError if ``voltage_kV`` x ``current_mA`` is outside the tube's limits."""
@@ -49,9 +50,9 @@ class XrayTube(Device):
     def ready_to_emit(self) -> str | None:
         """None when X-rays can be switched on, else the reason they cannot."""
         if not self.interlock_closed.get():
-            return "interlock open"
+            return INTERLOCK_OPEN
         if not self.warmed_up.get():
-            return "tube not warmed up"
+            return NOT_WARMED_UP
         return None
 
 

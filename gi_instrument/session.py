@@ -29,19 +29,21 @@ class Session:
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
-                  *, progress: bool = True, timeout_s: float = 10.0) -> Session:
+                  *, progress: bool = True, timeout_s: float = 10.0, camera_layout: str = "scanner") -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``), subscribe the document journal and the frame progress to a
     RunEngine and start the live catalog writer that follows the journal in a process of its own
     (:mod:`gi_instrument.catalog_follower`; it ends after this process).
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
+    ``camera_layout="areadetector"`` drives a standard areaDetector camera IOC
+    (see :func:`~gi_instrument.devices.make_instrument`).
     """
     from bluesky import RunEngine
 
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     paths = catalog_paths(data_dir)
-    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
+    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s, camera_layout=camera_layout)
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(document_journal(paths))

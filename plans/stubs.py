@@ -51,7 +51,7 @@ def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
     """
     yield from bps.mv(positioner, target)
     reading = yield from bps.rd(positioner.readback)
-    if abs(reading - target) > positioner.tolerance:
+    if not abs(reading - target) <= positioner.tolerance:  # also a NaN readback (controller lost)
         raise PositionError(f"{positioner.name} at {reading:.4f} after a move to {target:.4f} "
                             f"(tolerance {positioner.tolerance}; {positioner.status_message.get()})")
 
