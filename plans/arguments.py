@@ -75,4 +75,5 @@ def check_tube_ready(inst: GIInstrument) -> None:
     """Raise RuntimeError if X-rays cannot be switched on (interlock open, not warmed up)."""
     reason = inst.tube.ready_to_emit()
     if reason is not None:
-        raise RuntimeError(f"X-ray tube not ready: {reason}")
+        fix = "" if inst.tube.warmed_up.get() else " (warm it up: RE(warm_up_tube(inst)), or queue warm_up_tube)"
+        raise RuntimeError(f"X-ray tube not ready: {reason}{fix}")

@@ -21,15 +21,18 @@ __all__ = ["gi_ct", "gi_ct_resume"]
 def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg: float | None = None,
           range_deg: float | None = None, reference_every_deg: float | None = None,
           final_reference: bool = False, start_index: int = 0, n_darks: int | None = None,
-          g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
+          n_darks_end: int | None = None, g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
     """A phase-stepping CT as one run.
 
     Order: dark frames (X-rays off, stream ``dark``); then for each projection index i from
     ``start_index``: a reference stepping scan (sample out, stream ``reference``) when i is a
     multiple of the reference interval, then the stepping scan at angle start + i x step (stream
     ``primary``); optionally one more reference after the last projection; finally the rotation
-    returns to its start angle (also on error or abort). Each stepping scan is one atomic unit
-    (a checkpoint before it, its frames in one file).
+    returns to its start angle (also on error or abort); last, dark frames again (stream
+    ``dark``, file ``dark_end.h5``, ``frame_angle_index`` -2), so that the processing averages
+    darks from both ends of a long CT (the sCMOS offset drifts with temperature). Each stepping
+    scan is one atomic unit (a checkpoint before it, its frames in one file). A resumed CT
+    (``start_index``) is a run of its own with its own darks at both ends.
 
     Args:
         inst: the instrument.
@@ -44,17 +47,19 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
             ``final_reference``, ``n_projections`` takes the final reference alone.
             :func:`gi_ct_resume` works it out from the runs so far.
         n_darks: dark frames at the start (default: the profile's; 0 for none).
+        n_darks_end: dark frames at the end (default: ``n_darks``; 0 for none).
         g2_origin_um: G2 position of the first phase step, um.
         md: extra start-document metadata.
     """
     return _gi_ct(inst, exposure_s=exposure_s, angle_step_deg=angle_step_deg, range_deg=range_deg,
                   reference_every_deg=reference_every_deg, final_reference=final_reference,
-                  start_index=start_index, n_darks=n_darks, g2_origin_um=g2_origin_um, md=md, extra={})
+                  start_index=start_index, n_darks=n_darks, n_darks_end=n_darks_end, g2_origin_um=g2_origin_um,
+                  md=md, extra={})
 
 
 def _gi_ct(inst: GIInstrument, *, exposure_s: float | None, angle_step_deg: float | None, range_deg: float | None,
            reference_every_deg: float | None, final_reference: bool, start_index: int, n_darks: int | None,
-           g2_origin_um: float, md: dict[str, Any] | None, extra: dict[str, Any]) -> Plan:
+           n_darks_end: int | None, g2_origin_um: float, md: dict[str, Any] | None, extra: dict[str, Any]) -> Plan:
     profile = inst.profile
     exposure = check_exposure(inst, exposure_s)
     schedule = ct_schedule(profile, angle_step_deg=angle_step_deg, range_deg=range_deg,
@@ -65,6 +70,7 @@ def _gi_ct(inst: GIInstrument, *, exposure_s: float | None, angle_step_deg: floa
                          f"{' (or equal, for the final reference alone)' if schedule.final_reference else ''}"
                          f", got {start_index}")
     n_dark = check_count("n_darks", profile.ct.dark_frames if n_darks is None else n_darks)
+    n_dark_end = check_count("n_darks_end", n_dark if n_darks_end is None else n_darks_end)
     origin = check_g2_origin(inst, g2_origin_um)
     check_angles(inst, schedule.angle_deg(0), schedule.angle_deg(schedule.n_projections - 1))
     check_sample_positions(inst)
@@ -72,27 +78,28 @@ def _gi_ct(inst: GIInstrument, *, exposure_s: float | None, angle_step_deg: floa
 
     items = list(schedule.items(start_index))
     steps = profile.stepping.steps
-    n_frames = n_dark + len(items) * steps
+    n_frames = n_dark + len(items) * steps + n_dark_end
     args = {"exposure_s": exposure, "angle_step_deg": schedule.angle_step_deg,
             "range_deg": schedule.angle_step_deg * schedule.n_projections,
             "reference_every_deg": schedule.angle_step_deg * schedule.reference_interval,
             "final_reference": schedule.final_reference, "start_index": start_index,
-            "n_darks": n_dark, "g2_origin_um": origin}
-    meta = run_metadata(inst, "gi_ct", args, md, **extra, schedule={
+            "n_darks": n_dark, "n_darks_end": n_dark_end, "g2_origin_um": origin}
+    meta = run_metadata(inst, "gi_ct", args, md, dimension="rotation_angle_deg", **extra, schedule={
         "n_projections": schedule.n_projections,
         "reference_indices": schedule.reference_indices,
         "angles_deg": [schedule.angle_deg(i) for i in range(schedule.n_projections)],
         "frames_expected": n_frames,
         "stepping_scans": len(items),
-        "exposure_only_s": (n_frames - n_dark) * exposure,
+        "exposure_only_s": len(items) * steps * exposure,
     })
-    return in_run(inst, meta, lambda run_dir: _ct_body(inst, schedule, start_index, n_dark, run_dir, origin),
+    return in_run(inst, meta, lambda run_dir: _ct_body(inst, schedule, start_index, (n_dark, n_dark_end),
+                                                       run_dir, origin),
                   exposure_s=exposure, restore_angle=schedule.start_deg)
 
 
-def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_dark: int, run_dir: Path,
-             g2_origin_um: float) -> Plan:
-    yield from dark_frames(inst, n_frames=n_dark, run_dir=run_dir)
+def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_darks: tuple[int, int],
+             run_dir: Path, g2_origin_um: float) -> Plan:
+    yield from dark_frames(inst, n_frames=n_darks[0], run_dir=run_dir)
     for item in schedule.items(start_index):
         yield from bps.checkpoint()
         yield from move_checked(inst.rotation, item.angle_deg)
@@ -102,6 +109,8 @@ def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_dark:
         else:
             yield from stepping_frames(inst, stream="primary", angle_index=item.angle_index, run_dir=run_dir,
                                        g2_origin_um=g2_origin_um)
+    yield from bps.checkpoint()
+    yield from dark_frames(inst, n_frames=n_darks[1], run_dir=run_dir, file_name="dark_end", angle_index=-2)
 
 
 def gi_ct_resume(inst: GIInstrument, uid: str, *, documents_dir: str | Path | None = None,
@@ -158,4 +167,5 @@ def gi_ct_resume(inst: GIInstrument, uid: str, *, documents_dir: str | Path | No
     return _gi_ct(inst, exposure_s=args["exposure_s"], angle_step_deg=args["angle_step_deg"],
                   range_deg=args["range_deg"], reference_every_deg=args["reference_every_deg"],
                   final_reference=args["final_reference"], start_index=start_index, n_darks=args["n_darks"],
-                  g2_origin_um=args["g2_origin_um"], md=user_metadata(start), extra={RESUMES_KEY: latest.uid})
+                  n_darks_end=args.get("n_darks_end"), g2_origin_um=args["g2_origin_um"], md=user_metadata(start),
+                  extra={RESUMES_KEY: latest.uid})

@@ -36,9 +36,11 @@ def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_
     yield from bpp.finalize_wrapper(scan(), bps.mv(inst.sample, stage.in_mm))
 
 
-def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
-    """Stub: X-rays off, ``n_frames`` frames into the ``dark`` stream (file ``dark.h5``), X-rays
-    back to their previous state (also on failure)."""
+def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path, file_name: str = "dark",
+                angle_index: int = -1) -> Plan:
+    """Stub: X-rays off, ``n_frames`` frames into the ``dark`` stream (file ``file_name``.h5,
+    ``frame_angle_index`` = ``angle_index``), X-rays back to their previous state (also on
+    failure)."""
     if n_frames == 0:
         return
     was_on = yield from bps.rd(inst.tube.xray_on)
@@ -46,7 +48,7 @@ def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
     def scan() -> Plan:
         yield from set_checked(inst.tube.xray_on, 0, inst.tube.status_message)
         g2_um = yield from bps.rd(inst.g2.setpoint)
-        yield from step_scan_frames(inst, stream="dark", angle_index=-1, run_dir=run_dir, file_name="dark",
+        yield from step_scan_frames(inst, stream="dark", angle_index=angle_index, run_dir=run_dir, file_name=file_name,
                                     positions_um=[g2_um] * n_frames, xray_on=False)
 
     yield from bpp.finalize_wrapper(scan(), set_checked(inst.tube.xray_on, int(bool(was_on)),
@@ -134,6 +136,6 @@ def dark_scan(inst: GIInstrument, *, n_frames: int | None = None, exposure_s: fl
     """
     exposure = check_exposure(inst, exposure_s)
     n = check_count("n_frames", inst.profile.ct.dark_frames if n_frames is None else n_frames, minimum=1)
-    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md)
+    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md, dimension="time")
     return in_run(inst, meta, lambda run_dir: dark_frames(inst, n_frames=n, run_dir=run_dir),
                   exposure_s=exposure, xrays=False)
