@@ -62,6 +62,7 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
         camera=SCMOSDetector(f"{prefix}CAM:", name="camera"),
         frames_dir=frames,
     )
+    inst.camera.beam_tolerance_pct.put(profile.recovery.beam_tolerance_pct)
     if connect:
         inst.wait_for_connection(timeout_s)
         served = (inst.sample.in_mm.get(), inst.sample.out_mm.get())

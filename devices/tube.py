@@ -16,7 +16,11 @@ class XrayTube(Device):
 
     Read keys (device named ``tube``): ``tube_voltage_kV``, ``tube_current_mA``,
     ``tube_power_W``, ``tube_xray_on``. ``validate_setting`` checks a kV / mA pair against the
-    tube's limits before anything is written.
+    tube's limits before anything is written. ``fault`` (1 during an arc or with kV / mA
+    out of tolerance while emitting; ``status_message`` says why) and
+    ``interlock_closed`` are monitored, for suspenders; ``heartbeat`` is what a session writes
+    regularly so that the tube's watchdog (``watchdog_timeout_s``) switches the X-rays off when
+    the controlling process is gone.
     """
 
     source_kind = ""
@@ -26,7 +30,7 @@ class XrayTube(Device):
     power_W = Cpt(EpicsSignalRO, "Power_RBV")
     xray_on = Cpt(EpicsSignal, "XrayOn_RBV", write_pv="XrayOn", put_complete=True)
     state = Cpt(EpicsSignalRO, "State_RBV", string=True, kind="config")
-    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", kind="config")
+    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", kind="config", auto_monitor=True)
     warmed_up = Cpt(EpicsSignalRO, "WarmedUp_RBV", kind="config")
     warmup = Cpt(EpicsSignal, "Warmup", put_complete=True, kind="omitted")
     warmup_time_s = Cpt(EpicsSignalRO, "WarmupTime_RBV", kind="config")
@@ -34,6 +38,10 @@ class XrayTube(Device):
     max_current_mA = Cpt(EpicsSignalRO, "MaxCurrent_RBV", kind="config")
     max_power_W = Cpt(EpicsSignalRO, "MaxPower_RBV", kind="config")
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+    last_fault = Cpt(EpicsSignalRO, "LastFault_RBV", string=True, kind="omitted")
+    fault = Cpt(EpicsSignalRO, "Fault_RBV", kind="omitted", auto_monitor=True)
+    heartbeat = Cpt(EpicsSignal, "Heartbeat", kind="omitted")
+    watchdog_timeout_s = Cpt(EpicsSignal, "WatchdogTimeout", kind="config")
 
     def validate_setting(self, voltage_kV: float, current_mA: float) -> None:
         """Raise ValueError if ``voltage_kV`` x ``current_mA`` is outside the tube's limits."""
@@ -46,12 +54,21 @@ class XrayTube(Device):
             raise ValueError(f"{self.name}: {voltage_kV} kV x {current_mA} mA = {voltage_kV * current_mA:.1f} W "
                              f"exceeds {max_w} W")
 
-    def ready_to_emit(self) -> str | None:
-        """None when X-rays can be switched on, else the reason they cannot."""
+    def ready_to_emit(self, tolerance_pct: float) -> str | None:
+        """None when X-rays can be switched on, else the reason they cannot: interlock open, a
+        fault, not warmed up, or kV / mA readbacks further than ``tolerance_pct`` % from their
+        setpoints."""
         if not self.interlock_closed.get():
             return "interlock open"
+        if self.fault.get():
+            return f"tube in fault ({self.status_message.get()})"
         if not self.warmed_up.get():
             return "tube not warmed up"
+        for signal, unit in ((self.voltage_kV, "kV"), (self.current_mA, "mA")):
+            value, setpoint = float(signal.get()), float(signal.get_setpoint())
+            if abs(value - setpoint) > tolerance_pct / 100.0 * abs(setpoint):
+                return f"{signal.name} {value:g} {unit} differs from its setpoint {setpoint:g} {unit} " \
+                       f"by more than {tolerance_pct:g} %"
         return None
 
 

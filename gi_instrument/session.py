@@ -10,6 +10,7 @@ from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal,
 from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
+from gi_instrument.suspenders import Heartbeat, install_suspenders
 
 __all__ = ["Session", "start_session"]
 
@@ -23,13 +24,20 @@ class Session:
     RE: Any
     client: Any
     paths: CatalogPaths
+    suspenders: list[Any]
+    """bluesky suspenders on the tube and the connections (:mod:`gi_instrument.suspenders`)."""
+    heartbeat: Heartbeat
+    """Keeps the tube's watchdog from switching the X-rays off while this process lives."""
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
                   *, progress: bool = True, timeout_s: float = 10.0) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
-    progress to a RunEngine.
+    progress to a RunEngine. The RunEngine gets the suspenders of
+    :func:`~gi_instrument.suspenders.install_suspenders` (a CT waits out tube faults and lost
+    connections and repeats the interrupted stepping scan), and a heartbeat to the tube's
+    watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
     """
@@ -44,4 +52,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     RE.subscribe(tiled_writer(client))
     if progress:
         RE.subscribe(FrameProgress())
-    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths)
+    suspenders = install_suspenders(RE, inst)
+    heartbeat = Heartbeat(inst.tube.heartbeat, prof.recovery.watchdog_timeout_s / 5.0)
+    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, suspenders=suspenders,
+                   heartbeat=heartbeat)

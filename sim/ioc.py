@@ -43,7 +43,9 @@ class SimScanner:
         self.profile = profile
         self.clock = SimClock(time_scale)
         sim, stage = profile.simulation, profile.sample_stage
-        self.tube = SimTube(prefix=f"{prefix}TUBE:", clock=self.clock, source=profile.source)
+        self.tube = SimTube(prefix=f"{prefix}TUBE:", clock=self.clock, source=profile.source,
+                            tolerance_pct=profile.recovery.beam_tolerance_pct,
+                            watchdog_timeout_s=profile.recovery.watchdog_timeout_s)
         self.piezo = SimPiezo(prefix=f"{prefix}G2:", clock=self.clock, settle_s=sim.piezo_settle_s,
                               jitter_nm=sim.piezo_jitter_nm, seed=seed)
         self.rotation = SimAxis(prefix=f"{prefix}ROT:", clock=self.clock, start=profile.ct.start_deg,

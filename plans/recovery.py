@@ -1,0 +1,114 @@
+"""Riding out faults inside a run: each stepping scan is an atomic, repeatable unit.
+
+Two mechanisms, each where it fits:
+
+- **Conditions that last** (interlock open, tube fault: arc or kV / mA out of tolerance, a lost
+  Channel Access connection such as an IOC restart) are bluesky suspenders
+  (:mod:`gi_instrument.suspenders`): the RunEngine suspends, waits until the condition clears
+  plus a settle time, and replays the messages since the checkpoint that opens the stepping
+  scan. The replayed scan is a new attempt with a file of its own (the camera IOC numbers them)
+  and the camera refuses values of any other attempt, so nothing stale or repeated gets in.
+- **Failures of one try** (a rotation or G2 stall, a move or exposure that times out, a frame
+  whose dose was disturbed by an arc shorter than the suspenders can see, a dropped frame) are
+  repeated here, by the plan, from the checkpoint: a suspender watches a signal for a
+  *condition*, but a stall is not a condition one could wait for (the stage reports nothing
+  wrong once the move has failed) and it clears by trying again, so a bounded retry inside the
+  plan is the natural handling. Both mechanisms charge the same budget
+  (:class:`~gi_instrument.devices.attempts.AttemptLog`: ``recovery.attempts_per_scan`` per scan,
+  ``recovery.repeats_per_ct`` per run); past it the plan stops with a message that names the
+  stream, the projection and every cause.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Generator
+
+import bluesky.plan_stubs as bps
+from bluesky.utils import FailedStatus, Msg
+from ophyd.utils.errors import DisconnectedError
+
+from gi_instrument.devices import GIInstrument
+from gi_instrument.devices.attempts import RetryBudgetExceeded
+
+__all__ = ["repeatable_scan", "describe_failure", "cleanup_wrapper", "ScanFailedError", "settle_real_s"]
+
+Plan = Generator[Msg, Any, Any]
+
+TRANSIENT = (RuntimeError, TimeoutError, FailedStatus, DisconnectedError)
+"""Failures of one try that the plan repeats (RetryBudgetExceeded excepted)."""
+
+
+class ScanFailedError(RuntimeError):
+    """A stepping scan could not be taken; the message names the stream, projection and cause."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, in words: a timed-out status names what timed out, a lost Channel Access
+    connection says that the IOC restarted or became unreachable."""
+    if isinstance(exc, FailedStatus) and exc.args:
+        status = exc.args[0]
+        inner = status.exception() if hasattr(status, "exception") else None
+        what = getattr(getattr(status, "device", None) or getattr(status, "obj", None), "name", "a device")
+        if inner is not None:
+            return f"{what}: {describe_failure(inner)}"
+        return f"{what} did not finish ({status})"
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, DisconnectedError) or "disconnect" in text.lower():
+        return f"Channel Access connection lost (IOC restart or network): {text}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out: {text}"
+    return text
+
+
+def settle_real_s(inst: GIInstrument) -> float:
+    """The profile's settle time in real s (nominal s times the IOC's time scale)."""
+    return inst.profile.recovery.settle_s * float(inst.camera.time_scale.get())
+
+
+def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: Callable[[], Plan]) -> Plan:
+    """Run ``attempt()`` (moves and one stepping scan) after a checkpoint; after a failure of
+    one try (:data:`TRANSIENT`), record it, wait the settle time and try again, within the
+    run's attempt budget. Past the budget, or outside a run with an attempt log, raise
+    :class:`ScanFailedError` naming ``stream``, ``angle_index`` and the cause."""
+    camera = inst.camera
+    while True:
+        yield from bps.checkpoint()
+        start = time.time()
+        recorded = len(camera.attempt_log.discarded) if camera.attempt_log is not None else 0
+        try:
+            return (yield from attempt())
+        except RetryBudgetExceeded as exc:
+            raise ScanFailedError(f"{stream} projection {angle_index}: {exc}") from exc
+        except TRANSIENT as exc:
+            cause = describe_failure(exc)
+            log = camera.attempt_log
+            if log is None:
+                raise ScanFailedError(f"{stream} projection {angle_index}: {cause}") from exc
+            camera.pause()                      # a scan still running on the IOC stops
+            camera.note_interruption(cause)
+            camera.abandon(cause)
+            if len(log.discarded) == recorded:  # failed before the camera took a frame
+                log.discard(stream, angle_index, cause=cause, start_time=start)
+            try:
+                log.begin(stream, angle_index)
+            except RetryBudgetExceeded as budget:
+                raise ScanFailedError(f"{stream} projection {angle_index}: {budget}") from exc
+            yield from bps.sleep(settle_real_s(inst))
+
+
+def cleanup_wrapper(plan: Plan, cleanup: Callable[[], Plan]) -> Plan:
+    """Like bluesky's ``finalize_wrapper``, but a failing cleanup never masks the error that
+    stopped ``plan``: that error is raised, with the cleanup's failure added as a note."""
+    try:
+        result = yield from plan
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        try:
+            yield from cleanup()
+        except Exception as cleanup_exc:
+            exc.add_note(f"cleanup after this error also failed: {describe_failure(cleanup_exc)}")
+        raise
+    yield from cleanup()
+    return result
