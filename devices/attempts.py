@@ -56,12 +56,14 @@ class Suspension:
 class AttemptLog:
     """The discarded tries and the suspensions of one run, and the bounds on the tries."""
 
-    def __init__(self, attempts_per_scan: int, repeats_per_ct: int) -> None:
+    def __init__(self, attempts_per_scan: int, repeats_per_ct: int, settle_real_s: float = 0.0) -> None:
         if attempts_per_scan < 1 or repeats_per_ct < 0:
             raise ValueError(f"attempts_per_scan must be >= 1 and repeats_per_ct >= 0, got "
                              f"{attempts_per_scan}, {repeats_per_ct}")
         self.attempts_per_scan = attempts_per_scan
         self.repeats_per_ct = repeats_per_ct
+        self.settle_real_s = settle_real_s
+        """Real s to wait before a failed try is repeated."""
         self.discarded: list[DiscardedAttempt] = []
         self.suspensions: list[Suspension] = []
         self._open: tuple[str, str, int, float] | None = None

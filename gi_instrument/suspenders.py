@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 import bluesky.plan_stubs as bps
 from bluesky.suspenders import SuspendBoolHigh, SuspendBoolLow, SuspenderBase
 from ophyd import Signal
+from ophyd.signal import EpicsSignalBase
 
 from gi_instrument.devices import GIInstrument
 
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class ConnectionWatch:
     """``connected`` (a soft signal, 1/0): 1 while every watched Channel Access signal is
-    connected. One signal per device is enough: an IOC that goes away takes all its PVs."""
+    connected (after an IOC restart each PV reconnects on its own, so all are watched)."""
 
     def __init__(self, signals: list[Any]) -> None:
         self.connected = Signal(name="ca_connected", value=1)
@@ -71,30 +73,52 @@ def recover_tube(inst: GIInstrument) -> Any:
     ended, and the tube warmed up if it needs it (cold start, IOC restart). The scan itself
     switches the X-rays on again."""
     inst.camera.note_resumption()
-    warmed = yield from bps.rd(inst.tube.warmed_up)
-    if not warmed:
+    # a plain get, not a 'read' message: a suspension can land while an event is being bundled
+    if not inst.tube.warmed_up.get():
         yield from bps.mv(inst.tube.warmup, 1)
 
 
+class _Remembering:
+    """Mixin for a bluesky suspender: keeps the justification of its last trip (the condition
+    may be gone by the time the RunEngine suspends, and with it bluesky's justification)."""
+
+    last_trip: tuple[float, str] = (0.0, "")
+
+    def _get_justification(self) -> str:
+        text = super()._get_justification()  # type: ignore[misc]
+        if text:
+            self.last_trip = (time.time(), text)
+        return text
+
+
+class _BoolLow(_Remembering, SuspendBoolLow):
+    pass
+
+
+class _BoolHigh(_Remembering, SuspendBoolHigh):
+    pass
+
+
 def _note_suspension(RE: Any, inst: GIInstrument) -> None:
-    """Pre-plan of every suspender: record the suspension and its cause (the tripped suspenders'
-    justification) with the stepping scan in flight."""
-    causes = [just for sus in RE.suspenders if sus.tripped for just in [sus.get_futures()[1]] if just]
-    inst.camera.note_suspension("; ".join(causes) or "unknown cause")
+    """Pre-plan of every suspender: record the suspension and its cause (the justification of
+    the suspender that tripped last) with the stepping scan in flight."""
+    when, cause = max((getattr(sus, "last_trip", (0.0, "")) for sus in RE.suspenders), default=(0.0, ""))
+    inst.camera.note_suspension(cause or "unknown cause")
 
 
 def install_suspenders(RE: Any, inst: GIInstrument) -> list[SuspenderBase]:
     """Install the tube and connection suspenders (see the module docstring) on ``RE`` and turn
     on its record of interruptions; returns them (``RE.remove_suspender`` takes them off)."""
     settle_real_s = inst.profile.recovery.settle_s * float(inst.camera.time_scale.get())
-    watch = ConnectionWatch([device.status_message for device in inst.devices])
+    watch = ConnectionWatch([walk.item for device in inst.devices for walk in device.walk_signals()
+                             if isinstance(walk.item, EpicsSignalBase)])
     pre: Callable[[], None] = lambda: _note_suspension(RE, inst)  # noqa: E731
     post: Callable[[], Any] = lambda: recover_tube(inst)  # noqa: E731
     common = {"sleep": settle_real_s, "pre_plan": pre, "post_plan": post}
     suspenders = [
-        SuspendBoolLow(inst.tube.interlock_closed, tripped_message="interlock open: X-rays off", **common),
-        SuspendBoolHigh(inst.tube.fault, tripped_message="tube fault: arc, or kV / mA out of tolerance", **common),
-        SuspendBoolLow(watch.connected, tripped_message="Channel Access connection lost (IOC restart or network)",
+        _BoolLow(inst.tube.interlock_closed, tripped_message="interlock open: X-rays off", **common),
+        _BoolHigh(inst.tube.fault, tripped_message="tube fault: arc, or kV / mA out of tolerance", **common),
+        _BoolLow(watch.connected, tripped_message="Channel Access connection lost (IOC restart or network)",
                        **common),
     ]
     for suspender in suspenders:

@@ -26,16 +26,19 @@ from typing import Any, Callable, Generator
 
 import bluesky.plan_stubs as bps
 from bluesky.utils import FailedStatus, Msg
+from epics.ca import ChannelAccessException, ChannelAccessGetFailure
 from ophyd.utils.errors import DisconnectedError
 
 from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.attempts import RetryBudgetExceeded
 
-__all__ = ["repeatable_scan", "describe_failure", "cleanup_wrapper", "ScanFailedError", "settle_real_s"]
+__all__ = ["repeatable_scan", "describe_failure", "cleanup_wrapper", "ScanFailedError"]
 
 Plan = Generator[Msg, Any, Any]
 
-TRANSIENT = (RuntimeError, TimeoutError, FailedStatus, DisconnectedError)
+CONNECTION_ERRORS = (DisconnectedError, ChannelAccessException, ChannelAccessGetFailure)
+"""What a get or put raises when Channel Access lost the IOC (restart, network)."""
+TRANSIENT = (RuntimeError, TimeoutError, FailedStatus, *CONNECTION_ERRORS)
 """Failures of one try that the plan repeats (RetryBudgetExceeded excepted)."""
 
 
@@ -54,22 +57,22 @@ def describe_failure(exc: BaseException) -> str:
             return f"{what}: {describe_failure(inner)}"
         return f"{what} did not finish ({status})"
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, DisconnectedError) or "disconnect" in text.lower():
-        return f"Channel Access connection lost (IOC restart or network): {text}"
+    if isinstance(exc, CONNECTION_ERRORS) or "disconnect" in text.lower():
+        return f"{LOST}: {text}"
     if isinstance(exc, TimeoutError):
         return f"timed out: {text}"
     return text
 
 
-def settle_real_s(inst: GIInstrument) -> float:
-    """The profile's settle time in real s (nominal s times the IOC's time scale)."""
-    return inst.profile.recovery.settle_s * float(inst.camera.time_scale.get())
+LOST = "Channel Access connection lost (IOC restart or network)"
+CONNECTION_POLL_S = 0.1
+"""Real s between checks while a failed try waits for lost connections to come back."""
 
 
 def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: Callable[[], Plan]) -> Plan:
     """Run ``attempt()`` (moves and one stepping scan) after a checkpoint; after a failure of
-    one try (:data:`TRANSIENT`), record it, wait the settle time and try again, within the
-    run's attempt budget. Past the budget, or outside a run with an attempt log, raise
+    one try (:data:`TRANSIENT`), record it, wait until every device is connected and the
+    settle time has passed, and try again, within the run's attempt budget. Past the budget, or outside a run with an attempt log, raise
     :class:`ScanFailedError` naming ``stream``, ``angle_index`` and the cause."""
     camera = inst.camera
     while True:
@@ -82,6 +85,9 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
             raise ScanFailedError(f"{stream} projection {angle_index}: {exc}") from exc
         except TRANSIENT as exc:
             cause = describe_failure(exc)
+            lost = [device.name for device in inst.devices if not device.connected]
+            if lost and not cause.startswith(LOST):
+                cause = f"{LOST} to {', '.join(lost)}: {cause}"
             log = camera.attempt_log
             if log is None:
                 raise ScanFailedError(f"{stream} projection {angle_index}: {cause}") from exc
@@ -94,7 +100,10 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
                 log.begin(stream, angle_index)
             except RetryBudgetExceeded as budget:
                 raise ScanFailedError(f"{stream} projection {angle_index}: {budget}") from exc
-            yield from bps.sleep(settle_real_s(inst))
+            yield from bps.checkpoint()         # a suspension while settling must not replay the failed try
+            while not all(device.connected for device in inst.devices):    # e.g. the IOC restarting
+                yield from bps.sleep(CONNECTION_POLL_S)
+            yield from bps.sleep(log.settle_real_s)
 
 
 def cleanup_wrapper(plan: Plan, cleanup: Callable[[], Plan]) -> Plan:

@@ -73,7 +73,8 @@ def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan],
 
     def run() -> Plan:
         camera.exposure_request_s.put(exposure_s)
-        camera.attempt_log = AttemptLog(recovery.attempts_per_scan, recovery.repeats_per_ct)
+        camera.attempt_log = AttemptLog(recovery.attempts_per_scan, recovery.repeats_per_ct,
+                                        recovery.settle_s * float(camera.time_scale.get()))
         yield from set_checked(camera.exposure_s, exposure_s, camera.status_message)
         if xrays:
             yield from set_checked(inst.tube.xray_on, 1, inst.tube.status_message)

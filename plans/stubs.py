@@ -16,6 +16,9 @@ __all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", 
 
 Plan = Generator[Msg, Any, Any]
 
+SETTING_TIMEOUT_S = 10.0
+"""Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
+
 
 class SettingRefusedError(RuntimeError):
     """The controller did not take a setting (its readback differs after the put)."""
@@ -25,7 +28,7 @@ def set_checked(signal: Any, value: Any, reason: Any = None) -> Plan:
     """Set ``signal`` and read it back: a controller that refuses a put still completes it, so
     without this check a refused setting (X-rays on with the interlock open, say) would go
     unnoticed. ``reason`` (a signal, e.g. a status message) is quoted in the error."""
-    yield from bps.mv(signal, value)
+    yield from bps.mv(signal, value, timeout=SETTING_TIMEOUT_S)
     got = yield from bps.rd(signal)
     if got != value:
         why = f" ({reason.get()})" if reason is not None else ""
@@ -39,8 +42,8 @@ def open_frame_file(camera: SCMOSDetector, directory: str | Path, name: str, n_f
         raise ValueError(f"frame directory must be absolute, got {directory}")
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    yield from bps.mv(camera.file_path, str(directory), camera.num_capture, int(n_frames))
-    yield from bps.mv(camera.file_name, name)
+    yield from bps.mv(camera.file_path, str(directory), camera.num_capture, int(n_frames), timeout=SETTING_TIMEOUT_S)
+    yield from bps.mv(camera.file_name, name, timeout=SETTING_TIMEOUT_S)
 
 
 def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
@@ -96,13 +99,14 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
         expected[inst.rotation.readback.name] = (angle_deg, inst.rotation.tolerance)
     if sample_mm is not None:
         expected[inst.sample.readback.name] = (sample_mm, inst.sample.tolerance)
-    yield from bps.mv(camera.exposure_s, exposure_s)
+    timeout = {"timeout": SETTING_TIMEOUT_S}
+    yield from bps.mv(camera.exposure_s, exposure_s, **timeout)
     yield from set_checked(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
     yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
     yield from bps.mv(camera.angle_index, angle_index, camera.scan_stream, stream, camera.step_tolerance_um,
                       inst.g2.tolerance, camera.step_mode, True, camera.xray_on_expected, int(xray_on),
-                      camera.expected, expected)
-    yield from bps.mv(camera.step_positions, list(positions_um))
+                      camera.expected, expected, **timeout)
+    yield from bps.mv(camera.step_positions, list(positions_um), **timeout)
     yield from bps.trigger(camera, wait=True)
     yield from bps.rd(camera.frames_checked)
     yield Msg("rewindable", None, False)
