@@ -2,9 +2,10 @@
 
 from gi_instrument.plans.ct import gi_ct
 from gi_instrument.plans.metadata import STREAMS
+from gi_instrument.plans.recovery import ScanFailedError
 from gi_instrument.plans.schedule import CTSchedule, ct_schedule, estimate_ct_seconds, format_duration
 from gi_instrument.plans.stepping import dark_scan, phase_step, reference_scan
 from gi_instrument.plans.stubs import PositionError, SettingRefusedError
 
 __all__ = ["gi_ct", "phase_step", "reference_scan", "dark_scan", "STREAMS", "CTSchedule", "ct_schedule",
-           "estimate_ct_seconds", "format_duration", "PositionError", "SettingRefusedError"]
+           "estimate_ct_seconds", "format_duration", "PositionError", "SettingRefusedError", "ScanFailedError"]

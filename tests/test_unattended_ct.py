@@ -19,6 +19,7 @@ import pytest
 from gi_instrument.plans import gi_ct
 from gi_instrument.process_cli import process_run
 from gi_instrument.processing.catalog_reader import open_ct_run
+from gi_instrument.processing.quality_report import format_quality, run_interruptions
 from gi_instrument.sim.fault_script import FaultScript, FaultStep
 from gi_instrument.suspenders import install_suspenders
 
@@ -94,6 +95,15 @@ def test_a_night_of_faults_gives_one_complete_run(RE, instrument, catalog, sim_i
     assert all(s["suspension_end_time"] >= s["suspension_start_time"] for s in suspensions)
 
     uids = [next(doc["uid"] for name, doc in docs if name == "start") for docs in (*undisturbed, disturbed)]
+    # gi-process's quality report lists them, read back from the catalog
+    recorded = run_interruptions(catalog[uids[2]])
+    assert len(recorded["suspensions"]) == len(suspensions) and len(recorded["discarded_attempts"]) == len(discarded)
+    assert {d["cause"] for d in recorded["discarded_attempts"]} == {d["discarded_cause"] for d in discarded}
+    lines = format_quality({"reference_scans": [0, 5], "voxel_um": 1.0, "binning": 8, "exposure_s": 1.0,
+                            "central_slice": 0, "resolution_um_delta": 1.0, "resolution_px_delta": 1.0,
+                            "resolution_um_mu": 1.0, "resolution_px_mu": 1.0, "visibility_mean": 0.16,
+                            "snr_region": {"pixels": 1}, "snr_delta": 1.0, "snr_mu": 1.0, **recorded})
+    assert f"discarded stepping-scan attempts: {len(discarded)}" in lines and "rotation" in lines
     a, b, d = (_central_delta(catalog, uid, tmp_path / f"run{k}") for k, uid in enumerate(uids))
     rms_ba, rms_da = np.sqrt(np.mean((b - a) ** 2)), np.sqrt(np.mean((d - a) ** 2))
     corr_ba, corr_da = np.corrcoef(b.ravel(), a.ravel())[0, 1], np.corrcoef(d.ravel(), a.ravel())[0, 1]
