@@ -6,9 +6,10 @@ frames (MAAST at binning 8) on the simulated IOC. The baseline is ``bluesky.plan
 without subscriptions, and the CT also with the embedded tiled catalog writing every run.
 Target (walking skeleton): CT overhead <= 2x the bare scan's per-event time. The IOC's
 resident memory is sampled before and after each CT (flat: no growth per frame); use
-``--binning 1`` for full 2048 x 2048 frames.
+``--binning 1`` for full 2048 x 2048 frames. ``--camera-layout areadetector`` measures the path
+of a standard areaDetector camera (the client steps G2 and exposes frame by frame).
 
-    .venv/bin/python benchmarks/bench_acquisition.py [--range-deg 100] [--binning 8]
+    .venv/bin/python benchmarks/bench_acquisition.py [--range-deg 100] [--binning 8] [--camera-layout areadetector]
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--exposure-s", type=float, default=10.0, help="nominal exposure per frame")
     parser.add_argument("--time-scale", type=float, default=1e-4)
     parser.add_argument("--binning", type=int, default=8, help="8: 256 x 256 frames; 1: full frames")
+    parser.add_argument("--camera-layout", choices=("scanner", "areadetector"), default="scanner")
     args = parser.parse_args()
 
     from bluesky import RunEngine
@@ -91,10 +93,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = catalog_paths(tmp)
-        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning)
+        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning,
+                     extra_args=("--camera-layout", args.camera_layout))
         ioc.apply_client_env()
         with ioc:
-            inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames)
+            inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames, camera_layout=args.camera_layout)
+            if args.camera_layout == "areadetector":
+                inst.camera.time_scale.put(args.time_scale)
             RE = RunEngine({})
             bare = bare_scan_s_per_event(200)
             rss = [rss_mib(ioc.pid)]
@@ -109,7 +114,8 @@ def main() -> None:
     bare = min(bare, bare_again)
     physics = physics_s_per_frame(args.binning, load_profile("maast").stepping.steps)
     side = 2048 // args.binning
-    print(f"frames per CT: {frames} ({side} x {side}, exposure {args.exposure_s} s x time scale {args.time_scale})")
+    print(f"frames per CT: {frames} ({side} x {side}, exposure {args.exposure_s} s x time scale {args.time_scale}, "
+          f"camera layout {args.camera_layout})")
     print(f"bare bluesky scan (ophyd.sim):         {bare * 1e3:6.2f} ms per event")
     print(f"gi_ct overhead, no subscriptions:      {plain * 1e3:6.2f} ms per frame  ratio {plain / bare:4.2f}")
     print(f"  of which the simulator's physics:    {physics * 1e3:6.2f} ms per frame; the rest "

@@ -13,6 +13,8 @@ from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO
 from ophyd.status import StatusBase
 
+from gi_instrument.pv_interface import Positioner
+
 __all__ = ["PutCompletePositioner", "PositionError"]
 
 
@@ -34,11 +36,11 @@ class PutCompletePositioner(Device):
     move_margin_s = 10.0
     """Real seconds a move may take beyond distance / velocity before it fails as timed out."""
 
-    setpoint = Cpt(EpicsSignal, "Pos", put_complete=True, kind="normal")
-    readback = Cpt(EpicsSignalRO, "Pos_RBV", kind="hinted")
-    low_limit_travel = Cpt(EpicsSignal, "LowLimit", kind="config", auto_monitor=True)
-    high_limit_travel = Cpt(EpicsSignal, "HighLimit", kind="config", auto_monitor=True)
-    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+    setpoint = Cpt(EpicsSignal, Positioner.POS, put_complete=True, kind="normal")
+    readback = Cpt(EpicsSignalRO, Positioner.POS_RBV, kind="hinted")
+    low_limit_travel = Cpt(EpicsSignal, Positioner.LOW_LIMIT, kind="config", auto_monitor=True)
+    high_limit_travel = Cpt(EpicsSignal, Positioner.HIGH_LIMIT, kind="config", auto_monitor=True)
+    status_message = Cpt(EpicsSignalRO, Positioner.STATUS_RBV, string=True, kind="omitted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -32,11 +32,9 @@ from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
 from gi_instrument.devices.attempts import AttemptLog, DiscardedAttemptRecord, SuspensionRecord
 from gi_instrument.devices.axis import PositionError
+from gi_instrument.pv_interface import FRAME_DATASET, MAX_STEPS, STEP_POSITION_ERROR, Camera
 
 __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
-
-FRAME_DATASET = "/entry/data/data"
-"""Dataset of the frames in each HDF5 file (frames, rows, cols) uint16."""
 
 FRAME_KEYS = {
     "angle_deg": "rotation_angle_deg",
@@ -63,10 +61,6 @@ FRAME_KEYS = {
 """Data key of each value the camera IOC records with a frame (``FrameAttrs_RBV``); names the
 IOC adds beyond these become ``{name}_<attribute>``. A frame's index in its file is its phase
 step (one file per stepping scan), hence ``frame_step_index``."""
-
-
-STEP_POSITION_ERROR = "G2 position error"
-"""How the camera IOC's ``Status_RBV`` starts when a step scan stopped because G2 missed a step."""
 
 
 class FrameLostError(RuntimeError):
@@ -125,32 +119,32 @@ class SCMOSDetector(Device):
     frames_checked = Cpt(_ScanCheck, kind="omitted")
     discarded = Cpt(DiscardedAttemptRecord, kind="omitted")
     suspension = Cpt(SuspensionRecord, kind="omitted")
-    attempt = Cpt(EpicsSignalRO, "Attempt_RBV", kind="omitted")
-    step_abort = Cpt(EpicsSignal, "StepAbort", kind="omitted")
-    step_positions = Cpt(EpicsSignal, "StepPositions", put_complete=True, kind="omitted")
-    step_tolerance_um = Cpt(EpicsSignal, "StepTolerance", put_complete=True, kind="config")
-    step_scan = Cpt(EpicsSignal, "StepScan", put_complete=True, kind="omitted")
-    step_attrs = Cpt(EpicsSignalRO, "StepAttrs_RBV", kind="omitted")
-    exposure_s = Cpt(EpicsSignal, "AcquireTime", put_complete=True, kind="config")
-    acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
-    frame_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
-    real_exposure_s = Cpt(EpicsSignalRO, "RealAcquireTime_RBV", kind="omitted")
-    frame_attr_names = Cpt(EpicsSignalRO, "FrameAttrNames_RBV", string=True, kind="omitted")
-    frame_attrs = Cpt(EpicsSignalRO, "FrameAttrs_RBV", kind="omitted")
-    time_scale = Cpt(EpicsSignalRO, "TimeScale_RBV", kind="config")
-    binning = Cpt(EpicsSignal, "Binning", put_complete=True, kind="config")
-    size_x = Cpt(EpicsSignalRO, "SizeX_RBV", kind="config")
-    size_y = Cpt(EpicsSignalRO, "SizeY_RBV", kind="config")
-    file_path = Cpt(EpicsSignal, "FilePath", string=True, put_complete=True, kind="omitted")
-    file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
-    num_capture = Cpt(EpicsSignal, "NumCapture", put_complete=True, kind="omitted")
-    file_number = Cpt(EpicsSignal, "FileNumber", kind="omitted")
-    full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
-    num_captured = Cpt(EpicsSignalRO, "NumCaptured_RBV", kind="omitted")
-    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
-    preview = Cpt(EpicsSignalRO, "Preview", kind="omitted")
+    attempt = Cpt(EpicsSignalRO, Camera.ATTEMPT_RBV, kind="omitted")
+    step_abort = Cpt(EpicsSignal, Camera.STEP_ABORT, kind="omitted")
+    step_positions = Cpt(EpicsSignal, Camera.STEP_POSITIONS, put_complete=True, kind="omitted")
+    step_tolerance_um = Cpt(EpicsSignal, Camera.STEP_TOLERANCE, put_complete=True, kind="config")
+    step_scan = Cpt(EpicsSignal, Camera.STEP_SCAN, put_complete=True, kind="omitted")
+    step_attrs = Cpt(EpicsSignalRO, Camera.STEP_ATTRS_RBV, kind="omitted")
+    exposure_s = Cpt(EpicsSignal, Camera.ACQUIRE_TIME, put_complete=True, kind="config")
+    acquire = Cpt(EpicsSignal, Camera.ACQUIRE, put_complete=True, kind="omitted")
+    frame_counter = Cpt(EpicsSignalRO, Camera.ARRAY_COUNTER_RBV, kind="omitted")
+    real_exposure_s = Cpt(EpicsSignalRO, Camera.REAL_ACQUIRE_TIME_RBV, kind="omitted")
+    frame_attr_names = Cpt(EpicsSignalRO, Camera.FRAME_ATTR_NAMES_RBV, string=True, kind="omitted")
+    frame_attrs = Cpt(EpicsSignalRO, Camera.FRAME_ATTRS_RBV, kind="omitted")
+    time_scale = Cpt(EpicsSignalRO, Camera.TIME_SCALE_RBV, kind="config")
+    binning = Cpt(EpicsSignal, Camera.BINNING, put_complete=True, kind="config")
+    size_x = Cpt(EpicsSignalRO, Camera.SIZE_X_RBV, kind="config")
+    size_y = Cpt(EpicsSignalRO, Camera.SIZE_Y_RBV, kind="config")
+    file_path = Cpt(EpicsSignal, Camera.FILE_PATH, string=True, put_complete=True, kind="omitted")
+    file_name = Cpt(EpicsSignal, Camera.FILE_NAME, string=True, put_complete=True, kind="omitted")
+    num_capture = Cpt(EpicsSignal, Camera.NUM_CAPTURE, put_complete=True, kind="omitted")
+    file_number = Cpt(EpicsSignal, Camera.FILE_NUMBER, kind="omitted")
+    full_file_name = Cpt(EpicsSignalRO, Camera.FULL_FILE_NAME_RBV, string=True, kind="omitted")
+    num_captured = Cpt(EpicsSignalRO, Camera.NUM_CAPTURED_RBV, kind="omitted")
+    status_message = Cpt(EpicsSignalRO, Camera.STATUS_RBV, string=True, kind="omitted")
+    preview = Cpt(EpicsSignalRO, Camera.PREVIEW, kind="omitted")
 
-    max_steps = 64
+    max_steps = MAX_STEPS
     """Most frames the IOC takes in one step scan (length of ``StepPositions``)."""
     acquire_margin_s = 30.0
     """Real seconds allowed beyond the scaled exposure before a trigger times out."""

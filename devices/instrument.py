@@ -8,11 +8,13 @@ from pathlib import Path
 
 from ophyd import Device
 
+from gi_instrument.devices.ad_detector import ADSCMOSDetector
 from gi_instrument.devices.detector import SCMOSDetector
 from gi_instrument.devices.piezo import PiezoStepper
 from gi_instrument.devices.stages import RotationStage, SampleStage
 from gi_instrument.devices.tube import XrayTube, tube_class
 from gi_instrument.profile import Profile
+from gi_instrument.pv_interface import CAMERA_LAYOUTS
 
 __all__ = ["GIInstrument", "make_instrument"]
 
@@ -30,7 +32,7 @@ class GIInstrument:
     g2: PiezoStepper
     rotation: RotationStage
     sample: SampleStage
-    camera: SCMOSDetector
+    camera: SCMOSDetector | ADSCMOSDetector
     frames_dir: Path
 
     @property
@@ -45,12 +47,17 @@ class GIInstrument:
 
 
 def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, connect: bool = True,
-                    timeout_s: float = 10.0) -> GIInstrument:
+                    timeout_s: float = 10.0, camera_layout: str = "scanner") -> GIInstrument:
     """Devices for ``profile`` on the IOC(s) under ``prefix`` (e.g. ``"GI:"``).
 
     Device names (and so the read keys): ``tube``, ``g2``, ``rotation``, ``sample``,
-    ``camera``.
+    ``camera``. ``camera_layout`` (:data:`~gi_instrument.pv_interface.CAMERA_LAYOUTS`):
+    ``scanner`` (stepping scans on the camera IOC) or ``areadetector`` (a standard areaDetector
+    IOC; the camera device steps G2 frame by frame).
     """
+    if camera_layout not in CAMERA_LAYOUTS:
+        raise ValueError(f"camera_layout must be one of {CAMERA_LAYOUTS}, got {camera_layout!r}")
+    camera_class = SCMOSDetector if camera_layout == "scanner" else ADSCMOSDetector
     frames = Path(frames_dir).expanduser().resolve()
     stage = profile.sample_stage
     inst = GIInstrument(
@@ -59,10 +66,13 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
         g2=PiezoStepper(f"{prefix}G2:", name="g2"),
         rotation=RotationStage(f"{prefix}ROT:", name="rotation"),
         sample=SampleStage(f"{prefix}SAMPLE:", name="sample"),
-        camera=SCMOSDetector(f"{prefix}CAM:", name="camera"),
+        camera=camera_class(f"{prefix}CAM:", name="camera"),
         frames_dir=frames,
     )
-    inst.camera.beam_tolerance_pct.put(profile.recovery.beam_tolerance_pct)
+    if isinstance(inst.camera, SCMOSDetector):
+        inst.camera.beam_tolerance_pct.put(profile.recovery.beam_tolerance_pct)
+    if isinstance(inst.camera, ADSCMOSDetector):
+        inst.camera.attach(tube=inst.tube, g2=inst.g2, rotation=inst.rotation, sample=inst.sample)
     if connect:
         inst.wait_for_connection(timeout_s)
         served = (inst.sample.in_mm.get(), inst.sample.out_mm.get())

@@ -6,6 +6,7 @@ from ophyd import Component as Cpt
 from ophyd import EpicsSignal, EpicsSignalRO
 
 from gi_instrument.devices.axis import PutCompletePositioner
+from gi_instrument.pv_interface import Piezo
 
 __all__ = ["PiezoStepper"]
 
@@ -19,5 +20,5 @@ class PiezoStepper(PutCompletePositioner):
     tolerance = 0.05
     """Largest |readback - setpoint| accepted after a step, um (1/60 of a 3 um period)."""
 
-    moving = Cpt(EpicsSignalRO, "Moving_RBV", kind="omitted")
-    settle_time_s = Cpt(EpicsSignal, "SettleTime", kind="config")
+    moving = Cpt(EpicsSignalRO, Piezo.MOVING_RBV, kind="omitted")
+    settle_time_s = Cpt(EpicsSignal, Piezo.SETTLE_TIME, kind="config")

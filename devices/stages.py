@@ -6,6 +6,7 @@ from ophyd import Component as Cpt
 from ophyd import EpicsSignal, EpicsSignalRO, Kind
 
 from gi_instrument.devices.axis import PutCompletePositioner
+from gi_instrument.pv_interface import Axis, SampleStage
 
 __all__ = ["RotationStage", "SampleStage"]
 
@@ -14,8 +15,8 @@ class _Stage(PutCompletePositioner):
     """A stage: its setpoint is configuration (read once per stream), its readback is read with
     every frame."""
 
-    velocity = Cpt(EpicsSignal, "Velocity", kind="config")
-    done_moving = Cpt(EpicsSignalRO, "Done_RBV", kind="omitted")
+    velocity = Cpt(EpicsSignal, Axis.VELOCITY, kind="config")
+    done_moving = Cpt(EpicsSignalRO, Axis.DONE_RBV, kind="omitted")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -41,5 +42,5 @@ class SampleStage(_Stage):
     setpoint_key = "setpoint_mm"
     tolerance = 0.01
 
-    in_mm = Cpt(EpicsSignalRO, "InPos_RBV", kind="config")
-    out_mm = Cpt(EpicsSignalRO, "OutPos_RBV", kind="config")
+    in_mm = Cpt(EpicsSignalRO, SampleStage.IN_POS_RBV, kind="config")
+    out_mm = Cpt(EpicsSignalRO, SampleStage.OUT_POS_RBV, kind="config")

@@ -6,6 +6,7 @@ from ophyd import Component as Cpt
 from ophyd import Device, EpicsSignal, EpicsSignalRO
 
 from gi_instrument.profile import Source
+from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, Tube
 
 __all__ = ["XrayTube", "MicrofocusTube", "MaastTube", "tube_class"]
 
@@ -25,23 +26,23 @@ class XrayTube(Device):
 
     source_kind = ""
 
-    voltage_kV = Cpt(EpicsSignal, "Voltage_RBV", write_pv="Voltage", put_complete=True)
-    current_mA = Cpt(EpicsSignal, "Current_RBV", write_pv="Current", put_complete=True)
-    power_W = Cpt(EpicsSignalRO, "Power_RBV")
-    xray_on = Cpt(EpicsSignal, "XrayOn_RBV", write_pv="XrayOn", put_complete=True)
-    state = Cpt(EpicsSignalRO, "State_RBV", string=True, kind="config")
-    interlock_closed = Cpt(EpicsSignalRO, "Interlock_RBV", kind="config", auto_monitor=True)
-    warmed_up = Cpt(EpicsSignalRO, "WarmedUp_RBV", kind="config")
-    warmup = Cpt(EpicsSignal, "Warmup", put_complete=True, kind="omitted")
-    warmup_time_s = Cpt(EpicsSignalRO, "WarmupTime_RBV", kind="config")
-    max_voltage_kV = Cpt(EpicsSignalRO, "MaxVoltage_RBV", kind="config")
-    max_current_mA = Cpt(EpicsSignalRO, "MaxCurrent_RBV", kind="config")
-    max_power_W = Cpt(EpicsSignalRO, "MaxPower_RBV", kind="config")
-    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
-    last_fault = Cpt(EpicsSignalRO, "LastFault_RBV", string=True, kind="omitted")
-    fault = Cpt(EpicsSignalRO, "Fault_RBV", kind="omitted", auto_monitor=True)
-    heartbeat = Cpt(EpicsSignal, "Heartbeat", kind="omitted")
-    watchdog_timeout_s = Cpt(EpicsSignal, "WatchdogTimeout", kind="config")
+    voltage_kV = Cpt(EpicsSignal, Tube.VOLTAGE_RBV, write_pv=Tube.VOLTAGE, put_complete=True)
+    current_mA = Cpt(EpicsSignal, Tube.CURRENT_RBV, write_pv=Tube.CURRENT, put_complete=True)
+    power_W = Cpt(EpicsSignalRO, Tube.POWER_RBV)
+    xray_on = Cpt(EpicsSignal, Tube.XRAY_ON_RBV, write_pv=Tube.XRAY_ON, put_complete=True)
+    state = Cpt(EpicsSignalRO, Tube.STATE_RBV, string=True, kind="config")
+    interlock_closed = Cpt(EpicsSignalRO, Tube.INTERLOCK_RBV, kind="config", auto_monitor=True)
+    warmed_up = Cpt(EpicsSignalRO, Tube.WARMED_UP_RBV, kind="config")
+    warmup = Cpt(EpicsSignal, Tube.WARMUP, put_complete=True, kind="omitted")
+    warmup_time_s = Cpt(EpicsSignalRO, Tube.WARMUP_TIME_RBV, kind="config")
+    max_voltage_kV = Cpt(EpicsSignalRO, Tube.MAX_VOLTAGE_RBV, kind="config")
+    max_current_mA = Cpt(EpicsSignalRO, Tube.MAX_CURRENT_RBV, kind="config")
+    max_power_W = Cpt(EpicsSignalRO, Tube.MAX_POWER_RBV, kind="config")
+    status_message = Cpt(EpicsSignalRO, Tube.STATUS_RBV, string=True, kind="omitted")
+    last_fault = Cpt(EpicsSignalRO, Tube.LAST_FAULT_RBV, string=True, kind="omitted")
+    fault = Cpt(EpicsSignalRO, Tube.FAULT_RBV, kind="omitted", auto_monitor=True)
+    heartbeat = Cpt(EpicsSignal, Tube.HEARTBEAT, kind="omitted")
+    watchdog_timeout_s = Cpt(EpicsSignal, Tube.WATCHDOG_TIMEOUT, kind="config")
 
     def validate_setting(self, voltage_kV: float, current_mA: float) -> None:
         """Raise ValueError if ``voltage_kV`` x ``current_mA`` is outside the tube's limits."""
@@ -59,11 +60,11 @@ class XrayTube(Device):
         fault, not warmed up, or kV / mA readbacks further than ``tolerance_pct`` % from their
         setpoints."""
         if not self.interlock_closed.get():
-            return "interlock open"
+            return INTERLOCK_OPEN
         if self.fault.get():
             return f"tube in fault ({self.status_message.get()})"
         if not self.warmed_up.get():
-            return "tube not warmed up"
+            return NOT_WARMED_UP
         for signal, unit in ((self.voltage_kV, "kV"), (self.current_mA, "mA")):
             value, setpoint = float(signal.get()), float(signal.get_setpoint())
             if abs(value - setpoint) > tolerance_pct / 100.0 * abs(setpoint):

@@ -31,7 +31,7 @@ class Session:
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
-                  *, progress: bool = True, timeout_s: float = 10.0) -> Session:
+                  *, progress: bool = True, timeout_s: float = 10.0, camera_layout: str = "scanner") -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
     progress to a RunEngine. The RunEngine gets the suspenders of
@@ -40,12 +40,14 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
+    ``camera_layout="areadetector"`` drives a standard areaDetector camera IOC
+    (see :func:`~gi_instrument.devices.make_instrument`).
     """
     from bluesky import RunEngine
 
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     paths = catalog_paths(data_dir)
-    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s)
+    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s, camera_layout=camera_layout)
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(document_journal(paths))

@@ -78,7 +78,8 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
     while True:
         yield from bps.checkpoint()
         start = time.time()
-        recorded = len(camera.attempt_log.discarded) if camera.attempt_log is not None else 0
+        log = getattr(camera, "attempt_log", None)     # None: outside a run, or no attempts (areaDetector)
+        recorded = len(log.discarded) if log is not None else 0
         try:
             return (yield from attempt())
         except RetryBudgetExceeded as exc:
@@ -88,7 +89,6 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
             lost = [device.name for device in inst.devices if not device.connected]
             if lost and not cause.startswith(LOST):
                 cause = f"{LOST} to {', '.join(lost)}: {cause}"
-            log = camera.attempt_log
             if log is None:
                 raise ScanFailedError(f"{stream} projection {angle_index}: {cause}") from exc
             camera.pause()                      # a scan still running on the IOC stops

@@ -54,7 +54,7 @@ def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
     """
     yield from bps.mv(positioner, target)
     reading = yield from bps.rd(positioner.readback)
-    if abs(reading - target) > positioner.tolerance:
+    if not abs(reading - target) <= positioner.tolerance:  # also a NaN readback (controller lost)
         raise PositionError(f"{positioner.name} at {reading:.4f} after a move to {target:.4f} "
                             f"(tolerance {positioner.tolerance}; {positioner.status_message.get()})")
 
@@ -93,6 +93,15 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     camera = inst.camera
     if not 1 <= len(positions_um) <= camera.max_steps:
         raise ValueError(f"a step scan takes 1 to {camera.max_steps} frames, got {len(positions_um)}")
+    if not isinstance(camera, SCMOSDetector):   # the areaDetector layout: no attempts, no repeats yet
+        yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
+        yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
+                          camera.step_mode, True, camera.xray_on_expected, int(xray_on))
+        yield from bps.mv(camera.step_positions, list(positions_um))
+        for _ in positions_um:
+            yield from bps.trigger_and_read([camera], name=stream)
+        yield from bps.mv(camera.step_mode, False)
+        return
     exposure_s = float(camera.exposure_request_s.get())
     expected = {f"{camera.name}_exposure_s": (exposure_s, 1e-6)}
     if angle_deg is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from gi_instrument.pv_groups import SampleInOut
+from gi_instrument.pv_interface import Axis
 from gi_instrument.sim.clock import SimClock
 
 __all__ = ["SimAxis", "SimSampleStage", "check_travel"]
@@ -30,16 +32,16 @@ class SimAxis(PVGroup):
     ``egu`` names the unit (deg or mm) in error messages.
     """
 
-    pos = pvproperty(name="Pos", value=0.0, precision=4, doc="setpoint")
-    pos_rbv = pvproperty(name="Pos_RBV", value=0.0, precision=4, read_only=True)
-    velocity = pvproperty(name="Velocity", value=1.0, precision=3)
-    done = pvproperty(name="Done_RBV", value=1, read_only=True)
-    low_limit = pvproperty(name="LowLimit", value=-1e9, precision=3)
-    high_limit = pvproperty(name="HighLimit", value=1e9, precision=3)
-    stall = pvproperty(name="Stall", value=0, doc="fault injection: next move stalls")
-    hang = pvproperty(name="Hang", value=0, doc="fault injection: next move hangs")
-    hang_time = pvproperty(name="HangTime", value=3600.0, units="s")
-    status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
+    pos = pvproperty(name=Axis.POS, value=0.0, precision=4, doc="setpoint")
+    pos_rbv = pvproperty(name=Axis.POS_RBV, value=0.0, precision=4, read_only=True)
+    velocity = pvproperty(name=Axis.VELOCITY, value=1.0, precision=3)
+    done = pvproperty(name=Axis.DONE_RBV, value=1, read_only=True)
+    low_limit = pvproperty(name=Axis.LOW_LIMIT, value=-1e9, precision=3)
+    high_limit = pvproperty(name=Axis.HIGH_LIMIT, value=1e9, precision=3)
+    stall = pvproperty(name=Axis.STALL, value=0, doc="fault injection: next move stalls")
+    hang = pvproperty(name=Axis.HANG, value=0, doc="fault injection: next move hangs")
+    hang_time = pvproperty(name=Axis.HANG_TIME, value=3600.0, units="s")
+    status = pvproperty(name=Axis.STATUS_RBV, value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
 
     def __init__(self, *args, clock: SimClock, start: float, velocity: float, limits: tuple[float, float],
@@ -81,18 +83,6 @@ class SimAxis(PVGroup):
         return value
 
 
-class SimSampleStage(SimAxis):
+class SimSampleStage(SampleInOut, SimAxis):
     """The sample translation stage: a :class:`SimAxis` (mm) that also serves ``InPos_RBV`` and
     ``OutPos_RBV``, the positions with the sample in the beam and clear of the field of view."""
-
-    in_pos = pvproperty(name="InPos_RBV", value=0.0, precision=3, read_only=True)
-    out_pos = pvproperty(name="OutPos_RBV", value=0.0, precision=3, read_only=True)
-
-    def __init__(self, *args, in_mm: float, out_mm: float, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_out = (in_mm, out_mm)
-
-    @in_pos.startup
-    async def in_pos(self, instance, async_lib) -> None:
-        await instance.write(self._in_out[0])
-        await self.out_pos.write(self._in_out[1])

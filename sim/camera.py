@@ -12,8 +12,10 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
-from gi_instrument.devices.detector import STEP_POSITION_ERROR, SCMOSDetector
 from gi_instrument.profile import Profile
+from gi_instrument.pv_interface import (BINNINGS, DOSE_ATTRIBUTES, FRAME_DROPPED, MAX_STEPS, PREVIEW_PX,
+                                        STEP_POSITION_ERROR, Camera)
+from gi_instrument.pv_interface import FRAME_ATTRIBUTES as _BASE_ATTRIBUTES
 from gi_instrument.sim.axis import SimAxis
 from gi_instrument.sim.clock import SimClock
 from gi_instrument.sim.frame_writer import FrameFile
@@ -22,21 +24,13 @@ from gi_instrument.sim.tube import SimTube
 
 __all__ = ["SimCamera", "FrameModel", "PREVIEW_PX", "BINNINGS", "FRAME_ATTRIBUTES", "MAX_STEPS"]
 
-PREVIEW_PX = 64
-BINNINGS = (1, 2, 4, 8, 16, 32)
-FRAME_ATTRIBUTES = ["angle_deg", "g2_setpoint_um", "g2_position_um", "sample_x_mm", "exposure_s",
-                    "real_exposure_s", "time_s", "voltage_kV", "current_mA", "xray_on",
-                    "voltage_set_kV", "current_set_mA", "voltage_min_kV", "voltage_max_kV", "current_min_mA",
-                    "current_max_mA", "arc", "interlock_open", "attempt"]
-"""Per-frame values the camera stores beside each frame (``/entry/instrument/NDAttributes``) and
-publishes, with the frame's index in its file, in ``FrameAttrs_RBV`` (names in
-``FrameAttrNames_RBV``). The tube's values are those of the exposure's
+FRAME_ATTRIBUTES = [*_BASE_ATTRIBUTES, *DOSE_ATTRIBUTES]
+"""Per-frame values this camera stores beside each frame (``/entry/instrument/NDAttributes``)
+and publishes in ``FrameAttrs_RBV``. The tube's values are those of the exposure's
 :class:`~gi_instrument.sim.tube.DoseWindow` (``xray_on`` = 1 when X-rays were on throughout);
 ``attempt`` is the stepping scan's attempt number (-1 for a single ``Acquire``)."""
 _ATTR_NAMES = ",".join([*FRAME_ATTRIBUTES, "frame_index"])
 
-MAX_STEPS = SCMOSDetector.max_steps
-"""Most frames one step scan (``StepScan``) takes."""
 _INLINE_PIXELS = 512 * 512
 """Frames up to this size are made on the event loop (a few ms); larger ones on a worker."""
 
@@ -82,40 +76,40 @@ class SimCamera(PVGroup):
     ``AcquireTimeout`` (1: the next Acquire hangs for ``HangTime`` nominal s).
     """
 
-    acquire_time = pvproperty(name="AcquireTime", value=1.0, precision=3, units="s")
-    acquire = pvproperty(name="Acquire", value=0)
-    array_counter = pvproperty(name="ArrayCounter_RBV", value=0, read_only=True)
-    real_acquire_time = pvproperty(name="RealAcquireTime_RBV", value=0.0, precision=6, units="s",
+    acquire_time = pvproperty(name=Camera.ACQUIRE_TIME, value=1.0, precision=3, units="s")
+    acquire = pvproperty(name=Camera.ACQUIRE, value=0)
+    array_counter = pvproperty(name=Camera.ARRAY_COUNTER_RBV, value=0, read_only=True)
+    real_acquire_time = pvproperty(name=Camera.REAL_ACQUIRE_TIME_RBV, value=0.0, precision=6, units="s",
                                    read_only=True)
-    time_scale = pvproperty(name="TimeScale_RBV", value=1.0, precision=6, read_only=True)
-    binning = pvproperty(name="Binning", value=1)
-    size_x = pvproperty(name="SizeX_RBV", value=0, read_only=True)
-    size_y = pvproperty(name="SizeY_RBV", value=0, read_only=True)
-    state = pvproperty(name="DetectorState_RBV", value="Idle", enum_strings=["Idle", "Acquire", "Error"],
+    time_scale = pvproperty(name=Camera.TIME_SCALE_RBV, value=1.0, precision=6, read_only=True)
+    binning = pvproperty(name=Camera.BINNING, value=1)
+    size_x = pvproperty(name=Camera.SIZE_X_RBV, value=0, read_only=True)
+    size_y = pvproperty(name=Camera.SIZE_Y_RBV, value=0, read_only=True)
+    state = pvproperty(name=Camera.DETECTOR_STATE_RBV, value="Idle", enum_strings=["Idle", "Acquire", "Error"],
                        dtype=ChannelType.ENUM, read_only=True)
-    status = pvproperty(name="Status_RBV", value="OK", read_only=True, **_STR)
-    file_path = pvproperty(name="FilePath", value="", **_STR)
-    file_name = pvproperty(name="FileName", value="", **_STR)
-    num_capture = pvproperty(name="NumCapture", value=1)
-    file_number = pvproperty(name="FileNumber", value=0)
-    full_file_name = pvproperty(name="FullFileName_RBV", value="", read_only=True, **_STR)
-    num_captured = pvproperty(name="NumCaptured_RBV", value=0, read_only=True)
-    step_positions = pvproperty(name="StepPositions", value=[0.0], dtype=ChannelType.DOUBLE,
+    status = pvproperty(name=Camera.STATUS_RBV, value="OK", read_only=True, **_STR)
+    file_path = pvproperty(name=Camera.FILE_PATH, value="", **_STR)
+    file_name = pvproperty(name=Camera.FILE_NAME, value="", **_STR)
+    num_capture = pvproperty(name=Camera.NUM_CAPTURE, value=1)
+    file_number = pvproperty(name=Camera.FILE_NUMBER, value=0)
+    full_file_name = pvproperty(name=Camera.FULL_FILE_NAME_RBV, value="", read_only=True, **_STR)
+    num_captured = pvproperty(name=Camera.NUM_CAPTURED_RBV, value=0, read_only=True)
+    step_positions = pvproperty(name=Camera.STEP_POSITIONS, value=[0.0], dtype=ChannelType.DOUBLE,
                                 max_length=MAX_STEPS, units="um")
-    step_tolerance = pvproperty(name="StepTolerance", value=0.05, precision=4, units="um")
-    step_scan = pvproperty(name="StepScan", value=0)
-    step_attrs = pvproperty(name="StepAttrs_RBV", value=[float("nan")], dtype=ChannelType.DOUBLE,
+    step_tolerance = pvproperty(name=Camera.STEP_TOLERANCE, value=0.05, precision=4, units="um")
+    step_scan = pvproperty(name=Camera.STEP_SCAN, value=0)
+    step_attrs = pvproperty(name=Camera.STEP_ATTRS_RBV, value=[float("nan")], dtype=ChannelType.DOUBLE,
                             max_length=MAX_STEPS * (len(FRAME_ATTRIBUTES) + 1), read_only=True)
-    frame_attr_names = pvproperty(name="FrameAttrNames_RBV", value=_ATTR_NAMES, read_only=True, **_STR)
-    frame_attrs = pvproperty(name="FrameAttrs_RBV", value=[float("nan")] * (len(FRAME_ATTRIBUTES) + 1),
+    frame_attr_names = pvproperty(name=Camera.FRAME_ATTR_NAMES_RBV, value=_ATTR_NAMES, read_only=True, **_STR)
+    frame_attrs = pvproperty(name=Camera.FRAME_ATTRS_RBV, value=[float("nan")] * (len(FRAME_ATTRIBUTES) + 1),
                              dtype=ChannelType.DOUBLE, max_length=len(FRAME_ATTRIBUTES) + 1, read_only=True)
-    preview = pvproperty(name="Preview", value=np.zeros(PREVIEW_PX * PREVIEW_PX, dtype=np.float32),
+    preview = pvproperty(name=Camera.PREVIEW, value=np.zeros(PREVIEW_PX * PREVIEW_PX, dtype=np.float32),
                          dtype=ChannelType.FLOAT, max_length=PREVIEW_PX * PREVIEW_PX, read_only=True)
-    attempt = pvproperty(name="Attempt_RBV", value=-1, read_only=True)
-    step_abort = pvproperty(name="StepAbort", value=0)
-    drop_frame = pvproperty(name="DropFrame", value=0)
-    acquire_timeout = pvproperty(name="AcquireTimeout", value=0)
-    hang_time = pvproperty(name="HangTime", value=3600.0, units="s")
+    attempt = pvproperty(name=Camera.ATTEMPT_RBV, value=-1, read_only=True)
+    step_abort = pvproperty(name=Camera.STEP_ABORT, value=0)
+    drop_frame = pvproperty(name=Camera.DROP_FRAME, value=0)
+    acquire_timeout = pvproperty(name=Camera.ACQUIRE_TIMEOUT, value=0)
+    hang_time = pvproperty(name=Camera.HANG_TIME, value=3600.0, units="s")
 
     def __init__(self, *args, clock: SimClock, profile: Profile, model: FrameModel, tube: SimTube,
                  piezo: SimPiezo, rotation: SimAxis, sample: SimAxis, binning: int = 1, **kwargs) -> None:
@@ -252,7 +246,7 @@ class SimCamera(PVGroup):
                 if self._abort.is_set():
                     await self._fail("step scan aborted")
                 if not row:
-                    await self._fail("frame dropped: stepping scan stopped")
+                    await self._fail(f"{FRAME_DROPPED}: stepping scan stopped")
                 rows.extend(row)
         finally:
             frame_file.close()          # an attempt's file is complete or left partial, never reopened
@@ -302,7 +296,7 @@ class SimCamera(PVGroup):
         await self.array_counter.write(self.array_counter.value + 1)
         if drop:
             await self.drop_frame.write(0)
-            await self.status.write("frame dropped (fault injection)")
+            await self.status.write(f"{FRAME_DROPPED} (fault injection)")
             return []
         await self.num_captured.write(index + 1)
         self._prefetch_next_angle(attrs)

@@ -9,6 +9,8 @@ from typing import Callable
 
 from caproto.server import PVGroup, pvproperty
 
+from gi_instrument.pv_interface import SimControl as Interface
+
 __all__ = ["SimControl"]
 
 
@@ -17,7 +19,7 @@ class SimControl(PVGroup):
     port) and serves again after the downtime, with all PVs back at their start-up values, as a
     real IOC does after a crash and reboot. ``on_restart`` runs first (close open files)."""
 
-    restart = pvproperty(name="Restart", value=0.0, units="s")
+    restart = pvproperty(name=Interface.RESTART, value=0.0, units="s")
 
     def __init__(self, *args, argv: list[str], on_restart: Callable[[], None], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -13,10 +13,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from gi_instrument.pv_interface import ATTRIBUTE_GROUP, FRAME_DATASET
+
 __all__ = ["FRAME_DATASET", "ATTRIBUTE_GROUP", "FrameFile"]
 
-FRAME_DATASET = "/entry/data/data"
-ATTRIBUTE_GROUP = "/entry/instrument/NDAttributes"
 
 
 class FrameFile:

@@ -6,8 +6,14 @@
 - ``{prefix}G2:``     G2 piezo (:class:`~gi_instrument.sim.piezo.SimPiezo`)
 - ``{prefix}ROT:``    rotation stage, deg (:class:`~gi_instrument.sim.axis.SimAxis`)
 - ``{prefix}SAMPLE:`` sample translation stage, mm (:class:`~gi_instrument.sim.axis.SimAxis`)
-- ``{prefix}CAM:``    sCMOS camera writing HDF5 (:class:`~gi_instrument.sim.camera.SimCamera`)
+- ``{prefix}CAM:``    sCMOS camera writing HDF5 (:class:`~gi_instrument.sim.camera.SimCamera`; with
+  ``--camera-layout areadetector`` the standard ``CAM:cam1:`` + ``CAM:HDF1:`` PVs instead,
+  :class:`~gi_instrument.sim.ad_camera.SimADCamera`)
 - ``{prefix}SIM:``    the simulator itself: ``Restart`` (:class:`~gi_instrument.sim.control.SimControl`)
+
+``--parts camera,sim`` serves only those groups, for a set-up where bridge IOCs
+(``gi-ioc``) serve the others in front of real controllers; PV names come from
+:mod:`gi_instrument.pv_interface`.
 
 Frames come from :class:`gi_instrument.sim.scanner_model.ScannerModel` (phantom, interferometer,
 detector noise). The PV names are the hardware boundary: devices and plans cannot tell this
@@ -20,9 +26,13 @@ import argparse
 import os
 import sys
 import time
+from types import SimpleNamespace
 from typing import Any
 
-from gi_instrument.profile import Profile, ProfileError, load_profile
+from gi_instrument.ca_server import LOOPBACK, server_env
+from gi_instrument.profile import Profile, ProfileError, Source, load_profile
+from gi_instrument.pv_interface import CAMERA_LAYOUTS
+from gi_instrument.sim.ad_camera import SimADCamera
 from gi_instrument.sim.axis import SimAxis, SimSampleStage
 from gi_instrument.sim.camera import BINNINGS, FrameModel, SimCamera
 from gi_instrument.sim.clock import SimClock
@@ -32,14 +42,28 @@ from gi_instrument.sim.tube import SimTube
 
 __all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK"]
 
-LOOPBACK = "127.0.0.1"
+PARTS = ("tube", "g2", "rotation", "sample", "camera", "sim")
+"""Parts of the scanner ``--parts`` can choose from (the PV groups served)."""
+
+
+class ExternalTube:
+    """Stands in for a tube served by another IOC (``--parts`` without ``tube``): the camera
+    renders frames as if X-rays were on at the profile's setting (kV, mA)."""
+
+    emitting = True
+
+    def __init__(self, source: Source) -> None:
+        self.voltage_rbv = SimpleNamespace(value=source.voltage_kV)
+        self.current_rbv = SimpleNamespace(value=source.current_mA)
 
 
 class SimScanner:
-    """All PV groups of the simulated scanner, wired to one clock and one physics model."""
+    """The PV groups of the simulated scanner (all, or ``parts``), wired to one clock and one
+    physics model; the camera in the ``scanner`` or the standard ``areadetector`` layout."""
 
     def __init__(self, profile: Profile, prefix: str, *, model: FrameModel, time_scale: float = 1.0,
-                 binning: int = 1, seed: int = 0, argv: list[str] | None = None) -> None:
+                 binning: int = 1, seed: int = 0, argv: list[str] | None = None, camera_layout: str = "scanner",
+                 parts: tuple[str, ...] = PARTS) -> None:
         self.profile = profile
         self.clock = SimClock(time_scale)
         sim, stage = profile.simulation, profile.sample_stage
@@ -53,11 +77,17 @@ class SimScanner:
         self.sample = SimSampleStage(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=stage.in_mm,
                                      velocity=sim.stage_velocity_mm_s, limits=(stage.min_mm, stage.max_mm),
                                      egu="mm", in_mm=stage.in_mm, out_mm=stage.out_mm)
-        self.camera = SimCamera(prefix=f"{prefix}CAM:", clock=self.clock, profile=profile, model=model,
-                                tube=self.tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
+        tube = self.tube if "tube" in parts else ExternalTube(profile.source)
+        engine_prefix = f"{prefix}CAM:" if camera_layout == "scanner" else f"{prefix}CAM:engine:"
+        self.camera = SimCamera(prefix=engine_prefix, clock=self.clock, profile=profile, model=model,
+                                tube=tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
                                 binning=binning)
+        if camera_layout == "areadetector":
+            self.camera = SimADCamera(prefix=f"{prefix}CAM:", engine=self.camera, binning=binning)
         self.control = SimControl(prefix=f"{prefix}SIM:", argv=list(argv or []), on_restart=self.camera.close)
-        self.groups = [self.tube, self.piezo, self.rotation, self.sample, self.camera, self.control]
+        groups = {"tube": self.tube, "g2": self.piezo, "rotation": self.rotation, "sample": self.sample,
+                  "camera": self.camera, "sim": self.control}
+        self.groups = [group for name, group in groups.items() if name in parts]
 
     @property
     def pvdb(self) -> dict[str, Any]:
@@ -69,23 +99,14 @@ class SimScanner:
 
 
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
-                  seed: int = 0, argv: list[str] | None = None) -> SimScanner:
+                  seed: int = 0, argv: list[str] | None = None, camera_layout: str = "scanner",
+                  parts: tuple[str, ...] = PARTS) -> SimScanner:
     """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``;
     ``argv`` (the command line) lets ``SIM:Restart`` start the same IOC again."""
     from gi_instrument.sim.scanner_model import ScannerModel
 
     return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
-                      binning=binning, seed=seed, argv=argv)
-
-
-def server_env(port: int, interface: str) -> dict[str, str]:
-    """Channel Access server settings: one port, one interface, beacons kept on that interface."""
-    return {
-        "EPICS_CA_SERVER_PORT": str(port),
-        "EPICS_CAS_INTF_ADDR_LIST": interface,
-        "EPICS_CAS_BEACON_ADDR_LIST": interface,
-        "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
-    }
+                      binning=binning, seed=seed, argv=argv, camera_layout=camera_layout, parts=parts)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -99,6 +120,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
     parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
     parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    parser.add_argument("--camera-layout", choices=CAMERA_LAYOUTS, default="scanner",
+                        help="scanner: CAM: with stepping scans on the IOC; areadetector: CAM:cam1: + CAM:HDF1:")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts to serve (default all: {','.join(PARTS)}); leave out "
+                             "those real controllers serve")
     parser.add_argument("--start-delay", type=float, default=0.0,
                         help="real s to wait before serving (used by SIM:Restart)")
     args = parser.parse_args(argv)
@@ -108,6 +134,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--time-scale must be in (0, 1000], got {args.time_scale}")
     if not args.prefix or " " in args.prefix:
         parser.error(f"--prefix must be non-empty without spaces, got {args.prefix!r}")
+    args.parts = tuple(p for p in args.parts.split(",") if p)
+    unknown = set(args.parts) - set(PARTS)
+    if unknown or not args.parts:
+        parser.error(f"--parts must name some of {','.join(PARTS)}, got {','.join(args.parts) or 'none'}")
+    if "camera" in args.parts and not {"tube", "g2"} <= set(args.parts) and args.camera_layout == "scanner":
+        parser.error("the scanner camera layout steps the simulator's own G2 and records its own tube's "
+                     "X-ray state: serve tube and g2 too, or use --camera-layout areadetector (the client "
+                     "then steps G2 and checks the X-rays on the IOCs that serve them)")
     return args
 
 
@@ -124,9 +158,10 @@ def main(argv: list[str] | None = None) -> None:
 
     time.sleep(args.start_delay)
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
-                            seed=args.seed, argv=argv)
+                            seed=args.seed, argv=argv, camera_layout=args.camera_layout, parts=args.parts)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
-          f"time scale {args.time_scale}", flush=True)
+          f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}",
+          flush=True)
     try:
         run(scanner.pvdb, interfaces=[args.interface])
     finally:

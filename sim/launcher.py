@@ -41,18 +41,22 @@ class SimIOC:
     """``gi-sim-ioc`` (and a CA repeater) as subprocesses; use as a context manager.
 
     ``prefix`` defaults to a unique ``GISIM<hex>:`` so stray clients never reach the wrong IOC.
-    ``log_path`` receives the IOC's output (default: discarded).
+    ``log_path`` receives the IOC's output (default: discarded); ``extra_args`` are appended to
+    the command line (e.g. ``("--camera-layout", "areadetector")``); ``port``: the Channel Access
+    port (default: a free one).
     """
 
     def __init__(self, profile: str = "maast", *, prefix: str | None = None, time_scale: float = 0.001,
-                 binning: int = 8, seed: int = 0, log_path: str | Path | None = None) -> None:
+                 binning: int = 8, seed: int = 0, log_path: str | Path | None = None,
+                 extra_args: tuple[str, ...] = (), port: int | None = None) -> None:
         self.profile = profile
         self.prefix = prefix or f"GISIM{uuid.uuid4().hex[:6]}:"
         self.time_scale = time_scale
         self.binning = binning
         self.seed = seed
         self.log_path = Path(log_path) if log_path else None
-        self.port = free_port()
+        self.extra_args = list(extra_args)
+        self.port = port or free_port()
         self.repeater_port = free_port()
         self._procs: list[subprocess.Popen] = []
 
@@ -74,6 +78,12 @@ class SimIOC:
         """Point this process's Channel Access client at the IOC (before the first PV connects)."""
         os.environ.update(self.client_env())
 
+    def command(self) -> list[str]:
+        """The IOC's command line."""
+        return [sys.executable, "-m", "gi_instrument.sim.ioc", "--profile", self.profile, "--prefix", self.prefix,
+                "--port", str(self.port), "--time-scale", str(self.time_scale), "--binning", str(self.binning),
+                "--seed", str(self.seed), *self.extra_args]
+
     def start(self, timeout_s: float = 30.0) -> "SimIOC":
         """Spawn the repeater and the IOC; return once the IOC accepts connections."""
         env = {**os.environ, **server_env(self.port, LOOPBACK),
@@ -82,17 +92,13 @@ class SimIOC:
         self._procs.append(subprocess.Popen(
             [sys.executable, "-m", "caproto.commandline.repeater", "-q"], env=env,
             stdout=out, stderr=subprocess.STDOUT))
-        self._procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gi_instrument.sim.ioc", "--profile", self.profile, "--prefix", self.prefix,
-             "--port", str(self.port), "--time-scale", str(self.time_scale), "--binning", str(self.binning),
-             "--seed", str(self.seed)],
-            env=env, stdout=out, stderr=subprocess.STDOUT))
+        self._procs.append(subprocess.Popen(self.command(), env=env, stdout=out, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout_s
         ioc = self._procs[-1]
         while time.monotonic() < deadline:
             if ioc.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"gi-sim-ioc exited with code {ioc.returncode} (log: {self.log_path})")
+                raise RuntimeError(f"{self.command()[2]} exited with code {ioc.returncode} (log: {self.log_path})")
             try:
                 with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
                     return self

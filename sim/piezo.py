@@ -6,6 +6,7 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from gi_instrument.pv_interface import Piezo
 from gi_instrument.sim.axis import check_travel
 from gi_instrument.sim.clock import SimClock
 
@@ -21,16 +22,16 @@ class SimPiezo(PVGroup):
     ``Stall`` (1: the next move stops short), ``PositionError`` (um added to every readback).
     """
 
-    pos = pvproperty(name="Pos", value=0.0, precision=4, units="um")
-    pos_rbv = pvproperty(name="Pos_RBV", value=0.0, precision=4, units="um", read_only=True)
-    moving = pvproperty(name="Moving_RBV", value=0, read_only=True)
-    settle_time = pvproperty(name="SettleTime", value=0.05, precision=3, units="s")
-    low_limit = pvproperty(name="LowLimit", value=0.0, units="um")
-    high_limit = pvproperty(name="HighLimit", value=100.0, units="um")
-    status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
+    pos = pvproperty(name=Piezo.POS, value=0.0, precision=4, units="um")
+    pos_rbv = pvproperty(name=Piezo.POS_RBV, value=0.0, precision=4, units="um", read_only=True)
+    moving = pvproperty(name=Piezo.MOVING_RBV, value=0, read_only=True)
+    settle_time = pvproperty(name=Piezo.SETTLE_TIME, value=0.05, precision=3, units="s")
+    low_limit = pvproperty(name=Piezo.LOW_LIMIT, value=0.0, units="um")
+    high_limit = pvproperty(name=Piezo.HIGH_LIMIT, value=100.0, units="um")
+    status = pvproperty(name=Piezo.STATUS_RBV, value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
-    stall = pvproperty(name="Stall", value=0)
-    position_error = pvproperty(name="PositionError", value=0.0, units="um")
+    stall = pvproperty(name=Piezo.STALL, value=0)
+    position_error = pvproperty(name=Piezo.POSITION_ERROR, value=0.0, units="um")
 
     def __init__(self, *args, clock: SimClock, settle_s: float, jitter_nm: float, seed: int = 0,
                  **kwargs) -> None:

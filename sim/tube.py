@@ -14,15 +14,14 @@ import time
 from dataclasses import dataclass
 
 from caproto import ChannelType
-from caproto.server import PVGroup, pvproperty
+from caproto.server import pvproperty
 
 from gi_instrument.profile import Source
+from gi_instrument.pv_groups import TubeLimits
+from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, TUBE_STATES, Tube
 from gi_instrument.sim.clock import SimClock
 
 __all__ = ["SimTube", "TUBE_STATES", "DoseWindow"]
-
-TUBE_STATES = ["Off", "WarmingUp", "Ready", "XrayOn", "Fault"]
-
 
 @dataclass
 class DoseWindow:
@@ -45,7 +44,7 @@ class DoseWindow:
         self.xray_off |= not emitting
 
 
-class SimTube(PVGroup):
+class SimTube(TubeLimits):
     """X-ray tube PVs.
 
     ``Voltage`` / ``Voltage_RBV`` (kV), ``Current`` / ``Current_RBV`` (mA), ``Power_RBV`` (W),
@@ -66,35 +65,31 @@ class SimTube(PVGroup):
     arc that long, starting a quarter into it), ``ColdStart`` (1 forgets the warm-up).
     """
 
-    voltage = pvproperty(name="Voltage", value=0.0, precision=2, units="kV")
-    voltage_rbv = pvproperty(name="Voltage_RBV", value=0.0, precision=2, units="kV", read_only=True)
-    current = pvproperty(name="Current", value=0.0, precision=3, units="mA")
-    current_rbv = pvproperty(name="Current_RBV", value=0.0, precision=3, units="mA", read_only=True)
-    power_rbv = pvproperty(name="Power_RBV", value=0.0, precision=2, units="W", read_only=True)
-    xray_on = pvproperty(name="XrayOn", value=0)
-    xray_on_rbv = pvproperty(name="XrayOn_RBV", value=0, read_only=True)
-    state = pvproperty(name="State_RBV", value="Ready", enum_strings=TUBE_STATES,
+    voltage = pvproperty(name=Tube.VOLTAGE, value=0.0, precision=2, units="kV")
+    voltage_rbv = pvproperty(name=Tube.VOLTAGE_RBV, value=0.0, precision=2, units="kV", read_only=True)
+    current = pvproperty(name=Tube.CURRENT, value=0.0, precision=3, units="mA")
+    current_rbv = pvproperty(name=Tube.CURRENT_RBV, value=0.0, precision=3, units="mA", read_only=True)
+    power_rbv = pvproperty(name=Tube.POWER_RBV, value=0.0, precision=2, units="W", read_only=True)
+    xray_on = pvproperty(name=Tube.XRAY_ON, value=0)
+    xray_on_rbv = pvproperty(name=Tube.XRAY_ON_RBV, value=0, read_only=True)
+    state = pvproperty(name=Tube.STATE_RBV, value="Ready", enum_strings=TUBE_STATES,
                        dtype=ChannelType.ENUM, read_only=True)
-    fault = pvproperty(name="Fault_RBV", value=0, read_only=True)
-    interlock = pvproperty(name="Interlock_RBV", value=1, read_only=True)
-    warmed_up = pvproperty(name="WarmedUp_RBV", value=1, read_only=True)
-    warmup = pvproperty(name="Warmup", value=0)
-    warmup_time = pvproperty(name="WarmupTime_RBV", value=0.0, units="s", read_only=True)
-    max_voltage = pvproperty(name="MaxVoltage_RBV", value=0.0, units="kV", read_only=True)
-    max_current = pvproperty(name="MaxCurrent_RBV", value=0.0, units="mA", read_only=True)
-    max_power = pvproperty(name="MaxPower_RBV", value=0.0, units="W", read_only=True)
-    tolerance = pvproperty(name="Tolerance_RBV", value=0.0, units="%", read_only=True)
-    status = pvproperty(name="Status_RBV", value="OK", dtype=ChannelType.CHAR, max_length=200,
+    fault = pvproperty(name=Tube.FAULT_RBV, value=0, read_only=True)
+    interlock = pvproperty(name=Tube.INTERLOCK_RBV, value=1, read_only=True)
+    warmed_up = pvproperty(name=Tube.WARMED_UP_RBV, value=1, read_only=True)
+    warmup = pvproperty(name=Tube.WARMUP, value=0)
+    tolerance = pvproperty(name=Tube.TOLERANCE_RBV, value=0.0, units="%", read_only=True)
+    status = pvproperty(name=Tube.STATUS_RBV, value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
-    last_fault = pvproperty(name="LastFault_RBV", value="", dtype=ChannelType.CHAR, max_length=200,
+    last_fault = pvproperty(name=Tube.LAST_FAULT_RBV, value="", dtype=ChannelType.CHAR, max_length=200,
                             read_only=True)
-    heartbeat = pvproperty(name="Heartbeat", value=0)
-    watchdog_timeout = pvproperty(name="WatchdogTimeout", value=0.0, units="s")
+    heartbeat = pvproperty(name=Tube.HEARTBEAT, value=0)
+    watchdog_timeout = pvproperty(name=Tube.WATCHDOG_TIMEOUT, value=0.0, units="s")
     # fault injection
-    interlock_open = pvproperty(name="InterlockOpen", value=0)
-    arc = pvproperty(name="Arc", value=0.0, units="s")
-    arc_in_exposure = pvproperty(name="ArcInExposure", value=0.0, units="s")
-    cold_start = pvproperty(name="ColdStart", value=0)
+    interlock_open = pvproperty(name=Tube.INTERLOCK_OPEN, value=0)
+    arc = pvproperty(name=Tube.ARC, value=0.0, units="s")
+    arc_in_exposure = pvproperty(name=Tube.ARC_IN_EXPOSURE, value=0.0, units="s")
+    cold_start = pvproperty(name=Tube.COLD_START, value=0)
 
     def __init__(self, *args, clock: SimClock, source: Source, tolerance_pct: float,
                  watchdog_timeout_s: float, **kwargs) -> None:
@@ -117,10 +112,7 @@ class SimTube(PVGroup):
     @voltage.startup
     async def voltage(self, instance, async_lib) -> None:
         s = self.source
-        await self.max_voltage.write(s.max_voltage_kV)
-        await self.max_current.write(s.max_current_mA)
-        await self.max_power.write(s.max_power_W)
-        await self.warmup_time.write(s.warmup_s)
+        await self.publish_limits(s)
         await self.tolerance.write(self._tolerance_pct)
         await self.watchdog_timeout.write(self._watchdog_s)
         await instance.write(s.voltage_kV, verify_value=False)
@@ -159,7 +151,7 @@ class SimTube(PVGroup):
     def _fault_reason(self, voltage_kV: float | None = None, current_mA: float | None = None) -> str:
         """Why the tube is in fault now ('' when it is not)."""
         if not self.interlock.value:
-            return "interlock open: X-rays off"
+            return f"{INTERLOCK_OPEN}: X-rays off"
         if self._arcing:
             return "arc: high voltage collapsed"
         if self.xray_on_rbv.value:
@@ -240,9 +232,9 @@ class SimTube(PVGroup):
     async def xray_on(self, instance, value: int) -> int:
         if value:
             if not self.interlock.value:
-                await self._fail("interlock open: X-rays stay off")
+                await self._fail(f"{INTERLOCK_OPEN}: X-rays stay off")
             if not self.warmed_up.value:
-                await self._fail("tube not warmed up: run Warmup first")
+                await self._fail(f"{NOT_WARMED_UP}: run Warmup first")
             if self._arcing:
                 await self._fail("arc in progress: X-rays stay off")
             self._tripped = ""

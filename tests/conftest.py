@@ -3,9 +3,13 @@ embedded catalog, each started once per test session (the catalog takes seconds 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+SPARE_CA_PORTS: list[int] = []
+"""Free loopback ports in the session's Channel Access address list (see ``sim_ioc``)."""
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 """``../shared`` beside the checkout (real data); tests that need it skip when it is absent."""
@@ -14,13 +18,23 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 @pytest.fixture(scope="session")
 def sim_ioc(tmp_path_factory):
     """A MAAST simulated IOC at binning 8 (256 x 256 frames), time scale 1e-4, on free ports."""
-    from gi_instrument.sim.launcher import SimIOC
+    from gi_instrument.sim.launcher import LOOPBACK, SimIOC, free_port
 
     log = tmp_path_factory.mktemp("ioc") / "ioc.log"
     ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=1, log_path=log)
     ioc.apply_client_env()
+    # ports for further IOCs (bridges, another camera layout): Channel Access clients read their
+    # address list once, so it names these ports from the start
+    SPARE_CA_PORTS.extend(free_port() for _ in range(12))
+    os.environ["EPICS_CA_ADDR_LIST"] += "".join(f" {LOOPBACK}:{port}" for port in SPARE_CA_PORTS)
     with ioc:
         yield ioc
+
+
+@pytest.fixture(scope="session")
+def spare_ca_port(sim_ioc):
+    """``spare_ca_port()``: a Channel Access port the session's clients already search (one IOC each)."""
+    return SPARE_CA_PORTS.pop
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ scan parameters (``gi_ct`` with ``exposure_s=60``), never a device:
 
 - ``GI_PROFILE``  profile name or path (default ``maast``)
 - ``GI_PREFIX``   PV prefix of the IOC (default ``GI:``)
+- ``GI_CAMERA_LAYOUT`` ``scanner`` (default) or ``areadetector`` (a standard areaDetector camera IOC)
 - ``GI_DATA_DIR`` data directory: catalog, frames, document journal (default ``~/gi-data``, the
   same default as every other command)
 - ``EPICS_CA_*``  Channel Access settings that reach the IOC (simulator or hardware)
@@ -28,7 +29,8 @@ from gi_instrument import plans as gi_plans
 from gi_instrument.session import start_session
 
 session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("GI_PREFIX", "GI:"),
-                        os.environ.get("GI_DATA_DIR") or None)
+                        os.environ.get("GI_DATA_DIR") or None,
+                        camera_layout=os.environ.get("GI_CAMERA_LAYOUT", "scanner"))
 RE = session.RE
 
 
