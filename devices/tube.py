@@ -57,14 +57,16 @@ class XrayTube(Device):
 
     def ready_to_emit(self, tolerance_pct: float) -> str | None:
         """None when X-rays can be switched on, else the reason they cannot: interlock open, a
-        fault, not warmed up, or kV / mA readbacks further than ``tolerance_pct`` % from their
-        setpoints."""
+        fault, not warmed up, or (with X-rays on) kV / mA readbacks further than
+        ``tolerance_pct`` % from their setpoints."""
         if not self.interlock_closed.get():
             return INTERLOCK_OPEN
         if self.fault.get():
             return f"tube in fault ({self.status_message.get()})"
         if not self.warmed_up.get():
             return NOT_WARMED_UP
+        if not self.xray_on.get():      # high voltage and current are only there while emitting
+            return None
         for signal, unit in ((self.voltage_kV, "kV"), (self.current_mA, "mA")):
             value, setpoint = float(signal.get()), float(signal.get_setpoint())
             if abs(value - setpoint) > tolerance_pct / 100.0 * abs(setpoint):

@@ -89,8 +89,9 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
             lost = [device.name for device in inst.devices if not device.connected]
             if lost and not cause.startswith(LOST):
                 cause = f"{LOST} to {', '.join(lost)}: {cause}"
-            if log is None:
-                raise ScanFailedError(f"{stream} projection {angle_index}: {cause}") from exc
+            if log is None:                     # nothing to repeat with: the error stops the plan
+                exc.add_note(f"during the {stream} stepping scan of projection {angle_index}: {cause}")
+                raise
             camera.pause()                      # a scan still running on the IOC stops
             camera.note_interruption(cause)
             camera.abandon(cause)

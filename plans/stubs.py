@@ -94,6 +94,7 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     if not 1 <= len(positions_um) <= camera.max_steps:
         raise ValueError(f"a step scan takes 1 to {camera.max_steps} frames, got {len(positions_um)}")
     if not isinstance(camera, SCMOSDetector):   # the areaDetector layout: no attempts, no repeats yet
+        yield from set_checked(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
         yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
         yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
                           camera.step_mode, True, camera.xray_on_expected, int(xray_on))
@@ -133,7 +134,7 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
 def emit_discarded(camera: SCMOSDetector) -> Plan:
     """One event in the ``discarded`` stream per try, and in the ``suspensions`` stream per
     ended suspension, recorded since the last call."""
-    if camera.attempt_log is None:
+    if getattr(camera, "attempt_log", None) is None:     # none outside a run or for an areaDetector camera
         return
     discarded, suspensions = camera.attempt_log.take_new()
     for stream, device, records in (("discarded", camera.discarded, discarded),
