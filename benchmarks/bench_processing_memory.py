@@ -15,10 +15,12 @@ steps, 5 darks, uint16 frames. It is scaled down in one way only: the number of 
   uint16 per call, as the HDF5 reader returns them; HDF5 I/O buffers are not included).
   Sinograms are written to ``.npy`` files and returned as read-only memory maps, as in
   ``gi-process``.
-- Reconstruction: ``fbp`` (ramp, of ``-ln T`` and ``-ln D``) and ``delta_from_dpc`` (Hilbert)
-  of slabs of rows read from those memory maps and written to an HDF5 ``VolumeFile``, with the
-  rows per slab of ``gi-process`` (three volume slabs and their sinograms in the same budget:
-  19 rows at 2 GiB). ``--recon-slabs`` slabs are reconstructed; each later slab repeats the same
+- Reconstruction: ``gi-process``'s own slab step
+  (:func:`gi_instrument.process_cli.reconstruct_slab`: cone-beam rebinning in the TLI geometry,
+  ring suppression, truncation correction, ``mu``/dark-field (ramp) and ``delta`` (Hilbert)) of
+  slabs of rows read from those memory maps and written to an HDF5 ``VolumeFile``, with the
+  rows per slab of ``gi-process`` (three volume slabs, their sinograms and the rebinning's
+  temporaries in the same budget: 16 rows at 2 GiB). ``--recon-slabs`` slabs are reconstructed; each later slab repeats the same
   allocations.
 - Scaling check: the builder is also run with a small budget on one and on three slabs; if its
   peak did not grow with the number of slabs, per-slab measurements extrapolate to 2048 rows.
@@ -49,7 +51,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gi_instrument.plans.schedule import ct_schedule, estimate_ct_seconds, format_duration
-from gi_instrument.processing.fbp import attenuation_per_m, delta_from_dpc, fbp
+from gi_instrument.process_cli import _rows_per_slab, preparations, reconstruct_slab
+from gi_instrument.processing.reconstruction import Geometry, attenuation_per_m
 from gi_instrument.processing.outputs import VolumeFile
 from gi_instrument.processing.sinograms import (
     Sinograms,
@@ -201,35 +204,27 @@ def _build(ct: SyntheticCT, memory_bytes: int, out_dir: Path) -> Sinograms:
                            n_dark=ct.n_dark, memory_bytes=memory_bytes, out_dir=out_dir)
 
 
-def recon_rows_per_slab(n_proj: int, cols: int, memory_bytes: int) -> int:
-    """Rows reconstructed together by ``gi-process``: three float32 volume slabs and twice their
-    sinograms (input and its ``-ln``) in the budget (``process_cli._rows_per_slab``)."""
-    return max(1, memory_bytes // (3 * 4 * (cols * cols + 2 * n_proj * cols)))
-
-
 def _reconstruct(sino: Sinograms, slab_rows: int, n_slabs: int, out: Path
                  ) -> tuple[int, list[int]]:
     """Volumes of the first ``n_slabs`` slabs written to an HDF5 file; returns the rows done and
     the file-backed resident memory after each slab, bytes."""
     _, rows, cols = sino.transmission.shape
-    angles = sino.angles_deg
     profile = load_profile("tli")
     voxel_um = profile.voxel_um
+    geometry = Geometry("cone", profile.source_sample_cm, profile.source_g2_cm,
+                        profile.detector.pixel_um)
+    prepare = preparations(profile.gratings.g2_period_um, profile.geometry.g1_g2_cm, rings=True)
     done, file_rss = 0, []
     with VolumeFile(out, {"benchmark": "bench_processing_memory"}, voxel_um) as vf:
         for name in ("attenuation", "darkfield", "delta"):
             vf.create(name, (rows, cols, cols), "", name)
         for r0 in range(0, min(rows, n_slabs * slab_rows), slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
-            t = np.maximum(np.asarray(sino.transmission[:, block], dtype=np.float32), 1e-6)
-            vf.volume("attenuation")[block] = attenuation_per_m(fbp(-np.log(t), angles), voxel_um)
-            del t
-            d = np.maximum(np.asarray(sino.darkfield[:, block], dtype=np.float32), 1e-6)
-            vf.volume("darkfield")[block] = attenuation_per_m(fbp(-np.log(d), angles), voxel_um)
-            del d
-            vf.volume("delta")[block] = delta_from_dpc(
-                np.asarray(sino.dpc[:, block]), angles, profile.gratings.g2_period_um,
-                profile.geometry.g1_g2_cm)
+            slab = reconstruct_slab(sino, block, geometry, prepare, "cylinder")
+            vf.volume("attenuation")[block] = attenuation_per_m(slab["attenuation"], voxel_um)
+            vf.volume("darkfield")[block] = attenuation_per_m(slab["darkfield"], voxel_um)
+            vf.volume("delta")[block] = slab["delta"]
+            del slab
             done = block.stop
             file_rss.append(_status_bytes()["RssFile"])
     return done, file_rss
@@ -258,7 +253,7 @@ def main() -> None:
     n_ref = int(np.unique(probe.reference.angle_index).size)
     full_rows, cols, steps = 2048, probe.cols, probe.steps
     chunk = rows_per_chunk(full_rows, cols, n_proj, n_ref, steps, budget)
-    slab = recon_rows_per_slab(n_proj, cols, budget)
+    slab = _rows_per_slab(n_proj, cols, budget)
     rows = max(chunk, slab)
     print(f"TLI CT: {n_proj} projections + {n_ref} references x {steps} steps, {cols} columns; "
           f"simulated {rows} of 2048 rows ({os.cpu_count()} CPUs, budget {_gib(budget)})")

@@ -3,8 +3,8 @@
 Pipeline: the run is read from the catalog (:mod:`gi_instrument.processing.catalog_reader`),
 sinograms of transmission ``T``, differential phase and dark-field ``D`` are built by row chunks
 (:mod:`~gi_instrument.processing.sinograms`, with time-interpolated references and the measured
-G2 positions), then each slab of detector rows is reconstructed with
-:func:`gi_instrument.processing.fbp.fbp` and written to ``volumes.h5``; TIFF stacks and PNG
+G2 positions), then each slab of detector rows is rebinned to parallel beam in the run's geometry
+and reconstructed (:mod:`gi_instrument.processing.reconstruction`) and written to ``volumes.h5``; TIFF stacks and PNG
 previews are made from that file. Unless ``--no-quality``, the quality of the run is measured
 (:mod:`gi_instrument.processing.quality_report`: FRC resolution of the central slice of delta
 and mu, visibility and angular sensitivity from the reference scans, SNR in a homogeneous
@@ -24,10 +24,20 @@ Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
   in rad (p2 the G2 period, d the G1-G2 distance). With ``alpha = d/du integral delta dz`` (``u``
   in m) and ``u = v n`` (``n`` in pixels), the per-pixel derivative of the pixel-unit projection
   ``integral delta dz / v`` is ``alpha`` itself: the voxel size cancels
-  (:func:`gi_instrument.processing.fbp.delta_from_dpc`).
+  (:func:`gi_instrument.processing.reconstruction.units.delta_from_dpc`).
 
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
+
+Geometry: from the run's start document
+(:meth:`~gi_instrument.processing.reconstruction.geometry.Geometry.from_run`: ``geometry.beam``,
+else the profile's ``simulation.beam``, else parallel; the source-sample and source-G2 distances;
+the detector pixel times the binning); ``--beam`` overrides the kind. Rotation axis: found in the
+data by default (:func:`~gi_instrument.processing.reconstruction.axis.find_axis`: centre and tilt
+from opposite projections of ``-ln T``; a run without an object to register keeps the detector
+centre); ``--center-px`` (and ``--tilt-deg``) override it. Rings: stripes are removed from the
+``-ln T`` and ``-ln D`` sinograms before rebinning
+(:func:`~gi_instrument.processing.reconstruction.rings.remove_stripes`) unless ``--no-rings``.
 
 Truncation: by default (``--truncation cylinder``) ``mu`` and ``delta`` are reconstructed with the
 container correction of :mod:`gi_instrument.processing.truncation` (the formalin cylinder, wider
@@ -47,7 +57,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["VOLUMES", "process_run", "main"]
+__all__ = ["VOLUMES", "process_run", "reconstruct_slab", "preparations", "main"]
 
 VOLUMES = {
     "attenuation": ("1/m", "linear attenuation coefficient mu, FBP (ramp) of -ln T"),
@@ -65,9 +75,34 @@ def _minus_log(values: NDArray) -> NDArray[np.float32]:
 
 
 def _rows_per_slab(n_proj: int, cols: int, memory_bytes: int) -> int:
-    """Detector rows reconstructed together: three volume slabs and their sinograms."""
-    per_row = 3 * 4 * (cols * cols + 2 * n_proj * cols)
+    """Detector rows reconstructed together: three volume slabs, their sinograms and the
+    rebinning's temporaries (about six sinogram slabs)."""
+    per_row = 4 * (3 * cols * cols + 8 * n_proj * cols)
     return max(1, memory_bytes // per_row)
+
+
+def _geometry(ct: Any, beam: str | None, center_px: float | None, tilt_deg: float,
+              find_center: bool, angles: NDArray, transmission: Any) -> tuple[Any, dict[str, Any]]:
+    """The run's geometry with its rotation axis (given, found, or the detector centre) and a
+    record of how the axis was chosen."""
+    from dataclasses import replace
+
+    from gi_instrument.processing.reconstruction import Geometry, find_axis
+
+    geometry = Geometry.from_run(ct.geometry, ct.profile)
+    if beam is not None and beam != geometry.beam:
+        geometry = (Geometry.from_run({**ct.geometry, "beam": beam}, ct.profile)
+                    if beam == "cone" else replace(geometry, beam="parallel", source_axis_cm=np.inf,
+                                                   source_detector_cm=np.inf))
+    if center_px is not None:
+        return geometry.with_axis(center_px, tilt_deg), {"axis": "given"}
+    if not find_center:
+        return geometry.with_axis(None, tilt_deg), {"axis": "detector centre"}
+    try:
+        fit = find_axis(transmission, angles, prepare=_minus_log)
+    except ValueError as exc:
+        return geometry, {"axis": f"detector centre ({exc})"}
+    return geometry.with_axis(fit.center_px, fit.tilt_deg), {"axis": "found"}
 
 
 def process_run(
@@ -79,6 +114,10 @@ def process_run(
     use_positions: bool = True,
     correct_steps: bool = False,
     center_px: float | None = None,
+    tilt_deg: float = 0.0,
+    find_center: bool = True,
+    beam: str | None = None,
+    rings: bool = True,
     truncation: str = "cylinder",
     tiff: bool = True,
     progress: bool = True,
@@ -93,13 +132,16 @@ def process_run(
     ``mip_slices`` central slices); with ``quality``, ``quality.json`` and ``quality/*.png``
     (:func:`gi_instrument.processing.quality_report.assess_run`; ``snr_region`` ``"r0:r1,c0:c1"``
     or ``None`` for its default disc). Returns the paths by name.
+
+    Geometry (module docstring): ``beam`` overrides the run's beam kind (``"parallel"``,
+    ``"cone"``); ``center_px`` (with ``tilt_deg``) fixes the rotation axis, else it is found in
+    the data (``find_center``) or put at the detector centre; ``rings`` removes stripes.
     """
     from tqdm import tqdm
 
     from gi_instrument import __version__
-    from gi_instrument.processing.fbp import attenuation_per_m, delta_from_dpc, fbp
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
-    from gi_instrument.processing.truncation import fit_container
+    from gi_instrument.processing.reconstruction import attenuation_per_m
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,10 +150,13 @@ def process_run(
                         correct_steps=correct_steps, progress=progress)
     n_proj, rows, cols = sino.transmission.shape
     angles = sino.angles_deg
+    geometry, axis_record = _geometry(ct, beam, center_px, tilt_deg, find_center, angles,
+                                      sino.transmission)
     parameters = {
         "gi_instrument_version": __version__, "reference_mode": reference_mode,
-        "use_positions": use_positions, "correct_steps": correct_steps, "center_px": center_px,
-        "truncation": truncation,
+        "use_positions": use_positions, "correct_steps": correct_steps,
+        "center_px": geometry.center(cols), "tilt_deg": geometry.tilt_deg, **axis_record,
+        "beam": geometry.beam, "rings": rings, "truncation": truncation,
         "min_signal": _MIN_SIGNAL,
         "filters": {"attenuation": "ramp", "darkfield": "ramp", "delta": "hilbert"},
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
@@ -126,19 +171,14 @@ def process_run(
         for name, (unit, description) in VOLUMES.items():
             vf.create(name, (rows, cols, cols), unit, description)
         bar = tqdm(total=rows, unit="row", desc="reconstruction", disable=not progress)
+        prepare = preparations(ct.period_um, ct.g1_g2_cm, rings)
         for r0 in range(0, rows, slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
-            line = _minus_log(sino.transmission[:, block])
-            container = (fit_container(line, angles, center_px=center_px)
-                         if truncation == "cylinder" else None)
-            mu = fbp(line, angles, "ramp", center_px=center_px, truncation=truncation,
-                     container=container)
-            vf.volume("attenuation")[block] = attenuation_per_m(mu, ct.voxel_um)
-            eps = fbp(_minus_log(sino.darkfield[:, block]), angles, "ramp", center_px=center_px)
-            vf.volume("darkfield")[block] = attenuation_per_m(eps, ct.voxel_um)
-            vf.volume("delta")[block] = delta_from_dpc(
-                np.asarray(sino.dpc[:, block]), angles, ct.period_um, ct.g1_g2_cm,
-                center_px=center_px, truncation=truncation, container=container)
+            slab = reconstruct_slab(sino, block, geometry, prepare, truncation)
+            vf.volume("attenuation")[block] = attenuation_per_m(slab["attenuation"], ct.voxel_um)
+            vf.volume("darkfield")[block] = attenuation_per_m(slab["darkfield"], ct.voxel_um)
+            vf.volume("delta")[block] = slab["delta"]
+            del slab
             sino.release_pages()
             bar.update(block.stop - block.start)
         bar.close()
@@ -151,7 +191,8 @@ def process_run(
                                    mip_slices=mip_slices):
             paths[path.stem] = path
         if quality:
-            report = _assess(ct, sino, volumes, out, truncation=truncation, center_px=center_px,
+            report = _assess(ct, sino, volumes, out, truncation=truncation, geometry=geometry,
+                             prepare=prepare,
                              use_positions=use_positions, snr_region=snr_region,
                              mip_slices=mip_slices)
             vf.file.attrs["quality"] = json.dumps(
@@ -160,27 +201,82 @@ def process_run(
     return paths
 
 
-def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncation: str, center_px: float | None,
-            **kwargs: Any) -> dict[str, Any]:
-    """:func:`~gi_instrument.processing.quality_report.assess_run` on the central detector row:
-    its refraction-angle and ``-ln T`` sinograms and its delta and mu slices; the even/odd
-    reconstructions of the FRC get the same truncation correction as the volumes."""
-    from gi_instrument.processing.quality_report import assess_run
+def preparations(period_um: float, g1_g2_cm: float, rings: bool) -> dict[str, Any]:
+    """What each block of sinogram rows goes through before rebinning: ``"line"`` (``T`` or
+    ``D``): ``-ln``, then with ``rings`` stripe removal; ``"alpha"`` (differential phase): the
+    refraction angle in rad (G2 period ``period_um``, G1-G2 distance ``g1_g2_cm``). (The
+    refraction angle is a derivative: the edges of an object centred on the axis are one-column
+    spikes of its mean projection, which the stripe criterion cannot tell from a bad pixel, so
+    it is left alone.)"""
+    from gi_instrument.processing.reconstruction import remove_stripes
     from gi_instrument.processing.retrieval import refraction_angle_rad
+
+    def line(values: NDArray) -> NDArray[np.float32]:
+        return remove_stripes(_minus_log(values)) if rings else _minus_log(values)
+
+    def alpha(values: NDArray) -> NDArray[np.float32]:
+        return refraction_angle_rad(np.asarray(values, dtype=np.float32), period_um, g1_g2_cm)
+
+    return {"line": line, "alpha": alpha}
+
+
+def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, Any],
+                     truncation: str) -> dict[str, NDArray[np.float32]]:
+    """One slab of rows of the three volumes, in pixel units: ``attenuation`` (``mu v``),
+    ``darkfield`` (``eps v``) and ``delta``, from the sinogram stacks ``sino.transmission``,
+    ``.darkfield``, ``.dpc`` (angles, rows, cols) rebinned in ``geometry``; ``prepare`` from
+    :func:`preparations`; ``truncation``: ``"cylinder"`` (the container fitted to the slab's
+    rebinned ``-ln T``, used for ``mu`` and ``delta``) or ``"none"``."""
+    from gi_instrument.processing.reconstruction import fbp, to_parallel
+    from gi_instrument.processing.truncation import fit_container
+
+    angles = sino.angles_deg
+
+    def rebinned(stack: Any, kind: str) -> Any:
+        return to_parallel(stack, angles, geometry, slices=block, prepare=prepare[kind],
+                           derivative=kind == "alpha")
+
+    def reconstruct(par: Any, filt: str, **kwargs: Any) -> NDArray[np.float32]:
+        return fbp(par.sinograms, par.angles_deg, filt, weights=par.weights_rad,
+                   center_px=par.center_px, **kwargs)
+
+    line = rebinned(sino.transmission, "line")
+    container = (fit_container(line.sinograms, line.angles_deg, center_px=line.center_px)
+                 if truncation == "cylinder" else None)
+    out = {"attenuation": reconstruct(line, "ramp", truncation=truncation, container=container)}
+    del line
+    out["darkfield"] = reconstruct(rebinned(sino.darkfield, "line"), "ramp")
+    out["delta"] = reconstruct(rebinned(sino.dpc, "alpha"), "hilbert", truncation=truncation,
+                               container=container)
+    return out
+
+
+def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncation: str,
+            geometry: Any, prepare: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """:func:`~gi_instrument.processing.quality_report.assess_run` on the central detector row:
+    its refraction-angle and ``-ln T`` sinograms (rebinned to parallel beam as for the volumes)
+    and its delta and mu slices; the even/odd reconstructions of the FRC get the same weights
+    and truncation correction as the volumes."""
+    from gi_instrument.processing.quality_report import assess_run
+    from gi_instrument.processing.reconstruction import to_parallel
     from gi_instrument.processing.truncation import fit_container
 
     row = sino.transmission.shape[1] // 2
     angles = np.asarray(sino.angles_deg, dtype=np.float64)
-    container = (fit_container(_minus_log(sino.transmission[:, row:row + 1]), angles, center_px=center_px)
+    central = slice(row, row + 1)
+    line = to_parallel(sino.transmission, angles, geometry, slices=central, prepare=prepare["line"])
+    alpha = to_parallel(sino.dpc, angles, geometry, slices=central, prepare=prepare["alpha"],
+                        derivative=True)
+    container = (fit_container(line.sinograms, line.angles_deg, center_px=line.center_px)
                  if truncation == "cylinder" else None)
     return assess_run(
-        ct, out, angles_deg=sino.angles_deg, central_row=row,
-        central_sinograms={
-            "delta": (refraction_angle_rad(np.asarray(sino.dpc[:, row], dtype=np.float64),
-                                           ct.period_um, ct.g1_g2_cm), "hilbert"),
-            "mu": (_minus_log(sino.transmission[:, row]), "ramp")},
+        ct, out, angles_deg=line.angles_deg, central_row=row,
+        central_sinograms={"delta": (alpha.sinograms[:, 0], "hilbert"),
+                           "mu": (line.sinograms[:, 0], "ramp")},
         central_slices={"delta": volumes["delta"][row], "mu": volumes["attenuation"][row]},
-        center_px=center_px, fbp_kwargs={"truncation": truncation, "container": container}, **kwargs)
+        center_px=line.center_px,
+        fbp_kwargs={"truncation": truncation, "container": container, "weights": line.weights_rad},
+        **kwargs)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -200,8 +296,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="ignore the G2 readbacks (FFT of nominal equidistant steps)")
     parser.add_argument("--correct-steps", action="store_true",
                         help="estimate each scan's G2 step positions from its curves")
+    parser.add_argument("--beam", choices=("cone", "parallel"), default=None,
+                        help="beam geometry (default: the run's)")
     parser.add_argument("--center-px", type=float, default=None,
-                        help="detector column of the rotation axis (default: the centre)")
+                        help="detector column of the rotation axis on the mid-plane row "
+                             "(default: found in the data)")
+    parser.add_argument("--tilt-deg", type=float, default=0.0,
+                        help="with --center-px: lean of the rotation axis in the detector plane, "
+                             "deg (default 0)")
+    parser.add_argument("--no-find-axis", action="store_true",
+                        help="put the rotation axis at the detector centre instead of finding it")
+    parser.add_argument("--no-rings", action="store_true",
+                        help="skip the ring suppression (stripe removal in the sinograms)")
     parser.add_argument("--truncation", choices=("cylinder", "none"), default="cylinder",
                         help="correction of projections truncated by the field of view (the "
                              "sample container wider than the detector): cylinder extrapolation "
@@ -242,7 +348,8 @@ def main(argv: list[str] | None = None) -> None:
             ct, out, memory_bytes=int(args.memory_gib * 2**30),
             reference_mode="nearest" if args.nearest_reference else "linear",
             use_positions=not args.equidistant, correct_steps=args.correct_steps,
-            center_px=args.center_px, truncation=args.truncation,
+            center_px=args.center_px, tilt_deg=args.tilt_deg, find_center=not args.no_find_axis,
+            beam=args.beam, rings=not args.no_rings, truncation=args.truncation,
             tiff=not args.no_tiff, progress=not args.quiet, mip_slices=args.mip_slices,
             quality=not args.no_quality, snr_region=args.snr_region)
     except (KeyError, IndexError, ValueError) as exc:

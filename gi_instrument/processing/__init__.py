@@ -7,7 +7,7 @@ from gi_instrument.processing.retrieval import (
     refraction_angle_rad,
     retrieve,
 )
-from gi_instrument.processing.fbp import (
+from gi_instrument.processing.fbp import (  # the function, over the module name
     angular_weights,
     attenuation_per_m,
     delta_from_dpc,

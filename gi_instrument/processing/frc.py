@@ -166,13 +166,20 @@ def frc_even_odd(
 
     ``crop``: keep the central ``crop x crop`` of each slice (the object, without the empty
     border); ``window`` goes to :func:`frc`, other keyword arguments to
-    :func:`gi_instrument.processing.fbp.fbp`.
+    :func:`gi_instrument.processing.reconstruction.parallel.fbp` (given ``weights``, e.g. of rebinned fan data, are
+    split with the projections and doubled).
     """
-    from gi_instrument.processing.fbp import fbp  # noqa: PLC0415
+    from gi_instrument.processing.reconstruction import fbp  # noqa: PLC0415
 
     (s_even, a_even), (s_odd, a_odd) = split_even_odd(sinogram, angles_deg)
-    rec_a = fbp(s_even, a_even, filter, **fbp_kwargs)  # type: ignore[arg-type]
-    rec_b = fbp(s_odd, a_odd, filter, **fbp_kwargs)  # type: ignore[arg-type]
+    weights = fbp_kwargs.pop("weights", None)
+    if weights is not None:  # given weights (rebinned fan data): each half counts twice
+        (w_even, _), (w_odd, _) = split_even_odd(2 * np.asarray(weights, dtype=np.float64),
+                                                 angles_deg)
+    rec_a = fbp(s_even, a_even, filter, weights=None if weights is None else w_even,
+                **fbp_kwargs)  # type: ignore[arg-type]
+    rec_b = fbp(s_odd, a_odd, filter, weights=None if weights is None else w_odd,
+                **fbp_kwargs)  # type: ignore[arg-type]
     if crop is not None:
         n = rec_a.shape[-1]
         lo = (n - crop) // 2

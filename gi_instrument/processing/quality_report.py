@@ -124,7 +124,7 @@ def central_slice_resolution(
 
     ``filter``: ``"ramp"`` for line integrals (``-ln T``), ``"hilbert"`` for the refraction
     angle; ``voxel_um``: pixel at the sample, um; ``window``: FRC apodisation; ``fbp_kwargs``
-    (``center_px``, ...) go to :func:`~gi_instrument.processing.fbp.fbp`, as for the volume.
+    (``center_px``, ...) go to :func:`~gi_instrument.processing.reconstruction.parallel.fbp`, as for the volume.
     """
     angles = np.asarray(angles_deg, dtype=np.float64)
     freq, corr = frc_even_odd(sinogram, angles, filter, window=window, **fbp_kwargs)
@@ -264,7 +264,7 @@ def assess_run(
         use_positions: fit the reference scans with their G2 readbacks.
         snr_region: ``"r0:r1,c0:c1"`` in the slice, or ``None`` (the default disc).
         mip_slices: slices of the MIP in the previews (recorded).
-        fbp_kwargs: further :func:`~gi_instrument.processing.fbp.fbp` options of the volumes,
+        fbp_kwargs: further :func:`~gi_instrument.processing.reconstruction.parallel.fbp` options of the volumes,
             used for the even and odd reconstructions too.
 
     Returns:

@@ -15,7 +15,7 @@ Cylinder extrapolation after Hsieh et al., "A novel reconstruction algorithm to 
 field-of-view", Med. Phys. 31 (2004) 2385: where a projection is truncated, it is continued with
 the projection of a cylinder of the container's material matched to the measured edge, down to
 zero where the cylinder ends, and the extended projection is filtered over the extended detector
-(:func:`gi_instrument.processing.fbp.fbp` with ``truncation="cylinder"``). Hsieh fits a water
+(:func:`gi_instrument.processing.reconstruction.parallel.fbp` with ``truncation="cylinder"``). Hsieh fits a water
 cylinder to each view's edge value and slope separately; here the container *is* one cylinder
 seen by every view, so its circle in the slice plane (centre ``(x, y)`` relative to the rotation
 axis, radius ``R``, coefficient ``c`` = line integral per pixel of path) is fitted once to the
@@ -77,7 +77,7 @@ def edge_width_px(cols: int) -> int:
 class Container:
     """A cylinder along the rotation axis direction, in one slice's pixel coordinates.
 
-    Coordinates as in :mod:`gi_instrument.processing.fbp` (``x`` right, ``y`` up, relative to the
+    Coordinates as in :mod:`gi_instrument.processing.reconstruction.parallel` (``x`` right, ``y`` up, relative to the
     rotation axis; the detector coordinate is ``s = col - center_px``).
     """
 

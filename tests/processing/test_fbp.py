@@ -7,13 +7,13 @@ import pytest
 from scipy.special import beta as beta_fn
 
 from gi_instrument.processing.fbp import (
-    _filter_response,
     astra_reference_fbp,
     angular_weights,
     attenuation_per_m,
     delta_from_dpc,
     fbp,
 )
+from gi_instrument.processing.reconstruction.filters import filter_response
 from gi_instrument.processing.retrieval import refraction_angle_rad
 from gi_instrument.profile import load_profile
 
@@ -227,7 +227,7 @@ def test_gridding_equals_exact_sum() -> None:
     rr, cc = np.mgrid[:cols, :cols]
     x, y = cc - c, c - rr
     for filt in ("ramp", "hilbert"):
-        coef = (angular_weights(angles)[:, None] * eps * _filter_response(filt, cols, m_pad, None)
+        coef = (angular_weights(angles)[:, None] * eps * filter_response(filt, cols, m_pad, None)
                 * spec * np.exp(2j * np.pi * om * c) / m_pad)
         s = x[..., None] * np.cos(theta) + y[..., None] * np.sin(theta)   # (cols, cols, n)
         exact = np.real(np.einsum("ijk,km,ijkm->ij", np.ones_like(s), coef,
