@@ -249,8 +249,6 @@ class ADHDF5:
     FULL_FILE_NAME_RBV = PV("FullFileName_RBV", str, "path of the current / last file")
     WRITE_STATUS = PV("WriteStatus", "enum", "Write OK, Write error")
     WRITE_MESSAGE = PV("WriteMessage", str, "why the last write failed")
-    ATTEMPT_RBV = PV("Attempt_RBV", int, "attempt number of the last step scan (its file FileName_a<k>.h5)")
-    STEP_ABORT = PV("StepAbort", int, "put 1: stop a running step scan after the present exposure", writer="client")
     DROP_FRAME = PV("DropFrame", int, "1: the next frame never reaches the file (simulator)", writer="fault")
     FILE_PATH_EXISTS_RBV = PV("FilePathExists_RBV", int, "1 if FilePath is a directory")
     PLUGIN_TYPE_RBV = PV("PluginType_RBV", str, "NDFileHDF5 (checked by ophyd)")
