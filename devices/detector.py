@@ -315,15 +315,12 @@ class SCMOSDetector(Device):
     def check_scan(self) -> int:
         """Check the stepping scan just triggered (frames of this attempt all there, dose
         undisturbed, positions and exposure as ``expected``); its frames are then handed out by
-        the following reads. A scan that fails raises and is recorded as discarded."""
+        the following reads. A scan that fails raises and stays in flight: the plan that repeats
+        it names the cause and abandons it (:meth:`abandon`), else the next trigger discards it."""
         if not self._triggered:
             return len(self._queue)
         self._triggered = False
-        try:
-            self._queue = self._step_frames()
-        except Exception as exc:
-            self._discard_in_flight(f"{type(exc).__name__}: {exc}")
-            raise
+        self._queue = self._step_frames()
         self._in_flight = None
         return len(self._queue)
 

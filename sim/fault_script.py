@@ -50,12 +50,13 @@ class FaultScript(threading.Thread):
         write(self.prefix + pv, value, timeout=5, repeater=False)
 
     def _frames(self) -> int:
+        from caproto import CaprotoError
         from caproto.sync.client import read
 
         try:
             count = int(read(self.prefix + "CAM:ArrayCounter_RBV", timeout=1, repeater=False).data[0])
-        except (TimeoutError, OSError, ConnectionError):
-            return self._total                     # IOC restarting
+        except (TimeoutError, OSError, CaprotoError):
+            return self._total                     # IOC restarting (or its circuit closing under us)
         self._total += count - self._last if count >= self._last else count
         self._last = count
         return self._total
