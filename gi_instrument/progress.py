@@ -8,7 +8,13 @@ from typing import Any, TextIO
 
 from bluesky.callbacks.core import CallbackBase
 
-__all__ = ["FrameProgress"]
+__all__ = ["FrameProgress", "time_left_s"]
+
+
+def time_left_s(done: int, expected: int, elapsed_s: float) -> float:
+    """Seconds left for ``expected - done`` frames at the mean rate so far (inf before the first)."""
+    rate = done / max(elapsed_s, 1e-9)
+    return (expected - done) / rate if rate else float("inf")
 
 
 class FrameProgress(CallbackBase):
@@ -34,7 +40,7 @@ class FrameProgress(CallbackBase):
         if now - self._last >= self.every_s or self._done == self._expected:
             self._last = now
             rate = self._done / max(now - self._t0, 1e-9)
-            left = (self._expected - self._done) / rate if rate else float("inf")
+            left = time_left_s(self._done, self._expected, now - self._t0)
             self.stream.write(f"\r{self._done}/{self._expected} frames, {rate:.1f} frames/s, "
                               f"{left:.0f} s left   ")
             self.stream.flush()

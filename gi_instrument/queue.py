@@ -8,6 +8,7 @@ its control and info sockets on loopback::
 
     gi-queue-server --profile maast --prefix GI: --redis-addr 127.0.0.1:6379
     gi-queue-server --fake-redis          # no Redis installed: an in-process fakeredis server
+    gi-queue-server --zmq-publish 127.0.0.1:5577   # documents to a bluesky-0MQ-proxy (gi-viewer --live)
 
 Clients (``qserver``, ``bluesky_queueserver_api.zmq.REManagerAPI``) talk to
 ``tcp://127.0.0.1:60615`` (control) and ``tcp://127.0.0.1:60625`` (info, console output).
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from gi_instrument.catalog import DATA_DIR_ENV, catalog_paths
 
-__all__ = ["LOOPBACK", "REDIS_PORT", "ZMQ_CONTROL_PORT", "ZMQ_INFO_PORT", "existing_plans_path", "fake_redis",
+__all__ = ["LOOPBACK", "REDIS_PORT", "ZMQ_CONTROL_PORT", "ZMQ_INFO_PORT", "ZMQ_PUBLISH_ENV", "existing_plans_path",
+           "fake_redis",
            "main", "permissions_path", "re_manager_command", "startup_dir"]
 
 LOOPBACK = "127.0.0.1"
@@ -38,6 +40,9 @@ ZMQ_CONTROL_PORT = 60615
 ZMQ_INFO_PORT = 60625
 """The queue server's default info port (console output)."""
 REDIS_PORT = 6379
+ZMQ_PUBLISH_ENV = "GI_ZMQ_PUBLISH"
+"""Environment variable through which the startup folder gets the 0MQ proxy address: the RE
+manager of bluesky-queueserver 0.0.25 has no option for it (its RunEngine is the startup's)."""
 PERMISSIONS_FILE = "user_group_permissions.yaml"
 EXISTING_PLANS_FILE = "existing_plans_and_devices.yaml"
 
@@ -141,10 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="serve an in-memory Redis (fakeredis) at --redis-addr from this process")
     parser.add_argument("--zmq-control-port", type=int, default=ZMQ_CONTROL_PORT, help="control port on 127.0.0.1")
     parser.add_argument("--zmq-info-port", type=int, default=ZMQ_INFO_PORT, help="info/console port on 127.0.0.1")
+    parser.add_argument("--zmq-publish", metavar="HOST:PORT", default=os.environ.get(ZMQ_PUBLISH_ENV),
+                        help="publish the worker's documents to this bluesky-0MQ-proxy in port (gi-viewer --live)")
     args = parser.parse_args(argv)
 
     data_dir = catalog_paths(args.data_dir).root
     env = {**os.environ, "GI_PROFILE": str(args.profile), "GI_PREFIX": args.prefix, DATA_DIR_ENV: str(data_dir)}
+    if args.zmq_publish:
+        env[ZMQ_PUBLISH_ENV] = args.zmq_publish
     cmd = re_manager_command(redis_addr=args.redis_addr, zmq_control_port=args.zmq_control_port,
                              zmq_info_port=args.zmq_info_port, existing_plans=existing_plans_path(data_dir),
                              redis_name_prefix=args.redis_name_prefix)

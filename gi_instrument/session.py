@@ -31,7 +31,8 @@ class Session:
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
-                  *, progress: bool = True, timeout_s: float = 10.0, camera_layout: str = "scanner") -> Session:
+                  *, progress: bool = True, timeout_s: float = 10.0, camera_layout: str = "scanner",
+                  zmq_publish: str | None = None) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
     progress to a RunEngine. The RunEngine gets the suspenders of
@@ -42,6 +43,8 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
     ``camera_layout="areadetector"`` drives a standard areaDetector camera IOC
     (see :func:`~gi_instrument.devices.make_instrument`).
+    ``zmq_publish`` (``"host:port"``, a ``bluesky-0MQ-proxy``'s in port) also publishes every
+    document there for ``gi-viewer --live`` (a 0MQ PUB socket: never waits for a viewer).
     """
     from bluesky import RunEngine
 
@@ -54,6 +57,10 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     RE.subscribe(tiled_writer(client))
     if progress:
         RE.subscribe(FrameProgress())
+    if zmq_publish:
+        from bluesky.callbacks.zmq import Publisher
+
+        RE.subscribe(Publisher(zmq_publish))
     suspenders = install_suspenders(RE, inst)
     heartbeat = Heartbeat(inst.tube.heartbeat, prof.recovery.watchdog_timeout_s / 5.0)
     return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, suspenders=suspenders,

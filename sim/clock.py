@@ -15,6 +15,13 @@ class SimClock:
 
     ``time_scale`` = real seconds per nominal second: 1.0 runs in real time, 0.001 makes a
     "50 s" exposure take 50 ms. Nominal time (``now_s``) drives the simulated fringe drift.
+
+    Only what the instrument itself takes is scaled: while at least one :meth:`sleep` (exposure,
+    move, settle, warm-up) is in progress, nominal time runs ``1 / time_scale`` times faster than
+    real time; between sleeps (Channel Access traffic, file writes, the client's own work) it runs
+    at the real rate. On a real instrument that overhead takes its real time too, so a dry-run's
+    nominal timeline is the instrument's, and a loaded machine adds seconds, not the hours of
+    fringe drift that scaling its delays by ``1 / time_scale`` would invent.
     """
 
     def __init__(self, time_scale: float = 1.0) -> None:
@@ -22,10 +29,20 @@ class SimClock:
             raise ValueError(f"time_scale must be in (0, 1000], got {time_scale}")
         self.time_scale = float(time_scale)
         self._t0 = time.monotonic()
+        self._sleeping = 0            # sleeps in progress
+        self._asleep_since = 0.0      # monotonic time the current sleeping period began, s
+        self._asleep_real_s = 0.0     # real seconds of the finished sleeping periods
+
+    def _asleep_s(self, now: float) -> float:
+        """Real seconds so far during which at least one sleep was in progress."""
+        return self._asleep_real_s + (now - self._asleep_since if self._sleeping else 0.0)
 
     def now_s(self) -> float:
-        """Nominal seconds since the IOC started."""
-        return (time.monotonic() - self._t0) / self.time_scale
+        """Nominal seconds since the IOC started: real time outside sleeps plus the nominal
+        duration of the time spent sleeping."""
+        now = time.monotonic()
+        asleep = self._asleep_s(now)
+        return (now - self._t0 - asleep) + asleep / self.time_scale
 
     def real_s(self, nominal_s: float) -> float:
         """Real duration, s, of a nominal duration."""
@@ -40,13 +57,22 @@ class SimClock:
         """
         real = self.real_s(max(0.0, nominal_s))
         start = time.monotonic()
-        if real < _PRECISE_BELOW_S:
-            time.sleep(real)
-        elif until is None:
-            await asyncio.sleep(real)
-        else:
-            try:
-                await asyncio.wait_for(until.wait(), real)
-            except asyncio.TimeoutError:
-                pass
-        return time.monotonic() - start
+        if self._sleeping == 0:
+            self._asleep_since = start
+        self._sleeping += 1
+        try:
+            if real < _PRECISE_BELOW_S:
+                time.sleep(real)
+            elif until is None:
+                await asyncio.sleep(real)
+            else:
+                try:
+                    await asyncio.wait_for(until.wait(), real)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            end = time.monotonic()
+            self._sleeping -= 1
+            if self._sleeping == 0:
+                self._asleep_real_s += end - self._asleep_since
+        return end - start

@@ -4,6 +4,10 @@ embedded catalog, each started once per test session (the catalog takes seconds 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +97,46 @@ def sim_pv(sim_ioc):
         return cache[suffix]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def zmq_proxy():
+    """``bluesky-0MQ-proxy`` on two free loopback ports; yields (in address, out address)."""
+    from gi_instrument.sim.launcher import free_port
+
+    exe = shutil.which("bluesky-0MQ-proxy", path=os.path.dirname(sys.executable))
+    in_addr, out_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([exe, "--in-address", in_addr, "--out-address", out_addr],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        yield in_addr, out_addr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def follow_documents():
+    """:func:`follow`."""
+    return follow
+
+
+def follow(in_addr: str, out_addr: str, callback):
+    """Subscribe ``callback`` to the proxy's out port as ``gi-viewer --live`` does (a
+    :class:`~gi_instrument.viewer.live.LiveReceiver`) and make sure documents come through (0MQ
+    subscriptions take a moment to reach the publishers: a probe stop document is published from
+    here until one arrives). Returns (receiver, a Publisher on the in port); stop/close both."""
+    from bluesky.callbacks.zmq import Publisher
+
+    from gi_instrument.viewer.live import LiveReceiver
+
+    seen: list[str] = []
+    receiver = LiveReceiver(out_addr, lambda name, doc: (seen.append(name), callback(name, doc))).start()
+    publisher = Publisher(in_addr)
+    deadline = time.monotonic() + 20
+    while not seen:
+        assert time.monotonic() < deadline, "nothing came through the 0MQ proxy"
+        publisher("stop", {"uid": "probe", "run_start": "probe", "exit_status": "probe"})
+        time.sleep(0.1)
+    return receiver, publisher

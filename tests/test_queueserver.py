@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ class QueueServer:
     ioc: SimIOC
     data_dir: Path
     log: Path
+    zmq_proxy: tuple[str, str]
+    """The 0MQ proxy (in, out) the worker publishes its documents to."""
 
 
 def test_startup_folder_is_installed_with_the_package():
@@ -70,7 +73,7 @@ def _stop_manager(api: Any, proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def queue_server(tmp_path_factory) -> Iterator[QueueServer]:
+def queue_server(tmp_path_factory, zmq_proxy) -> Iterator[QueueServer]:
     import psutil
     from bluesky_queueserver_api.zmq import REManagerAPI
 
@@ -80,7 +83,7 @@ def queue_server(tmp_path_factory) -> Iterator[QueueServer]:
     ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=root / "ioc.log")
     with fake_redis(free_port()) as redis_addr, ioc:
         env = {**os.environ, **ioc.client_env(), "GI_PROFILE": "maast", "GI_PREFIX": ioc.prefix,
-               "GI_DATA_DIR": str(data_dir)}
+               "GI_DATA_DIR": str(data_dir), "GI_ZMQ_PUBLISH": zmq_proxy[0]}
         cmd = re_manager_command(redis_addr=redis_addr, zmq_control_port=control, zmq_info_port=info,
                                  existing_plans=root / "existing_plans_and_devices.yaml",
                                  redis_name_prefix=f"gitest{control}")
@@ -98,7 +101,7 @@ def queue_server(tmp_path_factory) -> Iterator[QueueServer]:
             assert status["worker_environment_exists"], log.read_text()[-3000:]
             children = psutil.Process(proc.pid).children(recursive=True)
             assert children, "the RE manager runs its manager and worker as child processes"
-            yield QueueServer(api=api, ioc=ioc, data_dir=data_dir, log=log)
+            yield QueueServer(api=api, ioc=ioc, data_dir=data_dir, log=log, zmq_proxy=zmq_proxy)
         finally:
             _stop_manager(api, proc)
             _, alive = psutil.wait_procs(children, timeout=15)
@@ -140,17 +143,29 @@ def test_plans_are_offered_with_descriptions(queue_server):
     assert "float" in params["exposure_s"]["annotation"]["type"]
 
 
-def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch):
+def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch, follow_documents):
     import numpy as np
 
     from gi_instrument.catalog import open_catalog
+    from gi_instrument.viewer.live import LiveState
 
     before = _ioc_state(queue_server.ioc, monkeypatch)
-    result = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+    live = LiveState()  # what gi-viewer --live sees of the worker's run
+    receiver, publisher = follow_documents(*queue_server.zmq_proxy, live)
+    try:
+        result = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+        deadline = time.monotonic() + 10
+        while live.status().running and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.close()
+        receiver.stop()
     assert result["exit_status"] == "completed", (result, queue_server.log.read_text()[-3000:])
     (uid,) = result["run_uids"]
     after = _ioc_state(queue_server.ioc, monkeypatch)
     assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 5 + 8 * 5
+    seen = live.status()
+    assert (seen.uid, seen.exit_status, seen.frames_done, seen.projections_done) == (uid, "success", 5 + 8 * 5, 5)
 
     run = open_catalog(queue_server.data_dir)[uid]
     assert run.metadata["start"]["plan_name"] == "gi_ct"

@@ -50,6 +50,9 @@ class ControllerBridge(PVGroup):
             raise ValueError(f"poll_s must be > 0, got {poll_s}")
         self.driver, self.poll_s = driver, poll_s
         self.connected = False
+        self.exchange = asyncio.Lock()
+        """Held while a refresh or a command's read-back runs: a poll that read the controller
+        before a command must not publish its stale values after the command's own."""
 
     async def call(self, method: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking driver method on a worker thread. A refusal goes into ``Status_RBV``;
@@ -64,6 +67,13 @@ class ControllerBridge(PVGroup):
             await self.lost(exc)
             raise
         return result
+
+    async def command(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Send a command and publish the controller's state after it (:meth:`refresh`'s
+        result), with no poll in between."""
+        async with self.exchange:
+            await self.call(method, *args)
+            return await self.refresh()
 
     async def lost(self, error: Exception) -> None:
         """Readbacks to INVALID / COMM alarm, floats to NaN, the reason into ``Status_RBV``.
@@ -97,7 +107,8 @@ class ControllerBridge(PVGroup):
         """Refresh every ``poll_s`` s; a failed refresh leaves the alarm set until one succeeds."""
         while True:
             try:
-                await self.refresh()
+                async with self.exchange:
+                    await self.refresh()
             except ControllerError:
                 pass  # lost() has set the alarm; the link reopens on the next poll
             else:

@@ -103,7 +103,8 @@ class _AxisBridge(ControllerBridge):
                     await self.refuse(f"not on target at {value} {self.egu} in time")
                 await asyncio.sleep(0.002)
             await self.settle()
-            await self.pos_rbv.write(await self.call(self.driver.position))
+            async with self.exchange:
+                await self.pos_rbv.write(await self.call(self.driver.position))
         finally:
             if self.connected:  # a write would clear the COMM alarm (caproto re-checks alarm limits)
                 await self.set_moving(False)

@@ -124,23 +124,20 @@ class TubeBridge(TubeLimits, ControllerBridge):
     @voltage.putter
     async def voltage(self, instance, value: float) -> float:
         await self._check_setting(value, self.current.value)
-        await self.call(self.driver.set_voltage, value)
-        await self.refresh()
+        await self.command(self.driver.set_voltage, value)
         await self.status.write("OK")
         return value
 
     @current.putter
     async def current(self, instance, value: float) -> float:
         await self._check_setting(self.voltage.value, value)
-        await self.call(self.driver.set_current, value)
-        await self.refresh()
+        await self.command(self.driver.set_current, value)
         await self.status.write("OK")
         return value
 
     @xray_on.putter
     async def xray_on(self, instance, value: int) -> int:
-        await self.call(self.driver.xray_on if value else self.driver.xray_off)
-        st = await self.refresh()
+        st = await self.command(self.driver.xray_on if value else self.driver.xray_off)
         await self.status.write("OK")
         return int(st.xray_on)
 

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from gi_instrument.processing.quality import mip
 
-__all__ = ["VolumeFile", "write_tiff_stack", "read_tiff_voxel_um", "write_previews"]
+__all__ = ["VolumeFile", "display_limits", "write_tiff_stack", "read_tiff_voxel_um", "write_previews"]
 
 
 def _json(value: Any) -> str:
@@ -109,7 +109,7 @@ def _central_mip(volume: ArrayLike | h5py.Dataset, mip_slices: int) -> NDArray[n
     return mip(np.asarray(volume[z0:z0 + n], dtype=np.float32), axis=0)
 
 
-def _limits(images: list[NDArray]) -> tuple[float, float]:
+def display_limits(images: list[NDArray]) -> tuple[float, float]:
     """Display range: 0.5 and 99.5 percentiles of the finite values."""
     values = np.concatenate([im[np.isfinite(im)].ravel() for im in images])
     if values.size == 0:
@@ -148,7 +148,7 @@ def write_previews(
             f"YZ (x = {width // 2})": np.asarray(volume[:, :, width // 2], dtype=np.float32),
             f"MIP over {min(mip_slices, depth)} z slices": _central_mip(volume, mip_slices),
         }
-        lo, hi = _limits(list(views.values()))
+        lo, hi = display_limits(list(views.values()))
         fig = Figure(figsize=(16, 4.4), layout="constrained")
         axes = fig.subplots(1, 4)
         for ax, (title, image) in zip(axes, views.items()):

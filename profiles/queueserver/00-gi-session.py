@@ -11,6 +11,8 @@ scan parameters (``gi_ct`` with ``exposure_s=60``), never a device:
 - ``GI_CAMERA_LAYOUT`` ``scanner`` (default) or ``areadetector`` (a standard areaDetector camera IOC)
 - ``GI_DATA_DIR`` data directory: catalog, frames, document journal (default ``~/gi-data``, the
   same default as every other command)
+- ``GI_ZMQ_PUBLISH`` ``host:port`` of a ``bluesky-0MQ-proxy`` in port: documents are published
+  there for ``gi-viewer --live`` (unset: not published)
 - ``EPICS_CA_*``  Channel Access settings that reach the IOC (simulator or hardware)
 
 Parameter annotations follow the queue server's conventions (built-in types and ``typing``
@@ -30,7 +32,8 @@ from gi_instrument.session import start_session
 
 session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("GI_PREFIX", "GI:"),
                         os.environ.get("GI_DATA_DIR") or None,
-                        camera_layout=os.environ.get("GI_CAMERA_LAYOUT", "scanner"))
+                        camera_layout=os.environ.get("GI_CAMERA_LAYOUT", "scanner"),
+                        zmq_publish=os.environ.get("GI_ZMQ_PUBLISH") or None)
 RE = session.RE
 
 

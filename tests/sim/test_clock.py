@@ -1,0 +1,34 @@
+"""The simulator's nominal clock: sleeps are scaled, the time between them is not."""
+
+import asyncio
+import time
+
+import pytest
+
+from gi_instrument.sim.clock import SimClock
+
+
+def test_sleeps_run_nominal_time_and_overhead_counts_at_the_real_rate() -> None:
+    clock = SimClock(time_scale=1e-2)
+
+    async def scenario() -> float:
+        await clock.sleep(20.0)                      # 20 nominal s = 0.2 s real
+        time.sleep(0.05)                             # 50 ms of "overhead" (CA traffic, load)
+        # two overlapping 30 s sleeps (e.g. a move beside an exposure) are 30 s, not 60 s
+        await asyncio.gather(clock.sleep(30.0), clock.sleep(30.0))
+        return clock.now_s()
+
+    t0 = clock.now_s()
+    nominal = asyncio.run(scenario()) - t0
+    # 20 + 30 nominal s of sleeping, plus the real overhead (0.05 s) and the event loop's
+    # overshoot of each sleep (a few ms real, a few tenths of a nominal s); scaling the overhead by
+    # 1 / time_scale as well would add 5 nominal s, counting the overlap twice 30 s
+    assert 50.0 <= nominal < 52.0, nominal
+
+
+def test_real_time_scale_is_plain_real_time() -> None:
+    clock = SimClock(time_scale=1.0)
+    start = clock.now_s()
+    real = asyncio.run(clock.sleep(0.03))
+    assert real == pytest.approx(0.03, abs=0.02)
+    assert clock.now_s() - start == pytest.approx(0.03, abs=0.02)
