@@ -54,6 +54,7 @@ from gi_instrument.plans.schedule import ct_schedule, estimate_ct_seconds, forma
 from gi_instrument.process_cli import _rows_per_slab, preparations, reconstruct_slab
 from gi_instrument.processing.reconstruction import Geometry, attenuation_per_m
 from gi_instrument.processing.outputs import VolumeFile
+from gi_instrument.processing.retrieval import lever_arm_cm
 from gi_instrument.processing.sinograms import (
     Sinograms,
     StreamFrames,
@@ -213,7 +214,9 @@ def _reconstruct(sino: Sinograms, slab_rows: int, n_slabs: int, out: Path
     voxel_um = profile.voxel_um
     geometry = Geometry("cone", profile.source_sample_cm, profile.source_g2_cm,
                         profile.detector.pixel_um)
-    prepare = preparations(profile.gratings.g2_period_um, profile.geometry.g1_g2_cm, rings=True)
+    g = profile.geometry
+    prepare = preparations(profile.gratings.g2_period_um,
+                           lever_arm_cm(g.source_g1_cm, g.g1_g2_cm, profile.source_sample_cm), rings=True)
     done, file_rss = 0, []
     with VolumeFile(out, {"benchmark": "bench_processing_memory"}, voxel_um) as vf:
         for name in ("attenuation", "darkfield", "delta"):

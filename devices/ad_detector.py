@@ -191,7 +191,7 @@ class ADSCMOSDetector(Device):
             error, self._error = self._error, None
             raise error
         frame, timestamp = self._queue.pop(0)
-        self._reference(frame)
+        self._reference(frame["frame_step_index"])
         reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
         return reading
 

@@ -4,13 +4,14 @@ Frames never travel through Channel Access: the IOC side writes them into HDF5 f
 per stepping scan) and this device emits a ``stream_resource`` document per file and a
 ``stream_datum`` per frame, so a catalog (tiled) reads them straight from the files.
 
-Two ways to take frames: one per ``trigger`` (``Acquire``), or, with ``step_mode`` set, a whole
-stepping scan per request: ``trigger`` asks the IOC to step G2 through ``step_positions`` with
-one exposure at each (``StepScan``), and each following ``read`` hands out the next frame of
-that scan. The scan's frames are checked before the first is handed out (all there, of this
-attempt, G2 on its steps, X-rays as ``xray_on_expected`` throughout with kV and mA within
-``beam_tolerance_pct`` of their setpoints and no arc or interlock opening), so a failed stepping
-scan yields no event at all.
+Two ways to take frames: one per ``trigger`` (``Acquire``), each into a new file of its own under
+``single_frames_dir`` (standard bluesky plans: ``bp.count([camera])``, ``bp.scan([camera], g2,
+...)``), or, with ``step_mode`` set, a whole stepping scan per request into the file the plan
+opened: ``trigger`` asks the IOC to step G2 through ``step_positions`` with one exposure at each
+(``StepScan``), and each following ``read`` hands out the next frame of that scan. The scan's
+frames are checked before the first is handed out (all there, of this attempt, G2 on its steps,
+X-rays as ``xray_on_expected`` throughout with kV and mA within ``beam_tolerance_pct`` of their
+setpoints and no arc or interlock opening), so a failed stepping scan yields no event at all.
 
 Every step-mode ``trigger`` is a new attempt with a file of its own (the IOC numbers them), also
 when bluesky replays it after a suspension; a try that does not reach the run (interrupted by a
@@ -24,6 +25,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 from event_model import compose_stream_resource
@@ -60,7 +63,9 @@ FRAME_KEYS = {
 }
 """Data key of each value the camera IOC records with a frame (``FrameAttrs_RBV``); names the
 IOC adds beyond these become ``{name}_<attribute>``. A frame's index in its file is its phase
-step (one file per stepping scan), hence ``frame_step_index``."""
+step (one file per stepping scan), hence ``frame_step_index``. Single frames (no ``step_mode``)
+name them all ``{name}_<key>`` (``camera_g2_position_um``), so that a plan reading the camera
+beside the positioners (``bp.scan([camera], g2, ...)``) has no colliding keys."""
 
 
 class FrameLostError(RuntimeError):
@@ -107,7 +112,10 @@ class SCMOSDetector(Device):
     angle (deg), sample position (mm), nominal and real exposure (s), tube kV / mA. Every frame
     carries its identity: ``frame_angle_index`` (projection index, set by the plan; for a
     reference, the projection it precedes; -1 for darks) and ``frame_step_index`` (its index in
-    its stepping-scan file, 0..steps-1)."""
+    its stepping-scan file, 0..steps-1).
+
+    Hints (what BestEffortCallback tables): in step mode the frame's angle and step index and G2
+    readback, for single frames the real exposure; never the image."""
 
     angle_index = Cpt(Signal, value=-1, kind="normal")
     scan_stream = Cpt(Signal, value="", kind="omitted")
@@ -148,6 +156,10 @@ class SCMOSDetector(Device):
     """Most frames the IOC takes in one step scan (length of ``StepPositions``)."""
     acquire_margin_s = 30.0
     """Real seconds allowed beyond the scaled exposure before a trigger times out."""
+    put_timeout_s = 10.0
+    """Real seconds a file setting (path, name, frames per file) may take to be accepted."""
+    single_frames_dir: Path | None = None
+    """Absolute directory of the files of single frames (``make_instrument``: ``frames/single``)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -157,7 +169,7 @@ class SCMOSDetector(Device):
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._triggered = False
         self._time_scale: float | None = None
-        self._attr_keys: list[str] = []
+        self._attr_names: list[str] = []
         self._queue: list[tuple[dict[str, float], float]] = []
         self._steps_expected = 0
         self._in_flight: dict[str, Any] | None = None
@@ -178,11 +190,26 @@ class SCMOSDetector(Device):
         return int(self.size_y.get()), int(self.size_x.get())
 
     def frame_attribute_keys(self) -> list[str]:
-        """Data keys of the IOC's per-frame values, in ``FrameAttrs_RBV`` order (read once)."""
-        if not self._attr_keys:
-            names = [n for n in self.frame_attr_names.get().split(",") if n]
-            self._attr_keys = [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in names]
-        return self._attr_keys
+        """Data keys of the IOC's per-frame values, in ``FrameAttrs_RBV`` order (names read once);
+        prefixed with the camera's name for single frames (see :data:`FRAME_KEYS`)."""
+        if not self._attr_names:
+            self._attr_names = [n for n in self.frame_attr_names.get().split(",") if n]
+        keys = [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in self._attr_names]
+        if self.step_mode.get():
+            return keys
+        return [k if k.startswith(f"{self.name}_") else f"{self.name}_{k}" for k in keys]
+
+    @property
+    def hints(self) -> dict[str, list[str]]:
+        wanted = (["frame_angle_index", "frame_step_index", "g2_position_um"] if self.step_mode.get()
+                  else [f"{self.name}_real_exposure_s"])
+        keys = {self.angle_index.name, *self.frame_attribute_keys()}
+        return {"fields": [k for k in wanted if k in keys]}
+
+    def stage(self) -> list[Any]:
+        """Standard plans stage the camera: it then takes single frames (leaves step mode)."""
+        self.step_mode.put(False)
+        return super().stage()
 
     def describe(self) -> dict[str, dict[str, Any]]:
         desc = super().describe()
@@ -217,6 +244,8 @@ class SCMOSDetector(Device):
             self._in_flight = {"identity": identity, "start_time": time.time(), "cause": ""}
             frames = self._steps_expected = len(self.step_positions.get())
             target = self.step_scan
+        else:
+            self._open_single_frame_file()
         self._triggered = True
         real_s = frames * float(self.exposure_s.get()) * self._time_scale
         status = self._status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
@@ -285,6 +314,16 @@ class SCMOSDetector(Device):
         self.attempt_log.discard(*flight["identity"], cause=flight["cause"] or cause, attempt=attempt, file=path,
                                  start_time=flight["start_time"])
 
+    def _open_single_frame_file(self) -> None:
+        """Direct the next frame into a new file of its own, ``single_frames_dir/{name}_<time>_<id>.h5``
+        (a file is never written twice, so each single frame needs a fresh name)."""
+        if self.single_frames_dir is None:
+            raise RuntimeError(f"{self.name}: single_frames_dir is not set (make_instrument sets it)")
+        name = f"{self.name}_{time.strftime('%Y%m%d-%H%M%S')}_{uuid.uuid4().hex[:8]}"
+        for signal, value in ((self.file_path, str(self.single_frames_dir)), (self.num_capture, 1),
+                              (self.file_name, name)):
+            signal.set(value).wait(self.put_timeout_s)
+
     def read(self) -> dict[str, dict[str, Any]]:
         """Scalar readings; after a trigger, the values recorded with its frame (checked to be in
         the file), and the documents that reference the frame are queued (see
@@ -301,7 +340,8 @@ class SCMOSDetector(Device):
             frame, timestamp = self._rows(self.frame_attrs.get())[0], self.frame_attrs.timestamp
         else:
             return reading
-        self._reference(frame)
+        index = frame["frame_step_index" if self.step_mode.get() else f"{self.name}_frame_step_index"]
+        self._reference(index)
         reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
         return reading
 
@@ -349,10 +389,9 @@ class SCMOSDetector(Device):
                                  f"{self.status_message.get()})")
         return [(row, timestamp) for row in rows]
 
-    def _reference(self, frame: dict[str, float]) -> None:
-        """Queue the stream_resource (first frame of a file) and stream_datum of ``frame``;
-        FrameLostError if it is not the next frame of the file."""
-        index_value = frame["frame_step_index"]
+    def _reference(self, index_value: float) -> None:
+        """Queue the stream_resource (first frame of a file) and stream_datum of the frame at
+        ``index_value`` in the file; FrameLostError if it is not the next frame of the file."""
         index = int(index_value) if math.isfinite(index_value) else -1
         if index == 0:
             path = self.full_file_name.get()

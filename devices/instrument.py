@@ -23,8 +23,9 @@ __all__ = ["GIInstrument", "make_instrument"]
 class GIInstrument:
     """The devices of one grating-interferometry CT scanner.
 
-    ``frames_dir`` is where the camera writes its HDF5 files (one sub-directory per run); it
-    must be readable by the catalog (``catalog_paths().frames``).
+    ``frames_dir`` is where the camera writes its HDF5 files (one sub-directory per run, single
+    frames of standard plans in ``single/``); it must be readable by the catalog
+    (``catalog_paths().frames``).
     """
 
     profile: Profile
@@ -73,6 +74,8 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
         inst.camera.beam_tolerance_pct.put(profile.recovery.beam_tolerance_pct)
     if isinstance(inst.camera, ADSCMOSDetector):
         inst.camera.attach(tube=inst.tube, g2=inst.g2, rotation=inst.rotation, sample=inst.sample)
+    else:
+        inst.camera.single_frames_dir = frames / "single"
     if connect:
         inst.wait_for_connection(timeout_s)
         served = (inst.sample.in_mm.get(), inst.sample.out_mm.get())

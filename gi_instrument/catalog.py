@@ -8,11 +8,12 @@ Layout of a data directory (default ``~/gi-data``, or ``$GI_DATA_DIR``, or ``--d
     DIR/frames/         the detector's HDF5 files (registered as readable storage)
     DIR/documents/      a JSON-lines journal of every run's documents, written as they are
                         made, from which :func:`ingest_journal` rebuilds a run in the catalog
+    DIR/tiled-serve.yml the configuration that serves this directory with ``tiled serve config``
 
 Frames are never copied into the catalog: each run references the HDF5 files the detector wrote
-(StreamResource / StreamDatum documents). ``tiled serve catalog DIR/catalog.db -r DIR/frames
--w DIR/files -w sqlite:///DIR/tables.sqlite --api-key KEY`` serves the same directory to other
-machines.
+(StreamResource / StreamDatum documents). ``tiled serve config DIR/tiled-serve.yml --api-key KEY``
+serves the same directory to other machines, read back the same way (``client[-1]``: the root
+carries the bluesky catalog spec, which a bare ``tiled serve catalog`` would not set).
 """
 
 from __future__ import annotations
@@ -39,16 +40,27 @@ class CatalogPaths:
         self.frames = self.root / "frames"
         self.documents = self.root / "documents"
 
+        self.serve_config = self.root / "tiled-serve.yml"
+
     def create(self) -> "CatalogPaths":
-        """Create the directories (idempotent)."""
+        """Create the directories and the serving configuration (idempotent)."""
         for path in (self.root, self.files, self.frames, self.documents):
             path.mkdir(parents=True, exist_ok=True)
+        text = self.serve_config_text()
+        if not self.serve_config.is_file() or self.serve_config.read_text() != text:
+            self.serve_config.write_text(text)
         return self
 
-    def serve_command(self) -> str:
-        """The ``tiled serve`` command line that serves this directory to other machines."""
-        return (f"tiled serve catalog {self.catalog_db} -r {self.frames} -w {self.files} "
-                f"-w sqlite:///{self.tables_db} --api-key $TILED_API_KEY")
+    def serve_config_text(self) -> str:
+        """``tiled serve config`` configuration of this directory: the same catalog, storage
+        and root spec as :func:`open_catalog`."""
+        spec = _RUN_SPECS[0]
+        return (f"# tiled serve config {self.serve_config} --api-key $TILED_API_KEY\n"
+                "trees:\n  - path: /\n    tree: catalog\n    args:\n"
+                f'      uri: "sqlite:///{self.catalog_db}"\n'
+                f'      writable_storage: ["{self.files}", "sqlite:///{self.tables_db}"]\n'
+                f'      readable_storage: ["{self.frames}"]\n'
+                f'      specs: [{{name: {spec["name"]}, version: "{spec["version"]}"}}]\n')
 
 
 def default_data_dir() -> Path:
@@ -57,30 +69,48 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / "gi-data"
 
 
-def catalog_paths(data_dir: str | Path | None = None) -> CatalogPaths:
-    """Paths of ``data_dir`` (default :func:`default_data_dir`), directories created."""
-    return CatalogPaths(default_data_dir() if data_dir is None else data_dir).create()
+def catalog_paths(data_dir: str | Path | None = None, *, create: bool = True) -> CatalogPaths:
+    """Paths of ``data_dir`` (default :func:`default_data_dir`), directories created unless
+    ``create`` is False (read-only commands create nothing)."""
+    paths = CatalogPaths(default_data_dir() if data_dir is None else data_dir)
+    return paths.create() if create else paths
 
 
-def open_catalog(data_dir: str | Path | None = None) -> Any:
-    """A tiled client on the embedded catalog of ``data_dir`` (created if absent).
+def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> Any:
+    """A tiled client on the embedded catalog of ``data_dir`` (created if absent, unless
+    ``create`` is False: then a missing catalog raises FileNotFoundError and nothing is made,
+    as read-only commands need).
 
     Read runs back with ``client[uid]["primary"].read()`` or ``client[-1]``. Opening costs a
     few seconds (database set-up); share one client per process.
     """
+    import logging
+    import warnings
+
     from tiled.catalog import from_uri
     from tiled.client import Context, from_context
     from tiled.server.app import build_app
 
-    paths = catalog_paths(data_dir)
+    paths = catalog_paths(data_dir, create=create)
+    if not create and not paths.catalog_db.is_file():
+        raise FileNotFoundError(f"no catalog in {paths.root} (nothing acquired there yet; "
+                                f"--data-dir or ${DATA_DIR_ENV} chooses another directory)")
     adapter = from_uri(
         f"sqlite:///{paths.catalog_db}",
         writable_storage=[str(paths.files), f"sqlite:///{paths.tables_db}"],
         readable_storage=[str(paths.frames)],
-        init_if_not_exists=True,
+        init_if_not_exists=create,
         specs=_RUN_SPECS,
     )
-    context = Context.from_app(build_app(adapter))
+    # The in-process server logs "Tiled version ..." on every start through its own stderr
+    # handler; a banner for a server nobody started, so only its warnings are let through.
+    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        # tiled's in-process client is starlette's TestClient, which asks for the httpx2 fork
+        # while tiled itself is built on httpx: installing httpx2 would split the client across
+        # two HTTP libraries, so the deprecation (not ours to fix) is silenced here only.
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        context = Context.from_app(build_app(adapter))
     return from_context(context)
 
 

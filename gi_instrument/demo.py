@@ -16,8 +16,14 @@ __all__ = ["main", "run_demo"]
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
+    from gi_instrument.sim.ioc import PHANTOM_NAMES
 
-    parser = argparse.ArgumentParser(prog="gi-demo", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+    from gi_instrument.sim.camera import BINNINGS
+
+    parser = cli.parser("gi-demo", "A simulated MAAST CT end to end, with no hardware and no server to start:\n"
+                        "starts a simulated scanner on free loopback ports, runs a small CT into the\n"
+                        "catalog, prints the run uid, the frame counts and where the files are.")
     parser.add_argument("--profile", default="maast", help="tli, maast or a profile TOML path")
     parser.add_argument("--data-dir", default=None,
                         help=f"catalog directory (default ${DATA_DIR_ENV} or ~/gi-data)")
@@ -25,10 +31,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference-every-deg", type=float, default=25.0,
                         help="reference interval (default 25 deg)")
     parser.add_argument("--exposure-s", type=float, default=60.0, help="nominal exposure per step")
-    parser.add_argument("--binning", type=int, default=8, help="detector binning (default 8: 256 x 256)")
+    parser.add_argument("--binning", type=int, default=8, choices=BINNINGS,
+                        help="detector binning (default 8: 256 x 256)")
     parser.add_argument("--time-scale", type=float, default=2e-4,
                         help="real s per nominal s (default 2e-4: a 60 s exposure takes 12 ms)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--phantom", choices=PHANTOM_NAMES, default=None,
+                        help="specimen: breast (default: the profile's) or the beads resolution target")
     return parser.parse_args(argv)
 
 
@@ -38,12 +47,13 @@ def run_demo(args: argparse.Namespace) -> str:
     from gi_instrument.plans import gi_ct
     from gi_instrument.profile import load_profile
     from gi_instrument.session import start_session
-    from gi_instrument.sim.launcher import SimIOC
+    from gi_instrument.sim.launcher import SimIOC, disconnect_clients
 
     profile = load_profile(args.profile)
     paths = catalog_paths(args.data_dir)
     print(f"gi-demo: profile {profile.name}, data directory {paths.root}")
     ioc = SimIOC(args.profile, time_scale=args.time_scale, binning=args.binning, seed=args.seed,
+                 extra_args=("--phantom", args.phantom) if args.phantom else (),
                  log_path=paths.root / "gi-sim-ioc.log")
     ioc.apply_client_env()
     with ioc:
@@ -52,11 +62,12 @@ def run_demo(args: argparse.Namespace) -> str:
         inst = session.inst
         plan = gi_ct(inst, exposure_s=args.exposure_s, angle_step_deg=args.angle_step_deg,
                      reference_every_deg=args.reference_every_deg, final_reference=True,
-                     md={"purpose": "gi-demo dry-run"})
+                     md={"purpose": "gi-demo dry-run",
+                         "phantom": args.phantom or profile.simulation.phantom})
         t0 = time.monotonic()
         (uid,) = session.RE(plan)
         elapsed = time.monotonic() - t0
-        _disconnect()
+        disconnect_clients()
     run = session.client[uid]
     print(f"gi-demo: run {uid} finished in {elapsed:.1f} s")
     for stream in ("dark", "reference", "primary"):
@@ -67,21 +78,13 @@ def run_demo(args: argparse.Namespace) -> str:
     return uid
 
 
-def _disconnect() -> None:
-    """Close Channel Access before the IOC stops, so no disconnect warnings are printed."""
-    from epics import ca
-
-    ca.finalize_libca()
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Console entry point ``gi-demo``."""
+    from gi_instrument import cli
+
     args = _parse_args(argv)
-    try:
-        run_demo(args)
-    except (ValueError, RuntimeError) as exc:
-        sys.exit(f"gi-demo: {exc}")
+    return cli.run("gi-demo", lambda: run_demo(args) and 0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -19,15 +19,32 @@ Volumes and units (``v`` = voxel size at the sample, m; pixel units in the FBP):
 
 - ``attenuation``: ``mu [1/m] = FBP_ramp(-ln T) / v`` (``-ln T`` is the line integral of ``mu``,
   the FBP returns ``mu v`` per pixel).
-- ``darkfield``: linear diffusion coefficient ``eps [1/m] = FBP_ramp(-ln D) / v``.
-- ``delta``: ``delta = FBP_hilbert(alpha)``, ``alpha = p2 dphi / (2 pi d)`` the refraction angle
-  in rad (p2 the G2 period, d the G1-G2 distance). With ``alpha = d/du integral delta dz`` (``u``
+- ``darkfield``: linear diffusion coefficient ``eps [1/m] = FBP_ramp(-ln D) / v``; ``D`` from
+  visibilities corrected for their photon-noise bias (:mod:`gi_instrument.processing.noise`,
+  detector gain and read noise from the fit residuals of the first reference scan; off with
+  ``--no-darkfield-bias``).
+- ``delta``: ``delta = FBP_hilbert(alpha)``, ``alpha = p2 dphi / (2 pi d_eff)`` the refraction
+  angle at the sample in rad (p2 the G2 period, ``d_eff`` the lever arm of the sample position
+  from the run's geometry, :attr:`~gi_instrument.processing.catalog_reader.CTRun.lever_arm_cm`).
+  With ``alpha = d/du integral delta dz`` (``u``
   in m) and ``u = v n`` (``n`` in pixels), the per-pixel derivative of the pixel-unit projection
   ``integral delta dz / v`` is ``alpha`` itself: the voxel size cancels
   (:func:`gi_instrument.processing.reconstruction.units.delta_from_dpc`).
 
+Every volume carries the energy its values refer to (``energy_keV``: the interferometer's design
+energy; ``delta`` scales as ``E^-2``) as a dataset attribute of ``volumes.h5`` and in the TIFF's
+ImageJ ``Info``; the file's ``geometry`` attribute holds the run's values (binning, pixel at the
+sample, lever arm, projections actually used), not the profile's.
+
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
+
+Strong and weak signals: before the delta FBP, the differential phase of wrapped, fringe-less and
+dim pixels
+(:mod:`gi_instrument.processing.unreliable`: neighbour step > 1.5 pi, ``D < 0.2``, ``T < 0.01``,
+or flagged by the retrieval) is replaced along each row by interpolation from the reliable
+neighbours (``sinograms/sinogram_dpc_repaired.npy``); their fraction is
+``processing.unreliable_fraction``.
 
 Geometry: from the run's start document
 (:meth:`~gi_instrument.processing.reconstruction.geometry.Geometry.from_run`: ``geometry.beam``,
@@ -49,6 +66,7 @@ corrected (a homogeneous liquid does not scatter: ``-ln D`` is ~0 at the edges).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -119,11 +137,12 @@ def process_run(
     beam: str | None = None,
     rings: bool = True,
     truncation: str = "cylinder",
-    tiff: bool = True,
+    tiff: bool = False,
     progress: bool = True,
     mip_slices: int = 32,
     quality: bool = True,
     snr_region: str | None = None,
+    darkfield_bias: bool = True,
 ) -> dict[str, Path]:
     """Sinograms, reconstructions and result files of a :class:`~.catalog_reader.CTRun`.
 
@@ -131,7 +150,9 @@ def process_run(
     ``tiff`` is False) and ``png/<volume>_preview.png`` (central slices and a MIP over
     ``mip_slices`` central slices); with ``quality``, ``quality.json`` and ``quality/*.png``
     (:func:`gi_instrument.processing.quality_report.assess_run`; ``snr_region`` ``"r0:r1,c0:c1"``
-    or ``None`` for its default disc). Returns the paths by name.
+    or ``None`` for its default disc). ``darkfield_bias``: correct the visibilities for their
+    noise bias with the detector noise measured on the first reference scan
+    (:mod:`gi_instrument.processing.noise`). Returns the paths by name.
 
     Geometry (module docstring): ``beam`` overrides the run's beam kind (``"parallel"``,
     ``"cone"``); ``center_px`` (with ``tilt_deg``) fixes the rotation axis, else it is found in
@@ -142,14 +163,21 @@ def process_run(
     from gi_instrument import __version__
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
     from gi_instrument.processing.reconstruction import attenuation_per_m
+    from gi_instrument.processing.unreliable import Criteria, repair_sinograms
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    noise = ct.noise_model(use_positions) if darkfield_bias else None
+    criteria = Criteria()
     sino = ct.sinograms(out_dir=out / "sinograms", memory_bytes=memory_bytes,
                         reference_mode=reference_mode, use_positions=use_positions,
-                        correct_steps=correct_steps, progress=progress)
+                        correct_steps=correct_steps, progress=progress, noise=noise)
     n_proj, rows, cols = sino.transmission.shape
     angles = sino.angles_deg
+    repaired, unreliable_fraction = repair_sinograms(
+        sino.dpc, sino.transmission, sino.darkfield, sino.flags, criteria=criteria,
+        path=out / "sinograms" / "sinogram_dpc_repaired.npy")
+    sino = dataclasses.replace(sino, dpc=repaired)
     geometry, axis_record = _geometry(ct, beam, center_px, tilt_deg, find_center, angles,
                                       sino.transmission)
     parameters = {
@@ -158,20 +186,25 @@ def process_run(
         "center_px": geometry.center(cols), "tilt_deg": geometry.tilt_deg, **axis_record,
         "beam": geometry.beam, "rings": rings, "truncation": truncation,
         "min_signal": _MIN_SIGNAL,
+        "unreliable_criteria": criteria.as_dict(), "unreliable_fraction": unreliable_fraction,
+        "darkfield_noise": None if noise is None else {
+            "gain_adu_per_photon": noise.gain_adu_per_photon,
+            "read_variance_adu2": noise.read_variance_adu2},
         "filters": {"attenuation": "ramp", "darkfield": "ramp", "delta": "hilbert"},
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
         "n_projections": n_proj, "angle_range_deg": [float(angles.min()), float(angles.max())],
     }
     metadata = {"run_uid": ct.uid, "profile": ct.start.get("profile"),
-                "geometry": ct.geometry, "plan_args": ct.start.get("plan_args"),
+                "geometry": run_geometry(ct, n_proj), "plan_args": ct.start.get("plan_args"),
                 "processing": parameters}
+    labels = volume_labels(ct)
     slab_rows = _rows_per_slab(n_proj, cols, memory_bytes)
     paths = {"sinograms": out / "sinograms", "volumes": out / "volumes.h5"}
     with VolumeFile(paths["volumes"], metadata, ct.voxel_um) as vf:
         for name, (unit, description) in VOLUMES.items():
-            vf.create(name, (rows, cols, cols), unit, description)
+            vf.create(name, (rows, cols, cols), unit, description, labels)
         bar = tqdm(total=rows, unit="row", desc="reconstruction", disable=not progress)
-        prepare = preparations(ct.period_um, ct.g1_g2_cm, rings)
+        prepare = preparations(ct.period_um, ct.lever_arm_cm, rings)
         for r0 in range(0, rows, slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
             slab = reconstruct_slab(sino, block, geometry, prepare, truncation)
@@ -185,7 +218,8 @@ def process_run(
         volumes = {name: vf.volume(name) for name in VOLUMES}
         if tiff:
             for name, volume in volumes.items():
-                paths[name] = write_tiff_stack(out / f"{name}.tif", volume, ct.voxel_um)
+                paths[name] = write_tiff_stack(out / f"{name}.tif", volume, ct.voxel_um,
+                                               {"volume": name, "units": VOLUMES[name][0], **labels})
         for path in write_previews(out / "png", volumes, ct.voxel_um,
                                    units={k: v[0] for k, v in VOLUMES.items()},
                                    mip_slices=mip_slices):
@@ -201,10 +235,32 @@ def process_run(
     return paths
 
 
-def preparations(period_um: float, g1_g2_cm: float, rings: bool) -> dict[str, Any]:
+def run_geometry(ct: Any, n_projections: int) -> dict[str, Any]:
+    """The geometry the volumes were reconstructed with: the run's (start document), with the
+    binning, pixel at the sample and lever arm it was processed with and the number of
+    projections actually used (the profile's counts do not apply to a run with its own step)."""
+    geometry = dict(ct.geometry)
+    schedule = ct.start.get("schedule", {})
+    geometry.update({
+        "binning": int(geometry.get("binning", 1)), "pixel_at_sample_um": ct.voxel_um,
+        "lever_arm_cm": ct.lever_arm_cm, "n_projections": int(n_projections),
+        "n_references": len(schedule.get("reference_indices", [])) or geometry.get("n_references"),
+    })
+    geometry.pop("reference_interval", None)  # the profile's; the run's is in plan_args
+    return geometry
+
+
+def volume_labels(ct: Any) -> dict[str, float]:
+    """Attributes of every volume: the X-ray energy delta and mu refer to (the interferometer's
+    design energy, ``source.design_energy_keV`` of the run's profile), keV."""
+    return {"energy_keV": float(ct.geometry.get("design_energy_keV", ct.profile.source.design_energy_keV))}
+
+
+def preparations(period_um: float, d_eff_cm: float, rings: bool) -> dict[str, Any]:
     """What each block of sinogram rows goes through before rebinning: ``"line"`` (``T`` or
     ``D``): ``-ln``, then with ``rings`` stripe removal; ``"alpha"`` (differential phase): the
-    refraction angle in rad (G2 period ``period_um``, G1-G2 distance ``g1_g2_cm``). (The
+    refraction angle in rad (G2 period ``period_um``, lever arm of the sample position
+    ``d_eff_cm``). (The
     refraction angle is a derivative: the edges of an object centred on the axis are one-column
     spikes of its mean projection, which the stripe criterion cannot tell from a bad pixel, so
     it is left alone.)"""
@@ -215,7 +271,7 @@ def preparations(period_um: float, g1_g2_cm: float, rings: bool) -> dict[str, An
         return remove_stripes(_minus_log(values)) if rings else _minus_log(values)
 
     def alpha(values: NDArray) -> NDArray[np.float32]:
-        return refraction_angle_rad(np.asarray(values, dtype=np.float32), period_um, g1_g2_cm)
+        return refraction_angle_rad(np.asarray(values, dtype=np.float32), period_um, d_eff_cm)
 
     return {"line": line, "alpha": alpha}
 
@@ -282,7 +338,11 @@ def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncatio
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
 
-    parser = argparse.ArgumentParser(prog="gi-process", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-process", "Reconstruct a gi_ct run from the catalog into volumes, TIFF stacks and PNG\n"
+                        "previews, with a quality report (FRC resolution, visibility, angular\n"
+                        "sensitivity, SNR). Output: DATA_DIR/processed/<uid[:8]>/ unless --out.")
     parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run")
     parser.add_argument("--out", default=None,
                         help="output folder (default DATA_DIR/processed/<uid[:8]>)")
@@ -312,7 +372,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="correction of projections truncated by the field of view (the "
                              "sample container wider than the detector): cylinder extrapolation "
                              "(default) or none")
-    parser.add_argument("--no-tiff", action="store_true", help="skip the TIFF stacks")
+    parser.add_argument("--tiff", action=argparse.BooleanOptionalAction, default=False,
+                        help="also write 32-bit TIFF stacks (Fiji; a second copy of each volume beside "
+                             "volumes.h5, which Fiji opens too with its HDF5 import); default --no-tiff")
+    parser.add_argument("--no-darkfield-bias", action="store_true",
+                        help="keep the visibilities' noise bias (default: subtract it, with the "
+                             "detector noise measured on the first reference scan)")
     parser.add_argument("--mip-slices", type=int, default=32,
                         help="central slices in the maximum-intensity projection (default 32)")
     parser.add_argument("--no-quality", action="store_true",
@@ -324,36 +389,40 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Console entry point ``gi-process``."""
+    from gi_instrument import cli
+
     args = _parse_args(argv)
+    return cli.run("gi-process", lambda: _process(args))
+
+
+def _process(args: argparse.Namespace) -> None:
     from gi_instrument.catalog import catalog_paths, open_catalog
     from gi_instrument.processing.catalog_reader import open_ct_run
     from gi_instrument.processing.quality_report import format_quality, parse_region
 
     check_region = args.snr_region is not None and not args.no_quality
-    try:
-        if check_region:
-            parse_region(args.snr_region)  # its syntax, before opening the catalog
-        paths = catalog_paths(args.data_dir)
-        client = open_catalog(paths.root)
-        ct = open_ct_run(client, args.run)
-        out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
-        if check_region:
-            parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
-        print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
-              f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
-              f" -> {out}", file=sys.stderr)
-        written = process_run(
-            ct, out, memory_bytes=int(args.memory_gib * 2**30),
-            reference_mode="nearest" if args.nearest_reference else "linear",
-            use_positions=not args.equidistant, correct_steps=args.correct_steps,
-            center_px=args.center_px, tilt_deg=args.tilt_deg, find_center=not args.no_find_axis,
-            beam=args.beam, rings=not args.no_rings, truncation=args.truncation,
-            tiff=not args.no_tiff, progress=not args.quiet, mip_slices=args.mip_slices,
-            quality=not args.no_quality, snr_region=args.snr_region)
-    except (KeyError, IndexError, ValueError) as exc:
-        sys.exit(f"gi-process: {exc}")
+    if check_region:
+        parse_region(args.snr_region)  # its syntax, before opening the catalog
+    paths = catalog_paths(args.data_dir, create=False)
+    client = open_catalog(paths.root, create=False)
+    ct = open_ct_run(client, args.run)
+    out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
+    if check_region:
+        parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
+    print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
+          f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
+          f" -> {out}", file=sys.stderr)
+    written = process_run(
+        ct, out, memory_bytes=int(args.memory_gib * 2**30),
+        reference_mode="nearest" if args.nearest_reference else "linear",
+        use_positions=not args.equidistant, correct_steps=args.correct_steps,
+        center_px=args.center_px, tilt_deg=args.tilt_deg, find_center=not args.no_find_axis,
+        beam=args.beam, rings=not args.no_rings, truncation=args.truncation,
+        tiff=args.tiff, progress=not args.quiet, mip_slices=args.mip_slices,
+        quality=not args.no_quality, snr_region=args.snr_region,
+        darkfield_bias=not args.no_darkfield_bias)
     for name, path in written.items():
         print(f"{name}: {path}")
     if "quality" in written:

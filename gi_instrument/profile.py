@@ -40,9 +40,12 @@ class ProfileError(ValueError):
         super().__init__(f"{source}: [{field_path}] {message}")
 
 
-def _num(lo: float | None = None, hi: float | None = None, *, lo_open: bool = True) -> Any:
-    """A numeric field with an allowed range (open below by default: > lo; closed above: <= hi)."""
-    return field(metadata={"lo": lo, "hi": hi, "lo_open": lo_open})
+def _num(lo: float | None = None, hi: float | None = None, *, lo_open: bool = True,
+         default: float | None = None) -> Any:
+    """A numeric field with an allowed range (open below by default: > lo; closed above: <= hi);
+    with a ``default``, the field may be left out of the file."""
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open}
+    return field(metadata=meta) if default is None else field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Source:
     power_W: float = _num(0, 10000)
     """Deposited power at the operating point, W (must equal kV x mA)."""
     spot_size_um: float = _num(0, 1000)
-    """Source (focal spot) size, um."""
+    """Source (focal spot) size, um (the simulator's Gaussian spot has this FWHM)."""
     design_energy_keV: float = _num(1, 200)
     """Design energy of the interferometer, keV."""
     max_voltage_kV: float = _num(0, 200)
@@ -211,8 +214,20 @@ class Simulation:
     supersampling: int = _num(1, 16, lo_open=False)
     """Sub-samples per (binned) pixel and axis for the sample's projected integrals."""
     beam: Literal["parallel", "cone"]
-    """Projection geometry of the simulated sample: ``parallel`` (magnified parallel beam) or
-    ``cone`` (point source at the profile's distances)."""
+    """Projection geometry of the simulated sample: ``cone`` (point source at the profile's
+    distances, as on the instruments) or ``parallel`` (magnified parallel beam, for comparison)."""
+    psf_fwhm_um: float = _num(0, 1000, lo_open=False, default=0.0)
+    """Full width at half maximum of the detector's (Gaussian) point-spread function, um at the
+    detector (scintillator and optics); 0: none."""
+    axis_offset_um: float = _num(-10000, 10000, lo_open=False, default=0.0)
+    """Lateral offset of the rotation axis from the central detector column, um at the sample
+    (positive towards higher columns)."""
+    axis_tilt_deg: float = _num(-10, 10, lo_open=False, default=0.0)
+    """Tilt of the rotation axis in the detector plane (about the beam), deg: positive leans its
+    top towards higher detector columns."""
+    phantom: Literal["breast", "beads"] = "breast"
+    """Specimen the simulator images: ``breast`` (:func:`gi_instrument.sim.phantom.breast_specimen`)
+    or ``beads`` (the resolution target :func:`gi_instrument.sim.beads.bead_target`)."""
 
 
 @dataclass(frozen=True)
@@ -310,13 +325,16 @@ class Profile:
         """Reference stepping scans in a CT (every interval from the first angle on)."""
         return math.ceil(self.n_projections / self.reference_interval)
 
-    def geometry_summary(self) -> dict[str, float | int]:
+    def geometry_summary(self) -> dict[str, float | int | str]:
         """Derived geometry and schedule, for run metadata (units in the keys)."""
         return {
             "voxel_um": self.voxel_um,
             "source_g2_cm": self.source_g2_cm,
             "source_sample_cm": self.source_sample_cm,
+            "source_g1_cm": self.geometry.source_g1_cm,
             "g1_g2_cm": self.geometry.g1_g2_cm,
+            "beam": self.simulation.beam,
+            "design_energy_keV": self.source.design_energy_keV,
             "g2_period_um": self.gratings.g2_period_um,
             "magnification": self.geometry.magnification,
             "n_projections": self.n_projections,
@@ -353,6 +371,9 @@ def _build_section(cls: type, data: Any, section: str, source: str) -> Any:
         hint = hints[f.name]
         optional = type(None) in get_args(hint)
         if data.get(f.name) is None:  # absent (or None from Profile.to_dict)
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = f.default
+                continue
             if optional:
                 values[f.name] = None
                 continue

@@ -8,6 +8,8 @@ from typing import Any, TextIO
 
 from bluesky.callbacks.core import CallbackBase
 
+from gi_instrument.plans.schedule import format_duration
+
 __all__ = ["FrameProgress", "time_left_s"]
 
 
@@ -42,7 +44,7 @@ class FrameProgress(CallbackBase):
             rate = self._done / max(now - self._t0, 1e-9)
             left = time_left_s(self._done, self._expected, now - self._t0)
             self.stream.write(f"\r{self._done}/{self._expected} frames, {rate:.1f} frames/s, "
-                              f"{left:.0f} s left   ")
+                              f"{format_duration(left)} left   ")
             self.stream.flush()
 
     def stop(self, doc: dict[str, Any]) -> None:

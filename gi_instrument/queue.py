@@ -133,7 +133,11 @@ def _run_manager(cmd: list[str], env: dict[str, str], stop_timeout_s: float = 15
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``gi-queue-server``: start the RE manager for one instrument (blocks until stopped)."""
-    parser = argparse.ArgumentParser(prog="gi-queue-server", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-queue-server", "Start the bluesky-queueserver RE manager for one instrument (blocks until\n"
+                        "stopped: qserver manager stop, or Ctrl-C). Its worker builds the same session as\n"
+                        "gi-session and runs the queued plans; qserver and the API talk to it on loopback.")
     parser.add_argument("--profile", default=os.environ.get("GI_PROFILE", "maast"),
                         help="profile name or path (GI_PROFILE; default maast)")
     parser.add_argument("--prefix", default=os.environ.get("GI_PREFIX", "GI:"),
@@ -149,7 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--zmq-publish", metavar="HOST:PORT", default=os.environ.get(ZMQ_PUBLISH_ENV),
                         help="publish the worker's documents to this bluesky-0MQ-proxy in port (gi-viewer --live)")
     args = parser.parse_args(argv)
+    return cli.run("gi-queue-server", lambda: _serve(args))
 
+
+def _serve(args: argparse.Namespace) -> int:
+    from gi_instrument.profile import load_profile
+
+    load_profile(args.profile)  # a bad profile fails here, not later in the worker
     data_dir = catalog_paths(args.data_dir).root
     env = {**os.environ, "GI_PROFILE": str(args.profile), "GI_PREFIX": args.prefix, DATA_DIR_ENV: str(data_dir)}
     if args.zmq_publish:

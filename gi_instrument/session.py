@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gi_instrument.ca_repeater import ensure_repeater
 from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog, tiled_writer
 from gi_instrument.devices import GIInstrument, make_instrument
+from gi_instrument.logs import log_runs, log_to_file
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
 from gi_instrument.suspenders import Heartbeat, install_suspenders
 
-__all__ = ["Session", "start_session"]
+__all__ = ["Session", "start_session", "persistent_metadata", "CA_ENV_FIX"]
+
+CA_ENV_FIX = ("set EPICS_CA_ADDR_LIST=<IOC host>[:port] EPICS_CA_AUTO_ADDR_LIST=NO, "
+              "or start a simulated scanner with gi-session --sim")
+"""How to point Channel Access at the IOC, quoted when no PV connects."""
+
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def persistent_metadata(directory: Path) -> Any:
+    """bluesky's PersistentDict in ``directory``, one per directory and process (two would
+    overwrite each other's files when they are garbage-collected)."""
+    from bluesky.utils import PersistentDict
+
+    return PersistentDict(str(directory))
 
 
 @dataclass
 class Session:
-    """What a user works with: ``RE(gi_ct(session.inst, ...))``, ``session.client[-1]``."""
+    """What a user works with: ``RE(gi_ct(session.inst, ...))``, ``session.client[-1]``.
+
+    ``bec`` is the BestEffortCallback when the session has one (``best_effort=True``)."""
 
     profile: Profile
     inst: GIInstrument
@@ -28,10 +50,12 @@ class Session:
     """bluesky suspenders on the tube and the connections (:mod:`gi_instrument.suspenders`)."""
     heartbeat: Heartbeat
     """Keeps the tube's watchdog from switching the X-rays off while this process lives."""
+    bec: Any = None
 
 
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
-                  *, progress: bool = True, timeout_s: float = 10.0, camera_layout: str = "scanner",
+                  *, progress: bool = True, timeout_s: float = 10.0, persistent_md: bool = True,
+                  log_file: bool = True, best_effort: bool = False, camera_layout: str = "scanner",
                   zmq_publish: str | None = None) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
@@ -40,7 +64,16 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     connections and repeats the interrupted stepping scan), and a heartbeat to the tube's
     watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
 
-    Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment.
+    With ``persistent_md``, ``RE.md`` (``scan_id``, anything a user puts in it) is kept in
+    ``DATA_DIR/runengine-md`` and continues across sessions (one session at a time should write
+    it). With ``log_file``, the package, bluesky, ophyd and caproto log to
+    ``DATA_DIR/logs/gi-instrument.log`` (:mod:`gi_instrument.logs`). With ``best_effort``, a
+    BestEffortCallback prints a table of each run's scalar readings (plots off:
+    ``session.bec.enable_plots()``).
+
+    Channel Access settings (``EPICS_CA_ADDR_LIST`` ...) come from the environment; if no PV
+    connects within ``timeout_s``, TimeoutError says so in one line with the fix. A CA repeater
+    is started if none runs (:func:`gi_instrument.ca_repeater.ensure_repeater`).
     ``camera_layout="areadetector"`` drives a standard areaDetector camera IOC
     (see :func:`~gi_instrument.devices.make_instrument`).
     ``zmq_publish`` (``"host:port"``, a ``bluesky-0MQ-proxy``'s in port) also publishes every
@@ -50,11 +83,23 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
 
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     paths = catalog_paths(data_dir)
-    inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s, camera_layout=camera_layout)
+    ensure_repeater()
+    if log_file:
+        log_to_file(paths.root / "logs")
+    try:
+        inst = make_instrument(prof, prefix, paths.frames, timeout_s=timeout_s, camera_layout=camera_layout)
+    except TimeoutError as exc:
+        ca = os.environ.get("EPICS_CA_ADDR_LIST")
+        where = f"EPICS_CA_ADDR_LIST={ca}" if ca else "EPICS_CA_ADDR_LIST is not set"
+        raise TimeoutError(f"no answer from the IOC at prefix {prefix} within {timeout_s:g} s ({where}): "
+                           f"{CA_ENV_FIX}") from exc
     client = open_catalog(paths.root)
     RE = RunEngine({}, call_returns_result=False)
+    if persistent_md:
+        RE.md = persistent_metadata(paths.root / "runengine-md")
     RE.subscribe(document_journal(paths))
     RE.subscribe(tiled_writer(client))
+    RE.subscribe(log_runs)
     if progress:
         RE.subscribe(FrameProgress())
     if zmq_publish:
@@ -63,5 +108,13 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
         RE.subscribe(Publisher(zmq_publish))
     suspenders = install_suspenders(RE, inst)
     heartbeat = Heartbeat(inst.tube.heartbeat, prof.recovery.watchdog_timeout_s / 5.0)
+    bec = None
+    if best_effort:
+        from bluesky.callbacks.best_effort import BestEffortCallback
+
+        bec = BestEffortCallback()
+        bec.disable_plots()
+        RE.subscribe(bec)
+    logger.info("session: profile %s, prefix %s, data %s", prof.name, prefix, paths.root)
     return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, suspenders=suspenders,
-                   heartbeat=heartbeat)
+                   heartbeat=heartbeat, bec=bec)

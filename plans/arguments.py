@@ -62,4 +62,5 @@ def check_tube_ready(inst: GIInstrument) -> None:
     kV / mA off their setpoints by more than the profile's ``recovery.beam_tolerance_pct``)."""
     reason = inst.tube.ready_to_emit(inst.profile.recovery.beam_tolerance_pct)
     if reason is not None:
-        raise RuntimeError(f"X-ray tube not ready: {reason}")
+        fix = "" if inst.tube.warmed_up.get() else " (warm it up: RE(warm_up_tube(inst)), or queue warm_up_tube)"
+        raise RuntimeError(f"X-ray tube not ready: {reason}{fix}")

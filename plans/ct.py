@@ -20,17 +20,20 @@ __all__ = ["gi_ct"]
 def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg: float | None = None,
           range_deg: float | None = None, reference_every_deg: float | None = None,
           final_reference: bool = False, start_index: int = 0, n_darks: int | None = None,
-          g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
+          n_darks_end: int | None = None, g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
     """A phase-stepping CT as one run.
 
     Order: dark frames (X-rays off, stream ``dark``); then for each projection index i from
     ``start_index``: a reference stepping scan (sample out, stream ``reference``) when i is a
     multiple of the reference interval, then the stepping scan at angle start + i x step (stream
     ``primary``); optionally one more reference after the last projection; finally the rotation
-    returns to its start angle (also on error or abort). Each stepping scan is one atomic unit
-    (a checkpoint before it, its frames in one file per attempt): a fault is ridden out inside
-    the run by suspending and repeating the scan (:mod:`gi_instrument.plans.recovery`), within
-    the profile's ``recovery`` budget.
+    returns to its start angle (also on error or abort); last, dark frames again (stream
+    ``dark``, file ``dark_end``, ``frame_angle_index`` -2), so that the processing averages
+    darks from both ends of a long CT (the sCMOS offset drifts with temperature). Each stepping
+    scan is one atomic unit (a checkpoint before it, its frames in one file per attempt): a fault
+    is ridden out inside the run by suspending and repeating the scan
+    (:mod:`gi_instrument.plans.recovery`), within the profile's ``recovery`` budget. A resumed
+    CT (``start_index``) is a run of its own with its own darks at both ends.
 
     Args:
         inst: the instrument.
@@ -43,6 +46,7 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
         start_index: first projection index (resume); the reference that belongs to it is
             repeated first so the schedule of references stays the same.
         n_darks: dark frames at the start (default: the profile's; 0 for none).
+        n_darks_end: dark frames at the end (default: ``n_darks``; 0 for none).
         g2_origin_um: G2 position of the first phase step, um.
         md: extra start-document metadata.
     """
@@ -54,6 +58,7 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
     if start_index >= schedule.n_projections:
         raise ValueError(f"start_index must be < {schedule.n_projections} projections, got {start_index}")
     n_dark = check_count("n_darks", profile.ct.dark_frames if n_darks is None else n_darks)
+    n_dark_end = check_count("n_darks_end", n_dark if n_darks_end is None else n_darks_end)
     origin = check_g2_origin(inst, g2_origin_um)
     check_angles(inst, schedule.angle_deg(0), schedule.angle_deg(schedule.n_projections - 1))
     check_sample_positions(inst)
@@ -61,31 +66,33 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
 
     items = list(schedule.items(start_index))
     steps = profile.stepping.steps
-    n_frames = n_dark + len(items) * steps
+    n_frames = n_dark + len(items) * steps + n_dark_end
     args = {"exposure_s": exposure, "angle_step_deg": schedule.angle_step_deg,
             "range_deg": schedule.angle_step_deg * schedule.n_projections,
             "reference_every_deg": schedule.angle_step_deg * schedule.reference_interval,
             "final_reference": schedule.final_reference, "start_index": start_index,
-            "n_darks": n_dark, "g2_origin_um": origin}
-    meta = run_metadata(inst, "gi_ct", args, md, schedule={
+            "n_darks": n_dark, "n_darks_end": n_dark_end, "g2_origin_um": origin}
+    meta = run_metadata(inst, "gi_ct", args, md, dimension="rotation_angle_deg", schedule={
         "n_projections": schedule.n_projections,
         "reference_indices": schedule.reference_indices,
         "angles_deg": [schedule.angle_deg(i) for i in range(schedule.n_projections)],
         "frames_expected": n_frames,
         "stepping_scans": len(items),
-        "exposure_only_s": (n_frames - n_dark) * exposure,
+        "exposure_only_s": len(items) * steps * exposure,
     })
-    return in_run(inst, meta, lambda run_dir: _ct_body(inst, schedule, start_index, n_dark, run_dir, origin),
+    return in_run(inst, meta, lambda run_dir: _ct_body(inst, schedule, start_index, (n_dark, n_dark_end),
+                                                       run_dir, origin),
                   exposure_s=exposure, restore_angle=schedule.start_deg)
 
 
-def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_dark: int, run_dir: Path,
-             g2_origin_um: float) -> Plan:
-    yield from dark_frames(inst, n_frames=n_dark, run_dir=run_dir)
+def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_darks: tuple[int, int],
+             run_dir: Path, g2_origin_um: float) -> Plan:
+    yield from dark_frames(inst, n_frames=n_darks[0], run_dir=run_dir)
     for item in schedule.items(start_index):
         stream = "reference" if item.kind == "reference" else "primary"
         yield from repeatable_scan(inst, stream, item.angle_index,
                                    lambda item=item: _ct_item(inst, item, run_dir, g2_origin_um))
+    yield from dark_frames(inst, n_frames=n_darks[1], run_dir=run_dir, file_name="dark_end", angle_index=-2)
 
 
 def _ct_item(inst: GIInstrument, item: ScheduleItem, run_dir: Path, g2_origin_um: float) -> Plan:

@@ -14,8 +14,9 @@ STREAMS = {
                "frame_angle_index (projection index), frame_step_index (0..steps-1)",
     "reference": "reference (flat) stepping scans with the sample out of the beam; same fields; "
                  "frame_angle_index is the projection the reference precedes",
-    "dark": "dark frames with X-rays off; frame_angle_index = -1, frame_step_index = frame number "
-            "in the dark file",
+    "dark": "dark frames with X-rays off; frame_angle_index = -1 for those at the start (file "
+            "dark.h5), -2 for those at the end of a CT (dark_end.h5), frame_step_index = frame "
+            "number in its file",
     "baseline": "tube and camera settings at the start and end of the run",
     "discarded": "one event per stepping-scan attempt that did not reach the run (suspended, refused or "
                  "failed): discarded_stream, discarded_angle_index, discarded_attempt (-1: no frame "
@@ -30,15 +31,18 @@ STREAMS = {
 
 
 def run_metadata(inst: GIInstrument, plan_name: str, plan_args: dict[str, Any],
-                 md: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+                 md: dict[str, Any] | None = None, *, dimension: str = "g2_position_um",
+                 **extra: Any) -> dict[str, Any]:
     """Start-document metadata: profile (as in its file), derived geometry at the current binning,
     plan name and arguments, stream descriptions, frame directory; ``md`` (user) wins on clashes
-    except for the keys set here."""
+    except for the keys set here. ``dimension`` is the data key the ``primary`` stream is tabled
+    and plotted against (``hints.dimensions``, for BestEffortCallback; a user's ``hints`` win)."""
     profile = inst.profile
     binning = int(inst.camera.binning.get())
     geometry = {**profile.geometry_summary(), "binning": binning,
                 "pixel_at_sample_um": profile.voxel_um * binning}
     out = dict(md or {})
+    out.setdefault("hints", {"dimensions": [([dimension], "primary")]})
     out.update({
         "plan_name": plan_name,
         "plan_args": plan_args,

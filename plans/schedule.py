@@ -117,6 +117,12 @@ def estimate_ct_seconds(profile: Profile, exposure_s: float | None = None, *,
 
 
 def format_duration(seconds: float) -> str:
-    """``330000`` -> ``'91 h 40 min'`` (rounded to the minute)."""
-    minutes = int(round(seconds / 60.0))
-    return f"{minutes // 60} h {minutes % 60} min"
+    """A duration as hours, minutes and seconds, zero parts left out, rounded to the second:
+    ``330000`` -> ``'91 h 40 min'``, ``3725`` -> ``'1 h 2 min 5 s'``, ``42.4`` -> ``'42 s'``;
+    ``inf`` (unknown) -> ``'?'``. The one format of every duration the package prints."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "?"
+    total = int(round(abs(seconds)))
+    parts = [(total // 3600, "h"), (total // 60 % 60, "min"), (total % 60, "s")]
+    text = " ".join(f"{value} {unit}" for value, unit in parts if value) or "0 s"
+    return f"-{text}" if seconds < 0 and total else text

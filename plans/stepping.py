@@ -41,20 +41,22 @@ def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_
     yield from cleanup_wrapper(scan(), lambda: bps.mv(inst.sample, stage.in_mm))
 
 
-def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path) -> Plan:
-    """Stub: ``n_frames`` frames with X-rays off into the ``dark`` stream, in files ``dark`` (the
-    first ``camera.max_steps`` frames), ``dark_c1``, ... Each file is one repeatable step scan
-    at the present G2 setpoint; the X-rays stay off (the next stepping scan switches them on)."""
+def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path, file_name: str = "dark",
+                angle_index: int = -1) -> Plan:
+    """Stub: ``n_frames`` frames with X-rays off into the ``dark`` stream
+    (``frame_angle_index`` = ``angle_index``), in files ``file_name`` (the first
+    ``camera.max_steps`` frames), ``file_name_c1``, ... Each file is one repeatable step scan at
+    the present G2 setpoint; the X-rays stay off (the next stepping scan switches them on)."""
     if n_frames == 0:
         return
     g2_um = yield from bps.rd(inst.g2.setpoint)
     per_file = inst.camera.max_steps
     for chunk, start in enumerate(range(0, n_frames, per_file)):
         n = min(per_file, n_frames - start)
-        name = "dark" if chunk == 0 else f"dark_c{chunk}"
-        yield from repeatable_scan(inst, "dark", -1, lambda n=n, name=name: step_scan_frames(
-            inst, stream="dark", angle_index=-1, run_dir=run_dir, file_name=name, positions_um=[g2_um] * n,
-            xray_on=False))
+        name = file_name if chunk == 0 else f"{file_name}_c{chunk}"
+        yield from repeatable_scan(inst, "dark", angle_index, lambda n=n, name=name: step_scan_frames(
+            inst, stream="dark", angle_index=angle_index, run_dir=run_dir, file_name=name,
+            positions_um=[g2_um] * n, xray_on=False))
 
 
 def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan], *, exposure_s: float,
@@ -154,6 +156,6 @@ def dark_scan(inst: GIInstrument, *, n_frames: int | None = None, exposure_s: fl
     """
     exposure = check_exposure(inst, exposure_s)
     n = check_count("n_frames", inst.profile.ct.dark_frames if n_frames is None else n_frames, minimum=1)
-    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md)
+    meta = run_metadata(inst, "dark_scan", {"n_frames": n, "exposure_s": exposure}, md, dimension="time")
     return in_run(inst, meta, lambda run_dir: dark_frames(inst, n_frames=n, run_dir=run_dir),
                   exposure_s=exposure, xrays=False)

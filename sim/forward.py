@@ -6,6 +6,9 @@ the beam travels along +y; the detector column coordinate ``u`` is lab x, the ro
 rotation axis at ``u = 0``. At rotation angle ``theta`` a sample point p sits at
 ``Rz(theta) p + (offset, 0, 0)`` in the lab (``offset`` = sample stage translation along x), so an
 off-axis point (x, y, z) projects to ``u = x cos(theta) - y sin(theta) + offset``, ``v = z``.
+A misaligned axis (:class:`BeamGeometry` ``axis_offset_m``, ``axis_tilt_deg``) makes that
+``Ry(tilt) Rz(theta) p + (offset + axis_offset, 0, 0)``: the axis leans in the detector plane (its
+top towards +x for a positive tilt) and crosses the beam's central ray ``axis_offset`` to the side.
 
 Geometries: ``parallel`` (rays along +y through (u, ., v): the magnified parallel beam) and
 ``cone`` (rays from the source point at ``y = -source_sample`` to the detector point
@@ -39,16 +42,27 @@ __all__ = ["BeamGeometry", "PixelSignals", "Projector", "Projection"]
 
 @dataclass(frozen=True)
 class BeamGeometry:
-    """Projection geometry: beam kind and the source-sample / source-detector distances, m."""
+    """Projection geometry: beam kind, the source-sample / source-detector distances, m, and the
+    rotation axis' misalignment (module docstring)."""
 
     beam: Literal["parallel", "cone"]
     source_sample_m: float
     source_detector_m: float
+    axis_offset_m: float = 0.0
+    axis_tilt_deg: float = 0.0
 
     @classmethod
     def from_profile(cls, profile: Profile) -> BeamGeometry:
-        """Geometry of ``profile`` (detector at G2; ``simulation.beam`` picks the beam kind)."""
-        return cls(profile.simulation.beam, profile.source_sample_cm * 1e-2, profile.source_g2_cm * 1e-2)
+        """Geometry of ``profile`` (detector at G2; ``simulation.beam`` picks the beam kind,
+        ``simulation.axis_offset_um`` / ``axis_tilt_deg`` the axis)."""
+        sim = profile.simulation
+        return cls(sim.beam, profile.source_sample_cm * 1e-2, profile.source_g2_cm * 1e-2,
+                   sim.axis_offset_um * 1e-6, sim.axis_tilt_deg)
+
+    def sample_to_lab(self, angle_deg: float) -> NDArray[np.float64]:
+        """Rotation taking sample coordinates to the lab at ``angle_deg``: ``Ry(tilt) Rz(angle)``."""
+        c, s = np.cos(np.radians(self.axis_tilt_deg)), np.sin(np.radians(self.axis_tilt_deg))
+        return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]) @ _rz(angle_deg)
 
     @property
     def magnification(self) -> float:
@@ -132,7 +146,7 @@ class Projector:
             origin = np.array([[0.0, -g.source_sample_m, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
             direction = np.array([[0.0, g.source_detector_m, 0.0], [m, 0.0, 0.0], [0.0, 0.0, m]])
         lab = RayGrid(np.empty(0), np.empty(0), origin, direction)
-        sample = lab.transformed(np.array([offset_m, 0.0, 0.0]), _rz(angle_deg))
+        sample = lab.transformed(np.array([offset_m + g.axis_offset_m, 0.0, 0.0]), g.sample_to_lab(angle_deg))
         return sample.origin, sample.direction
 
     def rays(self, angle_deg: float, offset_m: float, u_m: NDArray, v_m: NDArray) -> RayGrid:
@@ -167,11 +181,12 @@ class Projection:
     """
 
     def __init__(self, projector: Projector, angle_deg: float, offset_m: float) -> None:
-        rot = _rz(angle_deg)
+        rot = projector.geometry.sample_to_lab(angle_deg)
         origin, direction = projector._ray_rows(angle_deg, offset_m)
+        shift = np.array([offset_m + projector.geometry.axis_offset_m, 0.0, 0.0])
         self._sets: list[tuple[tuple[NDArray, ...], ChordFields, NDArray[np.float64]]] = []
         for solids, contrasts in projector._sets:
-            center_lab = solids.centers_m @ rot.T + np.array([offset_m, 0.0, 0.0])
+            center_lab = solids.centers_m @ rot.T + shift
             footprints = projector._footprints(center_lab, solids.half_extents_m(rot))
             self._sets.append((footprints, solids.chord_fields(origin, direction), contrasts))
 

@@ -41,8 +41,11 @@ from gi_instrument.sim.control import SimControl
 from gi_instrument.sim.piezo import SimPiezo
 from gi_instrument.sim.tube import DoseWindow, SimTube
 
-__all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK"]
+__all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK", "PHANTOM_NAMES"]
 
+PHANTOM_NAMES = ("breast", "beads")
+"""Specimens ``--phantom`` offers (the keys of :data:`gi_instrument.sim.scanner_model.PHANTOMS`,
+named here so the command line parses without importing the physics model)."""
 PARTS = ("tube", "g2", "rotation", "sample", "camera", "sim")
 """Parts of the scanner ``--parts`` can choose from (the PV groups served)."""
 
@@ -114,18 +117,26 @@ class SimScanner:
 
 
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
-                  seed: int = 0, argv: list[str] | None = None, camera_layout: str = "scanner",
-                  parts: tuple[str, ...] = PARTS) -> SimScanner:
-    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``;
-    ``argv`` (the command line) lets ``SIM:Restart`` start the same IOC again."""
-    from gi_instrument.sim.scanner_model import ScannerModel
+                  seed: int = 0, phantom: str | None = None, argv: list[str] | None = None,
+                  camera_layout: str = "scanner", parts: tuple[str, ...] = PARTS) -> SimScanner:
+    """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``
+    imaging ``phantom`` (a name of :data:`~gi_instrument.sim.scanner_model.PHANTOMS`; default the
+    profile's ``simulation.phantom``); ``argv`` (the command line) lets ``SIM:Restart`` start the
+    same IOC again."""
+    from gi_instrument.sim.scanner_model import PHANTOMS, ScannerModel
 
-    return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed), time_scale=time_scale,
-                      binning=binning, seed=seed, argv=argv, camera_layout=camera_layout, parts=parts)
+    specimen = PHANTOMS[phantom](profile, seed=seed) if phantom is not None else None
+    return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed, phantom=specimen),
+                      time_scale=time_scale, binning=binning, seed=seed, argv=argv,
+                      camera_layout=camera_layout, parts=parts)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gi-sim-ioc", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-sim-ioc", "The simulated grating-interferometry CT scanner: one caproto IOC serving\n"
+                        "PREFIX TUBE:, G2:, ROT:, SAMPLE:, CAM: and SIM:, on loopback only by default.\n"
+                        "Clients: EPICS_CA_ADDR_LIST=127.0.0.1:PORT EPICS_CA_AUTO_ADDR_LIST=NO")
     parser.add_argument("--profile", default="maast", help="tli, maast or a profile TOML path")
     parser.add_argument("--prefix", default="GI:", help="PV prefix (default GI:)")
     parser.add_argument("--port", type=int, default=5064, help="Channel Access server port")
@@ -135,6 +146,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
     parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
     parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    parser.add_argument("--phantom", choices=PHANTOM_NAMES, default=None,
+                        help="specimen: breast (default: the profile's simulation.phantom) or the "
+                             "beads resolution target")
     parser.add_argument("--camera-layout", choices=CAMERA_LAYOUTS, default="scanner",
                         help="scanner: CAM: with stepping scans on the IOC; areadetector: CAM:cam1: + CAM:HDF1:")
     parser.add_argument("--parts", default=",".join(PARTS),
@@ -171,9 +185,15 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update(server_env(args.port, args.interface))
     from caproto.server import run
 
+    from gi_instrument.ca_repeater import ensure_repeater, repeater_port
+
+    # the IOC's beacons go to the repeater: without one, each beacon logs a traceback
+    repeater = ensure_repeater(int(os.environ.get("EPICS_CAS_BEACON_PORT", repeater_port())), detach=False)
+
     time.sleep(args.start_delay)
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
-                            seed=args.seed, argv=argv, camera_layout=args.camera_layout, parts=args.parts)
+                            seed=args.seed, phantom=args.phantom, argv=argv, camera_layout=args.camera_layout,
+                            parts=args.parts)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
           f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}",
           flush=True)
@@ -181,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
         run(scanner.pvdb, interfaces=[args.interface])
     finally:
         scanner.camera.close()
+        if repeater is not None:
+            repeater.terminate()
+            repeater.wait(timeout=10)
 
 
 if __name__ == "__main__":

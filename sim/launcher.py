@@ -19,7 +19,7 @@ from types import TracebackType
 
 from gi_instrument.sim.ioc import LOOPBACK, server_env
 
-__all__ = ["SimIOC", "free_port"]
+__all__ = ["SimIOC", "free_port", "disconnect_clients"]
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -35,6 +35,14 @@ def free_port(host: str = LOOPBACK) -> int:
                     continue
             return port
     raise RuntimeError("no free TCP+UDP port on loopback")
+
+
+def disconnect_clients() -> None:
+    """Close this process's Channel Access client (pyepics) before the IOC stops, so no
+    "Virtual circuit disconnect" warnings are printed."""
+    from epics import ca
+
+    ca.finalize_libca()
 
 
 class SimIOC:
@@ -88,6 +96,8 @@ class SimIOC:
         """Spawn the repeater and the IOC; return once the IOC accepts connections."""
         env = {**os.environ, **server_env(self.port, LOOPBACK),
                "EPICS_CA_REPEATER_PORT": str(self.repeater_port)}
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._procs.append(subprocess.Popen(
             [sys.executable, "-m", "caproto.commandline.repeater", "-q"], env=env,
@@ -98,7 +108,7 @@ class SimIOC:
         while time.monotonic() < deadline:
             if ioc.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"{self.command()[2]} exited with code {ioc.returncode} (log: {self.log_path})")
+                raise RuntimeError(f"{self.command()[2]} exited with code {ioc.returncode}: {self._last_log_line()}")
             try:
                 with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
                     return self
@@ -106,6 +116,13 @@ class SimIOC:
                 time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"gi-sim-ioc did not listen on {LOOPBACK}:{self.port} within {timeout_s} s")
+
+    def _last_log_line(self) -> str:
+        """The last line the IOC wrote (its error), or where to look."""
+        if self.log_path is None or not self.log_path.is_file():
+            return "no log (log_path not set)"
+        lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        return f"{lines[-1].strip() if lines else 'no output'} (log: {self.log_path})"
 
     def stop(self) -> None:
         """Terminate the IOC and the repeater (idempotent)."""

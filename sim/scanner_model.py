@@ -4,7 +4,11 @@ Stepping curve of a (binned) pixel, G2 at ``g2_um`` (DESIGN.md §2, sign convent
 :mod:`gi_instrument.processing.retrieval`)::
 
     I = a0 T (1 + V D cos(2 pi g2_um / p2 + psi(t) + phi_m(x, y) + dphi)),
-    dphi = 2 pi d alpha / p2   (alpha = d/du integral of delta dl, d = G1-G2 distance)
+    dphi = 2 pi d_eff alpha / p2   (alpha = d/du integral of delta dl)
+
+with ``d_eff`` the lever arm of the sample's position between source and G2
+(:func:`gi_instrument.sim.interferometer.lever_arm_m`: ``L - l_s`` downstream of G1,
+``d l_s / L1`` upstream).
 
 - ``a0 = flux * exposure_s * current_mA * b^2 * f(x, y)`` photons: ``flux`` =
   ``simulation.photon_flux_per_s_mA_px``, ``f`` a smooth open-beam profile of mean 1 and relative
@@ -17,6 +21,14 @@ Stepping curve of a (binned) pixel, G2 at ``g2_um`` (DESIGN.md §2, sign convent
   stepping-curve terms over ``supersampling`` x ``supersampling`` sub-pixels per binned pixel (so
   unresolved refraction gradients lower the visibility as they do on a real detector), and the
   moire phase's variation within a pixel as the factor sinc(dphi_x / 2) sinc(dphi_y / 2).
+- Blur: the sample terms (T and T D exp(i dphi), not the fringe carrier: the Lau condition keeps
+  the fringes of all source points in phase) are convolved with a Gaussian of variance
+  ``sigma_spot^2 + sigma_psf^2`` at the detector: the source spot (``source.spot_size_um`` FWHM)
+  projected with the penumbra factor ``(L - l_s) / l_s``
+  (:func:`~gi_instrument.sim.interferometer.penumbra_factor`) and the detector's point-spread
+  function (``simulation.psf_fwhm_um`` FWHM). The detector PSF also acts on the fringe carrier,
+  but the moire varies by < 0.01 rad over it (a few fringes over 2048 pixels), so it is applied
+  to the sample terms alone.
 
 Detector: photons ~ Poisson(I) of the b x b summed pixels; the camera reads a binned pixel as the
 mean of its pixels (averaging binning keeps the 16-bit range), so
@@ -45,11 +57,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gi_instrument.profile import Profile
+from scipy import ndimage
+
+from gi_instrument.sim.beads import bead_target
 from gi_instrument.sim.forward import BeamGeometry, Projector
+from gi_instrument.sim.interferometer import penumbra_factor, profile_lever_arm_m
 from gi_instrument.sim.materials import breast_materials
 from gi_instrument.sim.phantom import Phantom, breast_specimen
 
-__all__ = ["Window", "ScannerModel", "frame_window", "detector_maps"]
+__all__ = ["Window", "ScannerModel", "frame_window", "detector_maps", "moire_pixel_factor", "PHANTOMS"]
 
 _CACHE_ENTRIES = 4
 _BLOCK_SUBPIXELS = 1 << 18
@@ -58,6 +74,11 @@ _BLOCK_PIXELS = 1 << 16
 """Pixels per block of a frame's noise (small transient arrays)."""
 _RADIAL_RMS = math.sqrt(8.0 / 45.0)
 """rms of 2/3 - (xi^2 + eta^2) over the square [-1, 1]^2 (its mean is 0)."""
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+_BLUR_TRUNCATE = 4.0
+"""The blur kernel is cut at this many standard deviations."""
+PHANTOMS = {"breast": breast_specimen, "beads": bead_target}
+"""Phantom makers by name (``simulation.phantom``, ``--phantom``): ``maker(profile, seed=...)``."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,15 @@ def _moire_gradient_rad(profile: Profile) -> tuple[float, float]:
     return (math.pi * sim.moire_fringes * math.cos(beta), math.pi * sim.moire_fringes * math.sin(beta))
 
 
+def moire_pixel_factor(profile: Profile, binning: int) -> float:
+    """Loss of fringe visibility from the moire phase's variation within a binned pixel:
+    ``sinc(dphi_x / 2) sinc(dphi_y / 2)``, ``dphi`` the moire phase change across the pixel."""
+    det = profile.detector
+    gx, gy = _moire_gradient_rad(profile)
+    det_w, det_h = 2 * binning / det.width_px, 2 * binning / det.height_px  # pixel in xi, eta
+    return float(np.sinc(gx * det_w / (2 * math.pi)) * np.sinc(gy * det_h / (2 * math.pi)))
+
+
 def detector_maps(profile: Profile, binning: int = 1, window: Window | None = None
                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Open-beam maps (rows, cols) at the binned pixel centres: relative flux f (mean 1 over the
@@ -115,12 +145,13 @@ class ScannerModel:
     Args:
         profile: the instrument profile (geometry, gratings, detector, simulation settings).
         seed: seed of the noise and (without ``phantom``) of the phantom.
-        phantom: specimen to image; default :func:`breast_specimen` of the profile and seed.
+        phantom: specimen to image; default the profile's ``simulation.phantom`` (:data:`PHANTOMS`)
+            made with ``seed``.
     """
 
     def __init__(self, profile: Profile, *, seed: int = 0, phantom: Phantom | None = None) -> None:
         self.profile = profile
-        self.phantom = breast_specimen(profile, seed=seed) if phantom is None else phantom
+        self.phantom = PHANTOMS[profile.simulation.phantom](profile, seed=seed) if phantom is None else phantom
         materials = breast_materials(profile.source.design_energy_keV)
         self.projector = Projector(self.phantom, materials, BeamGeometry.from_profile(profile))
         self._rng = np.random.default_rng(seed)
@@ -250,13 +281,9 @@ class ScannerModel:
         if hit is not None:
             return hit
         p = self.profile
-        det = p.detector
         flux, vis, moire = detector_maps(p, binning, window)
-        gx, gy = _moire_gradient_rad(p)
-        det_w, det_h = 2 * binning / det.width_px, 2 * binning / det.height_px  # pixel in xi, eta
-        pixel_factor = np.sinc(gx * det_w / (2 * math.pi)) * np.sinc(gy * det_h / (2 * math.pi))
         amplitude = flux * vis
-        amplitude *= pixel_factor
+        amplitude *= moire_pixel_factor(p, binning)
         real, imag = np.cos(moire), np.sin(moire)
         real *= amplitude
         imag *= amplitude
@@ -271,7 +298,7 @@ class ScannerModel:
                        ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
         """The terms A, B, C of an angle, float32 (rows, cols) (module docstring)."""
         flux, fringe_re, fringe_im = self._detector_terms(binning, window)
-        sample = self._sample_terms(angle_deg, sample_offset_mm * 1e-3, binning, window)
+        sample = self._blurred_sample_terms(angle_deg, sample_offset_mm * 1e-3, binning, window)
         if sample is None:
             return flux, fringe_re, fringe_im
         s0, s1_re, s1_im = sample
@@ -281,6 +308,32 @@ class ScannerModel:
         c = fringe_re * s1_im
         c += fringe_im * s1_re
         return a, b, c
+
+    def blur_sigma_px(self, binning: int) -> float:
+        """Standard deviation, binned pixels, of the Gaussian blur of the sample's signals: source
+        spot through the penumbra factor and detector PSF (module docstring)."""
+        p = self.profile
+        g = self.projector.geometry
+        spot_um = p.source.spot_size_um * penumbra_factor(g.source_sample_m, g.source_detector_m)
+        fwhm_um = math.hypot(spot_um, p.simulation.psf_fwhm_um)
+        return fwhm_um / _FWHM_PER_SIGMA / (p.detector.pixel_um * binning)
+
+    def _blurred_sample_terms(self, angle_deg: float, offset_m: float, binning: int, window: Window
+                              ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]] | None:
+        """:meth:`_sample_terms` blurred by :meth:`blur_sigma_px`: computed on the window grown by
+        the kernel's reach (the projections are analytic beyond the detector too), then cut."""
+        sigma = self.blur_sigma_px(binning)
+        if sigma == 0.0:
+            return self._sample_terms(angle_deg, offset_m, binning, window)
+        m = int(math.ceil(_BLUR_TRUNCATE * sigma))
+        grown = Window(window.row0 - m, window.col0 - m, window.rows + 2 * m, window.cols + 2 * m)
+        terms = self._sample_terms(angle_deg, offset_m, binning, grown)
+        if terms is None:
+            return None
+        inner = (slice(m, m + window.rows), slice(m, m + window.cols))
+        return tuple(np.ascontiguousarray(ndimage.gaussian_filter(t, sigma, mode="nearest",
+                                                                  truncate=_BLUR_TRUNCATE)[inner])
+                     for t in terms)
 
     def _sample_terms(self, angle_deg: float, offset_m: float, binning: int, window: Window
                       ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]] | None:
@@ -292,7 +345,7 @@ class ScannerModel:
         det = p.detector
         cols_sub = window.cols * s
         u_edges = ((window.col0 + np.arange(cols_sub + 1) / s) * binning - det.width_px / 2) * voxel_m
-        fringe_per_rad = 2 * math.pi * p.geometry.g1_g2_cm * 1e-2 / (p.gratings.g2_period_um * 1e-6)
+        fringe_per_rad = 2 * math.pi * profile_lever_arm_m(p) / (p.gratings.g2_period_um * 1e-6)
         rows_per_block = max(1, _BLOCK_SUBPIXELS // (cols_sub * s * s))
         out = np.ones((3, window.rows, window.cols), dtype=np.float32)
         out[2] = 0.0

@@ -119,4 +119,4 @@ def test_small_ct(RE, ad_inst, documents):
     RE(gi_ct(ad_inst, exposure_s=1.0, angle_step_deg=5.0, range_deg=10.0, reference_every_deg=10.0, n_darks=2))
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "success"
-    assert stop["num_events"] == {"dark": 2, "reference": 5, "primary": 10, "baseline": 2}
+    assert stop["num_events"] == {"dark": 4, "reference": 5, "primary": 10, "baseline": 2}  # 2 + 2 darks

@@ -43,6 +43,7 @@ def test_frame_order_and_identity(ct_run):
             expected += [("reference", i, k) for k in range(5)]
         expected += [("primary", i, k) for k in range(5)]
     expected += [("reference", 10, k) for k in range(5)]
+    expected += [("dark", -2, k) for k in range(N_DARK)]  # darks at the end too
     assert got == expected
 
 
@@ -74,10 +75,13 @@ def test_metadata(ct_run, instrument):
     assert start["geometry"]["pixel_at_sample_um"] == pytest.approx(8 * 8.519, rel=1e-3)
     assert start["plan_args"]["exposure_s"] == 60.0 and start["plan_args"]["n_darks"] == N_DARK
     assert start["schedule"]["reference_indices"] == [0, 5, 10]
-    assert start["schedule"]["frames_expected"] == N_DARK + 13 * 5
+    assert start["schedule"]["frames_expected"] == 2 * N_DARK + 13 * 5
+    assert start["schedule"]["exposure_only_s"] == 13 * 5 * 60.0
+    assert start["plan_args"]["n_darks_end"] == N_DARK
+    assert start["geometry"]["beam"] == "cone" and start["geometry"]["source_g1_cm"] == 54.4
     stop = next(doc for name, doc in docs if name == "stop")
     assert stop["exit_status"] == "success"
-    assert stop["num_events"] == {"baseline": 2, "dark": N_DARK, "reference": 15, "primary": 50}
+    assert stop["num_events"] == {"baseline": 2, "dark": 2 * N_DARK, "reference": 15, "primary": 50}
 
 
 def test_frames_from_catalog_show_the_fringe(ct_run, catalog, instrument):
@@ -103,7 +107,7 @@ def test_files_one_per_stepping_scan(ct_run, instrument):
     uid, _ = ct_run
     run_dir = instrument.frames_dir / uid
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == sorted(["dark_a0.h5"] + [f"reference_{i:05d}_a0.h5" for i in (0, 5, 10)]
+    assert names == sorted(["dark_a0.h5", "dark_end_a0.h5"] + [f"reference_{i:05d}_a0.h5" for i in (0, 5, 10)]
                            + [f"primary_{i:05d}_a0.h5" for i in range(10)])
     with h5py.File(run_dir / "primary_00003_a0.h5", "r") as f:
         assert f["/entry/data/data"].shape == (5, 256, 256)

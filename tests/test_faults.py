@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from ophyd.utils.errors import StatusTimeoutError
 
 from gi_instrument.plans import gi_ct, phase_step
 from gi_instrument.plans.recovery import ScanFailedError
@@ -141,6 +142,25 @@ def test_watchdog_switches_the_xrays_off_when_the_heartbeat_stops(instrument, si
     finally:
         heartbeat.stop()
         sim_pv("TUBE:WatchdogTimeout").put(instrument.profile.recovery.watchdog_timeout_s, wait=True)
+
+
+def test_acquisition_timeout(instrument, sim_pv):
+    camera = instrument.camera
+    camera.single_frames_dir.mkdir(parents=True, exist_ok=True)
+    before = set(camera.single_frames_dir.iterdir())
+    camera.exposure_s.put(1.0)
+    sim_pv("CAM:HangTime").put(2e4, wait=True)         # 2 s real
+    sim_pv("CAM:AcquireTimeout").put(1, wait=True)
+    margin = camera.acquire_margin_s
+    camera.acquire_margin_s = 0.3
+    try:
+        with pytest.raises(StatusTimeoutError):
+            camera.trigger().wait()
+    finally:
+        camera.acquire_margin_s = margin
+        camera._triggered = False
+    # the hung frame still lands in a file of its own once the IOC gets to it
+    _wait_for(lambda: len(set(camera.single_frames_dir.iterdir()) - before) == 1, timeout_s=10)
 
 
 def test_ioc_restart_and_reconnect(RE, instrument, sim_pv, documents):

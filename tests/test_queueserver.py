@@ -136,7 +136,10 @@ def _ioc_state(ioc: SimIOC, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]
 
 def test_plans_are_offered_with_descriptions(queue_server):
     plans = queue_server.api.plans_allowed()["plans_allowed"]
-    assert set(plans) == {"gi_ct", "phase_step", "reference_scan", "dark_scan"}
+    assert set(plans) == {"gi_ct", "phase_step", "reference_scan", "dark_scan", "warm_up_tube", "take_test_image",
+                          "mv", "count", "scan"}
+    devices = queue_server.api.devices_allowed()["devices_allowed"]
+    assert {"tube", "g2", "rotation", "sample", "camera"} <= set(devices)
     params = {p["name"]: p for p in plans["gi_ct"]["parameters"]}
     assert "inst" not in params
     assert "s" in params["exposure_s"]["description"]
@@ -163,9 +166,9 @@ def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch, follow_docume
     assert result["exit_status"] == "completed", (result, queue_server.log.read_text()[-3000:])
     (uid,) = result["run_uids"]
     after = _ioc_state(queue_server.ioc, monkeypatch)
-    assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 5 + 8 * 5
+    assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 2 * 5 + 8 * 5  # darks at both ends
     seen = live.status()
-    assert (seen.uid, seen.exit_status, seen.frames_done, seen.projections_done) == (uid, "success", 5 + 8 * 5, 5)
+    assert (seen.uid, seen.exit_status, seen.frames_done, seen.projections_done) == (uid, "success", 2 * 5 + 8 * 5, 5)
 
     run = open_catalog(queue_server.data_dir)[uid]
     assert run.metadata["start"]["plan_name"] == "gi_ct"
@@ -225,3 +228,29 @@ def test_queued_ct_rides_out_a_night_of_faults(queue_server, monkeypatch):
         assert got == [(i, k) for i in indices for k in range(5)], stream
     causes = [str(c) for c in np.asarray(run["discarded"]["discarded_cause"].read())]
     assert any("arc" in c for c in causes) and any("rotation" in c for c in causes), causes
+
+
+def test_standard_plans_move_and_expose_through_the_queue(queue_server, monkeypatch):
+    from bluesky_queueserver_api import BPlan
+
+    from gi_instrument.catalog import open_catalog
+
+    api = queue_server.api
+    before = _ioc_state(queue_server.ioc, monkeypatch)
+    items = [BPlan("mv", "rotation", 12.5, "g2", 1.2), BPlan("warm_up_tube"), BPlan("take_test_image", exposure_s=2),
+             BPlan("count", ["camera"], num=2), BPlan("scan", ["camera"], "g2", 0, 1.2, 2)]
+    added = api.item_add_batch(items)
+    assert added["success"], added
+    assert api.queue_start()["success"]
+    api.wait_for_idle(timeout=WAIT_S)
+    history = api.history_get()["items"][-len(items):]
+    assert [i["result"]["exit_status"] for i in history] == ["completed"] * len(items), \
+        (history, queue_server.log.read_text()[-3000:])
+    after = _ioc_state(queue_server.ioc, monkeypatch)
+    assert after["ROT:Pos_RBV"] == pytest.approx(12.5, abs=0.01)
+    assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 1 + 2 + 2
+    client = open_catalog(queue_server.data_dir)
+    plan_names = [client[i["result"]["run_uids"][0]].metadata["start"]["plan_name"] for i in history[2:]]
+    assert plan_names == ["take_test_image", "count", "scan"]
+    scan_run = client[history[-1]["result"]["run_uids"][0]]
+    assert scan_run["primary"]["camera_image"].shape == (2, 256, 256)

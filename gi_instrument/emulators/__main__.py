@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import threading
 
 from gi_instrument.emulators import KouTubeEmulator, PIGCSEmulator
@@ -11,7 +10,9 @@ from gi_instrument.profile import load_profile
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``gi-emulator``."""
-    parser = argparse.ArgumentParser(prog="gi-emulator", description=__doc__)
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-emulator", "gi-emulator tube|pi --port N: an emulated controller on 127.0.0.1:N until Ctrl-C.")
     parser.add_argument("protocol", choices=("tube", "pi"), help="tube: KOU-style tube; pi: PI GCS axis 1")
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--profile", default="maast", help="tube limits from this profile")

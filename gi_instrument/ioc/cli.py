@@ -49,7 +49,9 @@ def build_bridge(args: argparse.Namespace) -> Any:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gi-ioc", description=__doc__.split("\n\n")[0])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-ioc", __doc__.replace("``", ""))
     parser.add_argument("kind", choices=KINDS, help="which part of the scanner the controller drives")
     parser.add_argument("--driver", required=True,
                         help=f"tube: {sorted(TUBE_DRIVERS)}; piezo, stage: {sorted(AXIS_DRIVERS)}")

@@ -4,6 +4,7 @@ from gi_instrument.processing.retrieval import (
     Retrieval,
     SteppingFit,
     fit_stepping,
+    lever_arm_cm,
     refraction_angle_rad,
     retrieve,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SteppingFit",
     "fit_stepping",
     "refraction_angle_rad",
+    "lever_arm_cm",
     "retrieve",
     "angular_weights",
     "attenuation_per_m",

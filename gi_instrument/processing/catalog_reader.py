@@ -2,7 +2,8 @@
 
 Run layout (written by :func:`gi_instrument.plans.gi_ct`): the start document carries
 ``plan_name == "gi_ct"``, ``profile`` (the profile as a dict), ``geometry`` (``voxel_um``,
-``g1_g2_cm``, ``g2_period_um``, ``binning``, ``pixel_at_sample_um``, ...) and ``plan_args``.
+``g1_g2_cm``, ``source_g1_cm``, ``source_sample_cm``, ``beam``, ``g2_period_um``, ``binning``,
+``pixel_at_sample_um``, ...) and ``plan_args``.
 Streams ``dark``, ``reference`` and ``primary`` hold one event per frame with the fields
 ``camera_image`` (rows, cols) uint16 (external HDF5), ``g2_position_um``, ``rotation_angle_deg``,
 ``frame_angle_index``, ``frame_step_index`` and the event ``time``.
@@ -24,7 +25,10 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from gi_instrument.processing.sinograms import Sinograms, StreamFrames, build_sinograms
+from gi_instrument.processing.retrieval import lever_arm_cm
+from gi_instrument.processing.noise import AmplitudeNoise, noise_from_scan
+from gi_instrument.processing.sinograms import (Sinograms, StreamFrames, build_sinograms, group_scans,
+                                                read_stepping_scans)
 from gi_instrument.profile import Profile, profile_from_dict
 
 __all__ = ["IMAGE_KEY", "CTRun", "HDF5Frames", "read_ct_run", "open_ct_run", "resolve_run"]
@@ -72,12 +76,39 @@ class CTRun:
         return float(self.geometry.get("g1_g2_cm", self.profile.geometry.g1_g2_cm))
 
     @property
+    def lever_arm_cm(self) -> float:
+        """Lever arm ``d_eff`` of the sample position, cm, from the run's geometry (distances of
+        the profile for runs that predate them): :func:`~.retrieval.lever_arm_cm`."""
+        g, pg = self.geometry, self.profile.geometry
+        source_g1 = float(g.get("source_g1_cm", pg.source_g1_cm))
+        source_sample = float(g.get("source_sample_cm", self.profile.source_sample_cm))
+        return lever_arm_cm(source_g1, self.g1_g2_cm, source_sample)
+
+    @property
     def voxel_um(self) -> float:
         """Pixel size at the sample of the recorded (binned) frames, um."""
         geometry = self.geometry
         if "pixel_at_sample_um" in geometry:
             return float(geometry["pixel_at_sample_um"])
         return self.profile.voxel_um * int(geometry.get("binning", 1))
+
+    def noise_model(self, use_positions: bool = True, rows: int = 128) -> AmplitudeNoise | None:
+        """Detector noise measured on the earliest reference scan (central ``rows`` rows, run's
+        mean dark; :func:`~.noise.noise_from_scan`), or ``None`` when the scan shows none (noise-free
+        or synthetic frames) or has fewer than 4 steps."""
+        refs = group_scans(self.reference, self.steps)
+        if len(refs) == 0 or self.steps < 4:
+            return None
+        first = int(np.argmin(refs.time_s)) if refs.time_s is not None else 0
+        r0 = max(0, (self.shape[0] - rows) // 2)
+        slab = slice(r0, min(self.shape[0], r0 + rows))
+        (stack,) = read_stepping_scans(self.read, "reference", refs, [first], slab)
+        dark = self.read("dark", slice(0, self.n_dark), slab) if self.n_dark else None
+        positions = refs.positions_um[first] if use_positions and refs.positions_um is not None else None
+        try:
+            return noise_from_scan(stack, dark, positions, self.period_um if positions is not None else None)
+        except ValueError:
+            return None
 
     def read(self, stream: str, frames: slice, rows: slice) -> NDArray:
         """Frames ``frames`` (event order) of ``stream``, detector rows ``rows``: (n, r, cols)."""
@@ -185,8 +216,13 @@ def resolve_run(client: Any, run_id: str | int) -> Any:
         index = int(run_id)
         if index >= 0:
             raise ValueError(f"use a uid or a negative index (-1 = last run), not {run_id}")
+        if -index > len(client):
+            raise IndexError(f"run {index}: the catalog holds {len(client)} run(s)")
         return client.values()[index]
-    return client[run_id]
+    try:
+        return client[run_id]
+    except KeyError:
+        raise KeyError(f"no run {run_id!r} in the catalog (gi-runs lists them)") from None
 
 
 def open_ct_run(client: Any, run_id: str | int, direct: bool = True) -> CTRun:

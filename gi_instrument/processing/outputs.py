@@ -47,13 +47,17 @@ class VolumeFile:
             self.file.attrs[key] = _json(value)
         self.group = self.file.create_group("volumes")
 
-    def create(self, name: str, shape: tuple[int, int, int], units: str, description: str) -> None:
-        """An empty float32 volume (z, y, x), chunked by slice."""
+    def create(self, name: str, shape: tuple[int, int, int], units: str, description: str,
+               attrs: Mapping[str, float | str] | None = None) -> None:
+        """An empty float32 volume (z, y, x), chunked by slice; ``attrs`` (e.g. ``energy_keV``)
+        become attributes of its dataset."""
         ds = self.group.create_dataset(name, shape=shape, dtype=np.float32,
                                        chunks=(1, *shape[1:]), fillvalue=np.nan)
         ds.attrs["units"] = units
         ds.attrs["description"] = description
         ds.attrs["voxel_um"] = self.file.attrs["voxel_um"]
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
 
     def volume(self, name: str) -> h5py.Dataset:
         """The dataset of a volume."""
@@ -69,10 +73,13 @@ class VolumeFile:
         self.close()
 
 
-def write_tiff_stack(path: str | Path, volume: ArrayLike | h5py.Dataset, voxel_um: float) -> Path:
+def write_tiff_stack(path: str | Path, volume: ArrayLike | h5py.Dataset, voxel_um: float,
+                     info: Mapping[str, Any] | None = None) -> Path:
     """A float32 ImageJ TIFF stack (z, y, x) with isotropic voxel size ``voxel_um`` (um).
 
-    ``volume`` may be an HDF5 dataset or memory map: it is read one slice at a time.
+    ``volume`` may be an HDF5 dataset or memory map: it is read one slice at a time. ``info``
+    (e.g. units, energy) goes into the ImageJ ``Info`` property as ``key = value`` lines (Fiji:
+    Image > Show Info).
     """
     path = Path(path)
     shape = tuple(int(n) for n in volume.shape)
@@ -86,7 +93,8 @@ def write_tiff_stack(path: str | Path, volume: ArrayLike | h5py.Dataset, voxel_u
     tifffile.imwrite(
         path, pages(), shape=shape, dtype=np.float32, imagej=True,
         resolution=(1.0 / voxel_um, 1.0 / voxel_um),
-        metadata={"axes": "ZYX", "spacing": float(voxel_um), "unit": "micron"})
+        metadata={"axes": "ZYX", "spacing": float(voxel_um), "unit": "micron",
+                  **({"Info": "\n".join(f"{k} = {v}" for k, v in info.items())} if info else {})})
     return path
 
 

@@ -9,7 +9,8 @@ Definitions (DESIGN.md section 2):
   (:attr:`Retrieval.visibility_reference`), its mean :func:`mean_visibility`,
   :func:`plot_visibility_map`;
 - angular sensitivity ``sigma_alpha``: the standard deviation of the refraction angle
-  ``alpha = p2 * dpc / (2 pi d)`` over a sample-free region, from two reference stepping scans
+  at the sample ``alpha = p2 * dpc / (2 pi d_eff)`` (``d_eff`` the lever arm of the sample
+  position, :func:`~gi_instrument.processing.retrieval.lever_arm_cm`) over a sample-free region, from two reference stepping scans
   retrieved against each other (:func:`angular_sensitivity`) or from one flat-field retrieval
   (:func:`sigma_alpha_rad`); :func:`plot_angular_sensitivity`. Two scans against each other give
   the noise of their difference (:attr:`AngularSensitivity.sigma_rad`); the noise of one scan,
@@ -199,7 +200,7 @@ def angular_sensitivity(
     reference_a: ArrayLike,
     reference_b: ArrayLike,
     period_um: float,
-    g1_g2_cm: float,
+    d_eff_cm: float,
     *,
     dark: ArrayLike | None = None,
     positions_um: ArrayLike | None = None,
@@ -210,9 +211,9 @@ def angular_sensitivity(
     """``sigma_alpha`` from two sample-free stepping scans (steps, rows, cols).
 
     ``reference_b`` is retrieved as the "sample" against ``reference_a`` with
-    :func:`gi_instrument.processing.retrieval.retrieve`; ``alpha = p2 * dpc / (2 pi d)``
+    :func:`gi_instrument.processing.retrieval.retrieve`; ``alpha = p2 * dpc / (2 pi d_eff)``
     (:func:`~gi_instrument.processing.retrieval.refraction_angle_rad`; ``period_um`` the G2 period,
-    ``g1_g2_cm`` the G1-G2 distance). With Poisson noise of ``a0`` counts per step, ``N`` steps and
+    ``d_eff_cm`` the lever arm of the sample position, cm). With Poisson noise of ``a0`` counts per step, ``N`` steps and
     visibility ``V`` each scan's phase has ``sigma_phi = sqrt(2 / (N a0)) / V``, so the difference
     of two scans has ``sqrt(2)`` times that (:attr:`AngularSensitivity.sigma_one_scan_rad` undoes
     it).
@@ -223,7 +224,7 @@ def angular_sensitivity(
     res = retrieve(reference_b, reference_a, dark=dark, positions_um=positions_um,
                    period_um=period_um if positions_um is not None else None,
                    reference_positions_um=positions_a_um, dtype=np.float64)
-    alpha = refraction_angle_rad(res.dpc, period_um, g1_g2_cm)
+    alpha = refraction_angle_rad(res.dpc, period_um, d_eff_cm)
     mask = region_mask(alpha.shape, region) & res.valid
     sigma = sigma_alpha_rad(alpha, mask, detrend=detrend)
     vis = res.visibility_reference

@@ -179,7 +179,7 @@ def reference_quality(ct: Any, *, use_positions: bool = True) -> ReferenceQualit
                                 (int(refs.angle_index[order[0]]),), 0.0, region)
     a, b = order
     sens = angular_sensitivity(
-        stacks[0], stacks[1], ct.period_um, ct.g1_g2_cm, dark=dark,
+        stacks[0], stacks[1], ct.period_um, ct.lever_arm_cm, dark=dark,
         positions_um=None if positions is None else positions[b],
         positions_a_um=None if positions is None else positions[a],
         region=region, detrend=True)

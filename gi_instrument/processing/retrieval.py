@@ -17,16 +17,21 @@ Against the reference (flat) curve at the same pixel, after dark subtraction:
 
 - transmission ``T = a0_s / a0_r``
 - differential phase ``dpc = wrap(phi_s - phi_r)`` in (-pi, pi]
-- dark-field ``D = V_s / V_r``
-- refraction angle ``alpha = p2 * dpc / (2 pi d)``, ``d`` the G1-G2 distance
-  (:func:`refraction_angle_rad`).
+- dark-field ``D = V_s / V_r`` (optionally with both visibilities corrected for their upward
+  noise bias, :mod:`gi_instrument.processing.noise`)
+- refraction angle at the sample ``alpha = p2 * dpc / (2 pi d_eff)`` (:func:`refraction_angle_rad`),
+  ``d_eff`` the lever arm of the sample position (:func:`lever_arm_cm`, Donath et al., J. Appl.
+  Phys. 106, 054703, 2009): with the source at 0, G1 at ``L1``, G2 at ``L = L1 + d`` and the sample
+  at ``l_s``, ``d_eff = L - l_s`` downstream of G1 and ``d_eff = d l_s / L1`` upstream of it (a
+  ray bent at the sample moves the G1 shadow on G2 by ``alpha d_eff``). TLI (sample just behind
+  G1): ``d_eff = 0.96 d``; MAAST (just before G1): ``0.86 d``.
 
 Sign convention (the only one used in this package). The G2 stepping coordinate ``x`` increases
 with ``g2_position_um`` and with the detector column index. A fringe displaced by ``s`` along
 ``+x`` turns ``I(x)`` into ``I(x - s)``, i.e. ``phi -> phi - 2 pi s / p2``. A refraction angle
 ``alpha > 0`` is a deflection towards ``-x`` (lower column index): the fringe at G2 moves by
-``s = -d alpha``, so ``dpc = +2 pi d alpha / p2 > 0``. A simulator therefore writes the sample curve
-as ``a0_s (1 + V_s cos(2 pi (x + d alpha) / p2 + phi_r))``. Since X-rays bend towards lower
+``s = -d_eff alpha``, so ``dpc = +2 pi d_eff alpha / p2 > 0``. A simulator therefore writes the
+sample curve as ``a0_s (1 + V_s cos(2 pi (x + d_eff alpha) / p2 + phi_r))``. Since X-rays bend towards lower
 ``delta``, this makes ``alpha = d/du (integral of delta dz)`` along increasing column ``u``: the
 DPC sinogram is the positive column-derivative of the phase (delta) projection.
 
@@ -54,8 +59,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+if TYPE_CHECKING:
+    from gi_instrument.processing.noise import AmplitudeNoise
 
 __all__ = [
     "FLAG_REFERENCE_DARK",
@@ -68,6 +78,7 @@ __all__ = [
     "compare",
     "retrieve",
     "refraction_angle_rad",
+    "lever_arm_cm",
     "estimate_step_positions",
     "mean_dark",
     "run_row_blocks",
@@ -264,12 +275,16 @@ def fit_stepping(
 
 
 def _compare_into(
-    out: Retrieval, block: slice, sample: SteppingFit, reference: SteppingFit, min_visibility: float
+    out: Retrieval, block: slice, sample: SteppingFit, reference: SteppingFit, min_visibility: float,
+    noise: AmplitudeNoise | None = None,
 ) -> None:
     """Write the signals of one row block into ``out`` (see :func:`compare`)."""
     with np.errstate(all="ignore"):  # undefined pixels are flagged and overwritten below
         amp_r = np.hypot(reference.b, reference.c)
         amp_s = np.hypot(sample.b, sample.c)
+        if noise is not None:
+            amp_r = noise.corrected_amplitude(amp_r, reference.a0)
+            amp_s = noise.corrected_amplitude(amp_s, sample.a0)
         vis_r = amp_r / reference.a0
         vis_s = amp_s / sample.a0
         flags = np.zeros(vis_r.shape, np.uint8)
@@ -304,14 +319,19 @@ def compare(
     dtype: DTypeLike = np.float32,
     workers: int | None = None,
     out: Retrieval | None = None,
+    noise: AmplitudeNoise | None = None,
 ) -> Retrieval:
     """Signals of a sample fit against a reference fit of the same (rows, cols) shape.
 
     ``out``: arrays (rows, cols) to write into (e.g. views of sinogram slabs); else new arrays.
+    ``noise``: correct both visibilities (and so the dark-field) for their noise bias
+    (:mod:`gi_instrument.processing.noise`; a reference interpolated between two scans in
+    visibility carries about one scan's bias).
     """
     rows, cols = np.shape(sample.a0)
     out = _empty_retrieval((rows, cols), np.dtype(dtype)) if out is None else out
-    run_row_blocks(lambda blk: _compare_into(out, blk, sample[blk], reference[blk], min_visibility),
+    run_row_blocks(lambda blk: _compare_into(out, blk, sample[blk], reference[blk], min_visibility,
+                                             noise),
                 rows, cols, workers)
     return out
 
@@ -383,6 +403,7 @@ def retrieve(
     reference_positions_um: ArrayLike | None = None,
     correct_steps: bool = False,
     min_visibility: float = 1e-3,
+    noise: AmplitudeNoise | None = None,
     dtype: DTypeLike = np.float32,
     workers: int | None = None,
 ) -> Retrieval:
@@ -402,6 +423,8 @@ def retrieve(
             (:func:`estimate_step_positions`, starting from the given or nominal positions;
             positions must then be shared by all pixels).
         min_visibility: reference visibility below which a pixel is flagged.
+        noise: detector noise model: visibilities corrected for their noise bias
+            (:mod:`gi_instrument.processing.noise`); ``None``: uncorrected.
         dtype: floating type of the computation and of the outputs (float32 by default).
         workers: threads (default: all CPUs).
     """
@@ -431,19 +454,30 @@ def retrieve(
         d = None if dark_frame is None else np.broadcast_to(dark_frame, (rows, cols))[block]
         fit_s = _fit_block(sample[:, block], _rows_of(w_s, block), d, dtype)
         fit_r = _fit_block(reference[:, block], _rows_of(w_r, block), d, dtype)
-        _compare_into(out, block, fit_s, fit_r, min_visibility)
+        _compare_into(out, block, fit_s, fit_r, min_visibility, noise)
 
     run_row_blocks(work, rows, cols, workers)
     return out
 
 
-def refraction_angle_rad(
-    dpc: ArrayLike, period_um: float, g1_g2_cm: float
-) -> NDArray[np.floating]:
-    """Refraction angle ``alpha = p2 dpc / (2 pi d)``, rad, from the differential phase (rad).
+def lever_arm_cm(source_g1_cm: float, g1_g2_cm: float, source_sample_cm: float) -> float:
+    """Distance ``d_eff``, cm, turning a refraction angle at the sample into a fringe shift at G2
+    (module docstring): ``L - l_s`` for a sample between G1 and G2, ``d l_s / L1`` between the
+    source and G1. ValueError unless the sample sits between the source and G2."""
+    total = source_g1_cm + g1_g2_cm
+    if not 0.0 < source_sample_cm < total:
+        raise ValueError(f"sample {source_sample_cm} cm from the source must sit before G2 ({total} cm)")
+    return total - source_sample_cm if source_sample_cm >= source_g1_cm else g1_g2_cm * source_sample_cm / source_g1_cm
 
-    ``period_um``: G2 period p2, um; ``g1_g2_cm``: G1-G2 distance d, cm.
+
+def refraction_angle_rad(
+    dpc: ArrayLike, period_um: float, d_eff_cm: float
+) -> NDArray[np.floating]:
+    """Refraction angle ``alpha = p2 dpc / (2 pi d_eff)``, rad, from the differential phase (rad).
+
+    ``period_um``: G2 period p2, um; ``d_eff_cm``: lever arm of the sample position, cm
+    (:func:`lever_arm_cm`; the G1-G2 distance for a sample at G1).
     """
     dpc = np.asarray(dpc)
-    scale = (period_um * 1e-6) / (2.0 * np.pi * g1_g2_cm * 1e-2)
+    scale = (period_um * 1e-6) / (2.0 * np.pi * d_eff_cm * 1e-2)
     return dpc * (scale if dpc.dtype.kind != "f" else dpc.dtype.type(scale))

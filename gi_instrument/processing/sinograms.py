@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from gi_instrument.processing.noise import AmplitudeNoise
 from gi_instrument.processing.references import (
     InterpolationMode,
     ReferenceSeries,
@@ -283,6 +284,7 @@ def build_sinograms(
     read_scans: int = 8,
     correction_rows: int = 128,
     min_visibility: float = 1e-3,
+    noise: AmplitudeNoise | None = None,
     progress: bool | ProgressCallback = False,
     workers: int | None = None,
 ) -> Sinograms:
@@ -293,7 +295,8 @@ def build_sinograms(
         shape: detector frame (rows, cols).
         reference, primary: per-event metadata of the reference and sample streams.
         steps: phase steps per stepping scan.
-        n_dark: number of dark frames (events 0..n_dark-1 of stream ``dark``), averaged.
+        n_dark: number of dark frames (events 0..n_dark-1 of stream ``dark``: a CT's darks from
+            its start and its end), averaged into one dark frame.
         period_um: G2 period, um (needed with ``use_positions`` and G2 readbacks).
         use_positions: fit the measured G2 readbacks by least squares (else equidistant, FFT).
         correct_steps: estimate each scan's step positions from its curves (stepping-error
@@ -305,6 +308,8 @@ def build_sinograms(
         memory_bytes: budget for one chunk's arrays (sets the rows per chunk).
         chunk_rows: rows per chunk (overrides ``memory_bytes``).
         read_scans: stepping scans fetched per reader call.
+        noise: detector noise model (:func:`~.noise.photon_transfer`): the dark-field is
+            corrected for the visibility noise bias; ``None``: uncorrected.
         progress: ``True`` for a tqdm bar, or a ``(done, total)`` callback.
         workers: threads for the retrieval (default: all CPUs).
     """
@@ -362,7 +367,7 @@ def build_sinograms(
                 into = Retrieval(buffers["transmission"][i], buffers["dpc"][i],
                                  buffers["darkfield"][i], *visibilities, buffers["flags"][i])
                 compare(fit(stack, projs, i, dark), ref_fit, min_visibility=min_visibility,
-                        workers=workers, out=into)
+                        workers=workers, out=into, noise=noise)
             done += len(batch)
             report(done, total)
         store.write(row_slab, buffers)

@@ -30,9 +30,9 @@ def _pair(text: str, kind: type, name: str) -> tuple:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gi-viewer", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    from gi_instrument import cli
+
+    parser = cli.parser("gi-viewer", __doc__.split("\n\n")[0].replace("``", ""), epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("run", nargs="?", help="run uid (or its beginning) or -N (N-th last run)")
     parser.add_argument("--data-dir", default=None,
                         help="data directory of the catalog and, live, of the journal to catch up from a run's "

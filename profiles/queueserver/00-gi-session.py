@@ -4,7 +4,9 @@ Builds one acquisition session from the environment of the RE manager's worker (
 suspenders and the tube heartbeat of :func:`~gi_instrument.session.start_session`, so a queued CT
 rides out tube faults and IOC restarts) and exposes the
 plans of :mod:`gi_instrument.plans` with the instrument already bound, so a queue item names only
-scan parameters (``gi_ct`` with ``exposure_s=60``), never a device:
+scan parameters (``gi_ct`` with ``exposure_s=60``); the devices by name (``tube``, ``g2``,
+``rotation``, ``sample``, ``camera``) for bluesky's ``mv``, ``count`` and ``scan``
+(``{"name": "mv", "args": ["rotation", 90]}``); ``warm_up_tube`` and ``take_test_image``:
 
 - ``GI_PROFILE``  profile name or path (default ``maast``)
 - ``GI_PREFIX``   PV prefix of the IOC (default ``GI:``)
@@ -27,6 +29,9 @@ the underlying plan before anything moves; a bad one fails the queue item with i
 import os
 import typing
 
+from bluesky.plan_stubs import mv
+from bluesky.plans import count, scan
+
 from gi_instrument import plans as gi_plans
 from gi_instrument.session import start_session
 
@@ -35,6 +40,8 @@ session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("G
                         camera_layout=os.environ.get("GI_CAMERA_LAYOUT", "scanner"),
                         zmq_publish=os.environ.get("GI_ZMQ_PUBLISH") or None)
 RE = session.RE
+inst = session.inst
+tube, g2, rotation, sample, camera = inst.tube, inst.g2, inst.rotation, inst.sample, inst.camera
 
 
 def gi_ct(*, exposure_s: typing.Optional[float] = None, angle_step_deg: typing.Optional[float] = None,
@@ -127,3 +134,25 @@ def dark_scan(*, n_frames: typing.Optional[int] = None, exposure_s: typing.Optio
         Extra start-document metadata.
     """
     return (yield from gi_plans.dark_scan(session.inst, n_frames=n_frames, exposure_s=exposure_s, md=md))
+
+
+def warm_up_tube():
+    """
+    Warm the X-ray tube up (takes the tube's warm-up time) and check that it is warm.
+    """
+    return (yield from gi_plans.warm_up_tube(session.inst))
+
+
+def take_test_image(*, exposure_s: typing.Optional[float] = None, md: typing.Optional[dict] = None):
+    """
+    One frame with X-rays on at the current positions (a run, stream ``primary``).
+
+    Parameters
+    ----------
+    exposure_s
+        Exposure, s (default: the profile's).
+    md
+        Extra start-document metadata.
+    """
+    return (yield from gi_plans.take_test_image(session.inst, exposure_s=exposure_s, md=md))
+

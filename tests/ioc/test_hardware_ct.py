@@ -63,7 +63,7 @@ def test_ct_through_bridge_iocs(RE, lab, documents, catalog):
     setup, inst = lab
     RE(gi_ct(inst, **CT))
     counts, files = _scans(documents)
-    assert counts == {"dark": 2, "reference": 10, "primary": 20, "baseline": 2}
+    assert counts == {"dark": 4, "reference": 10, "primary": 20, "baseline": 2}  # darks at both ends
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "success"
     run = catalog[-1]

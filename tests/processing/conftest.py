@@ -14,7 +14,10 @@ from event_model import compose_run
 from gi_instrument.catalog import catalog_paths, tiled_writer
 from gi_instrument.profile import load_profile
 
-P2_UM, STEPS, D_CM = 3.0, 5, 60.3
+P2_UM, STEPS = 3.0, 5
+D_CM = 80.4 - 80.4 / 3.56
+"""Lever arm d_eff, cm, of the TLI sample position (the runs written here carry TLI's geometry:
+sample 22.6 cm from the source, behind G1, so d_eff = L - l_s)."""
 
 
 def synthetic_ct(n_proj: int = 12, n_ref: int = 4, rows: int = 7, cols: int = 9, seed: int = 0):
@@ -78,7 +81,8 @@ def write_gi_ct_run(client, data_dir: Path, arrays: dict, plan_name: str = "gi_c
     frames_dir = catalog_paths(data_dir).frames
     profile = load_profile("tli")
     writer = tiled_writer(client)
-    geometry = {**profile.geometry_summary(), "binning": 1, "pixel_at_sample_um": voxel_um}
+    # the arrays are parallel projections (the TLI profile's default beam is a cone)
+    geometry = {**profile.geometry_summary(), "beam": "parallel", "binning": 1, "pixel_at_sample_um": voxel_um}
     run = compose_run(metadata={"plan_name": plan_name, "profile": profile.to_dict(),
                                 "geometry": geometry, "plan_args": {}})
     writer("start", run.start_doc)

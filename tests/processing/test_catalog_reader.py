@@ -19,6 +19,8 @@ def test_run_reads_back_to_the_sinograms_of_its_arrays(
     ct = open_ct_run(catalog, uid[:8])
     assert ct.uid == uid and ct.shape == (7, 9) and ct.n_dark == 2 and ct.steps == 5
     assert ct.voxel_um == 7.5 and ct.period_um == 3.0 and ct.g1_g2_cm == pytest.approx(60.3)
+    # TLI's sample sits 22.6 cm from the source, behind G1 (20.1 cm): d_eff = 80.4 - 22.6 cm
+    assert ct.lever_arm_cm == pytest.approx(80.4 - 80.4 / 3.56)
     assert len(ct.primary.angle_index) == 12 * 5
     assert sorted(ct.files) == ["dark", "primary", "reference"]  # HDF5 files read directly
     through_tiled = open_ct_run(catalog, uid, direct=False)

@@ -37,7 +37,7 @@ def test_sinograms_of_a_simulated_ct_match_the_exact_projections(
     ct = open_ct_run(catalog, ct_uid)
     n_proj = round(RANGE_DEG / STEP_DEG)
     rows, cols = instrument.camera.frame_shape()
-    assert ct.shape == (rows, cols) and ct.n_dark == N_DARK and ct.steps == 5
+    assert ct.shape == (rows, cols) and ct.n_dark == 2 * N_DARK and ct.steps == 5  # start and end
     assert sorted(set(ct.reference.angle_index)) == [0, 3, n_proj]
     sino = ct.sinograms(out_dir=tmp_path)
     assert sino.dpc.shape == (n_proj, rows, cols)
@@ -56,7 +56,7 @@ def test_sinograms_of_a_simulated_ct_match_the_exact_projections(
     centre = (slice(rows // 4, 3 * rows // 4), slice(cols // 4, 3 * cols // 4))
     t_ratio = sino.transmission[0][centre] / np.exp(-exact.attenuation[centre])
     assert abs(np.median(t_ratio) - 1) < 0.005  # measured: 3e-4
-    dphi = 2 * np.pi * ct.g1_g2_cm * 1e-2 * exact.refraction_rad / (ct.period_um * 1e-6)
+    dphi = 2 * np.pi * ct.lever_arm_cm * 1e-2 * exact.refraction_rad / (ct.period_um * 1e-6)
     measured, expected = sino.dpc[0][centre].ravel(), dphi[centre].ravel()
     assert np.corrcoef(measured, expected)[0, 1] > 0.9  # sign, orientation, drift (0.975)
     slope = np.polyfit(expected, measured, 1)[0]

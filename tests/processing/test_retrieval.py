@@ -14,6 +14,7 @@ from gi_instrument.processing.retrieval import (
     FLAG_SAMPLE_DARK,
     estimate_step_positions,
     fit_stepping,
+    lever_arm_cm,
     refraction_angle_rad,
     retrieve,
 )
@@ -204,3 +205,18 @@ def test_stepping_error_correction_recovers_common_position_errors() -> None:
     assert np.median(err_fixed) < np.median(err_plain) / 10  # measured / 15
     with pytest.raises(ValueError, match="does not vary"):
         estimate_step_positions(curves(nominal, 1000.0, 0.2, np.zeros((8, 8))), P2_UM)
+
+
+@pytest.mark.parametrize("source_sample_cm, expected_cm", [
+    (20.1, 60.3),                 # sample at G1: the G1-G2 distance
+    (80.4 / 3.56, 80.4 - 80.4 / 3.56),   # TLI: behind G1, L - l_s
+    (108.8 / 2.33, 54.4 * (108.8 / 2.33) / 54.4),  # MAAST-like upstream: d l_s / L1
+    (10.0, 60.3 * 10.0 / 20.1),
+])
+def test_lever_arm_of_the_sample_position(source_sample_cm, expected_cm):
+    """Donath et al. 2009: d_eff = L - l_s downstream of G1, d l_s / L1 upstream (TLI distances
+    20.1 + 60.3 cm, except the MAAST row, 54.4 + 54.4 cm)."""
+    l1, d = (54.4, 54.4) if source_sample_cm == 108.8 / 2.33 else (20.1, 60.3)
+    assert lever_arm_cm(l1, d, source_sample_cm) == pytest.approx(expected_cm, rel=1e-12)
+    with pytest.raises(ValueError, match="before G2"):
+        lever_arm_cm(l1, d, l1 + d + 1.0)

@@ -4,6 +4,7 @@ quadratic in t, the complex stepping term from ``exp(-D + i dphi)``, no caches."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,12 +13,16 @@ from numpy.typing import NDArray
 
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.sim.forward import BeamGeometry, Projector
+from gi_instrument.sim.interferometer import profile_lever_arm_m
 from gi_instrument.sim.materials import breast_materials
 from gi_instrument.sim.phantom import Phantom
 from gi_instrument.sim.scanner_model import ScannerModel, Window, detector_maps
 from gi_instrument.sim.shapes import Cylinder, Ellipsoid, Shape, Sphere
 
-MAAST = load_profile("maast")
+_MAAST = load_profile("maast")
+MAAST = dataclasses.replace(  # parallel beam, no blur: the reference below computes neither
+    _MAAST, source=dataclasses.replace(_MAAST.source, spot_size_um=1e-9),
+    simulation=dataclasses.replace(_MAAST.simulation, beam="parallel", psf_fwhm_um=0.0))
 
 
 def reference_chord_m(shape: Shape, o: NDArray, d: NDArray) -> NDArray:
@@ -79,7 +84,7 @@ def reference_terms(profile: Profile, phantom: Phantom, angle_deg: float, offset
     v = (det.height_px / 2 - sub_rows * binning) * voxel_m
     mu, delta, eps = reference_line_integrals(phantom, angle_deg, offset_m, u_edges, v)
     attenuation, darkfield = 0.5 * (mu[:, 1:] + mu[:, :-1]), 0.5 * (eps[:, 1:] + eps[:, :-1])
-    dphi = (2 * math.pi * profile.geometry.g1_g2_cm * 1e-2 / (profile.gratings.g2_period_um * 1e-6)
+    dphi = (2 * math.pi * profile_lever_arm_m(profile) / (profile.gratings.g2_period_um * 1e-6)
             * np.diff(delta, axis=1) / (u_edges[1] - u_edges[0]))
     shape = (window.rows, s, window.cols, s)
     s0 = np.exp(-attenuation).reshape(shape).mean(axis=(1, 3))

@@ -13,6 +13,7 @@ import pytest
 from gi_instrument.processing import retrieve
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.sim.forward import BeamGeometry, Projector
+from gi_instrument.sim.interferometer import profile_lever_arm_m
 from gi_instrument.sim.materials import breast_materials
 from gi_instrument.sim.phantom import Inclusion, Phantom
 from gi_instrument.sim.scanner_model import ScannerModel, Window, detector_maps
@@ -154,7 +155,7 @@ def test_retrieved_signals_are_the_projected_integrals():
     assert smooth.sum() > 2000
     np.testing.assert_allclose(r.transmission[smooth], np.exp(-sig.attenuation[smooth]), rtol=2e-3)
     np.testing.assert_allclose(r.darkfield[smooth], np.exp(-sig.darkfield[smooth]), rtol=2e-3)
-    dphi = 2 * np.pi * TLI.geometry.g1_g2_cm * 1e-2 * sig.refraction_rad / (TLI.gratings.g2_period_um * 1e-6)
+    dphi = 2 * np.pi * profile_lever_arm_m(TLI) * sig.refraction_rad / (TLI.gratings.g2_period_um * 1e-6)
     assert np.abs(dphi[smooth]).max() > 0.1
     np.testing.assert_allclose(r.dpc[smooth], dphi[smooth], atol=0.02 * np.abs(dphi[smooth]).max())
 
@@ -167,9 +168,10 @@ def test_cached_binned_frames_take_milliseconds(model):
     assert (time.perf_counter() - t) / 20 < 0.03
 
 
-def test_cone_beam_option_magnifies_the_far_side():
-    cone = ScannerModel(with_simulation(TLI, beam="cone"), seed=1)
-    parallel = ScannerModel(TLI, seed=1)
+def test_cone_beam_default_magnifies_the_far_side():
+    assert TLI.simulation.beam == "cone" and load_profile("maast").simulation.beam == "cone"
+    cone = ScannerModel(TLI, seed=1)
+    parallel = ScannerModel(with_simulation(TLI, beam="parallel"), seed=1)
     kw = dict(angle_deg=0.0, g2_um=0.0, exposure_s=1.0, current_mA=1.5, time_s=0.0, binning=8)
     np.testing.assert_array_equal(cone.expected_photons(sample_offset_mm=OUT_MM, **kw),
                                   parallel.expected_photons(sample_offset_mm=OUT_MM, **kw))

@@ -51,6 +51,7 @@ from gi_instrument.processing import (
     attenuation_per_m,
     delta_from_dpc,
     fbp,
+    lever_arm_cm,
     mip,
     retrieve,
     sinograms_from_arrays,
@@ -197,8 +198,10 @@ def _reconstruct(stacks: dict[str, NDArray], profile: Profile, truncation: str =
     assert not sino.flags.any(), "no pixel of the simulated CT should be flagged"
     line = -np.log(sino.transmission)
     container = (fit_container(line, sino.angles_deg) if truncation == "cylinder" else None)
+    geometry = profile.geometry_summary()  # as in the run's metadata
+    d_eff_cm = lever_arm_cm(geometry["source_g1_cm"], geometry["g1_g2_cm"], geometry["source_sample_cm"])
     delta = delta_from_dpc(sino.dpc, sino.angles_deg, profile.gratings.g2_period_um,
-                           profile.geometry.g1_g2_cm, truncation=truncation, container=container)
+                           d_eff_cm, truncation=truncation, container=container)
     mu = attenuation_per_m(fbp(line, sino.angles_deg, truncation=truncation, container=container),
                            profile.voxel_um * BINNING)
     return Tomograms(delta, mu)

@@ -54,7 +54,7 @@ def test_fitted_visibility_at_a_pixel_matches_the_profile(run_window):
         shown_v = (y.max() - y.min()) / (y.max() + y.min())
         assert shown_v == pytest.approx(view.stepping.curve.visibility, rel=1e-3)
         assert shown_v == pytest.approx(load_profile("maast").performance.visibility, rel=0.25)
-        assert f"V = {100 * shown_v:.1f} %" in view.stepping.plotItem.titleLabel.text
+        assert f"V = {100 * view.stepping.curve.visibility:.1f} %" in view.stepping.plotItem.titleLabel.text
         px, py = view.stepping.points.getData()
         model_at_points = np.interp(px, x, y)
         assert np.abs(py - model_at_points).max() < 0.1 * (y.max() - y.min())
@@ -82,9 +82,9 @@ def test_live_state_followed_the_run(live_run, catalog):
     status = state.status()
     assert (status.uid, status.running, status.exit_status) == (uid, False, "success")
     assert status.projections_done == status.projections_total == 4
-    assert status.frames_done == status.frames_expected == 2 + (4 + 3) * 5
+    assert status.frames_done == status.frames_expected == 2 * 2 + (4 + 3) * 5  # darks at both ends
     assert status.time_left_s == 0 and status.stalls == 0
-    assert len(status.dark) == 2
+    assert len(status.dark) == 2 * 2  # start and end
     assert (status.latest_scan.stream, status.latest_scan.angle_index) == ("reference", 4)  # the final one
     assert status.latest_primary.angle_index == 3
     frames = status.latest_primary.read().frames  # straight from the detector's files
@@ -109,10 +109,10 @@ def test_live_window_reads_only_the_newest_scans(qt_app, qtbot, live_run, monkey
     window = windows.LiveWindow(state, refresh_s=60)
     qtbot.addWidget(window)
     window.refresh()
-    assert sorted(reads) == [2, 5, 5]
+    assert sorted(reads) == [4, 5, 5]  # the 2 + 2 darks of both ends, two stepping scans
     text = window.status_label.text()
     assert f"run {uid[:8]} gi_ct: finished (success)" in text and "projections 4 / 4" in text
-    assert "frames 37 / 37" in text and "stalls 0" in text
+    assert "frames 39 / 39" in text and "stalls 0" in text
     status = state.status()
     view = window.view
     np.testing.assert_array_equal(view.frame_panel.image, status.latest_reference.read().frames[-1])

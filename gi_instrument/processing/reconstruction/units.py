@@ -48,7 +48,9 @@ def delta_from_dpc(
             (angles, rows, cols), rad.
         angles_deg: projection angles, deg.
         period_um: G2 period p2, um.
-        g1_g2_cm: G1-G2 distance d, cm.
+        g1_g2_cm: distance that turns the refraction angle into the fringe shift, cm: the lever
+            arm of the sample position (:func:`~gi_instrument.processing.retrieval.lever_arm_cm`;
+            the G1-G2 distance only for a sample at G1).
         fbp_kwargs: passed to :func:`fbp` (``center_px``, ``backend``, ``out``, ...). With the
             container wider than the field, ``truncation="cylinder"`` and ``container=``
             :func:`~gi_instrument.processing.truncation.fit_container` of the ``-ln T`` sinogram
