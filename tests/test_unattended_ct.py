@@ -27,7 +27,7 @@ from gi_instrument.suspenders import install_suspenders
 pytestmark = [pytest.mark.ioc, pytest.mark.timeout(300)]
 
 CT = dict(exposure_s=1.0, angle_step_deg=18.5, range_deg=185.0, reference_every_deg=92.5, n_darks=5)
-"""10 projections, references before 0 and 5: 12 stepping scans of 5 frames, and 5 darks."""
+"""10 projections, references before 0 and 5: 12 stepping scans of 5 frames, and 5 darks at each end."""
 N_PROJECTIONS, REFERENCES = 10, [0, 5]
 
 NIGHT = [
@@ -86,7 +86,8 @@ def test_a_night_of_faults_gives_one_complete_run(RE, instrument, catalog, sim_i
         got = sorted((f["frame_angle_index"], f["frame_step_index"]) for f in frames)
         assert got == [(i, k) for i in indices for k in range(5)], stream
         assert all(f["tube_xray_on"] == 1 and f["tube_arc"] == 0 for f in frames)
-    assert len(_events(disturbed, "dark")) == 5
+    darks = sorted(f["frame_angle_index"] for f in _events(disturbed, "dark"))
+    assert darks == [-2] * 5 + [-1] * 5                     # start (-1) and end (-2) darks, once each
     # what happened is in the run: suspensions and discarded attempts, each with its cause. The
     # interlock's minute is 6 ms real here: it may fall between two exposures and then disturb
     # nothing (test_faults.py checks its suspension with an exposure held open)
