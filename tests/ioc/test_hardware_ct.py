@@ -95,7 +95,7 @@ def test_tube_reboot_between_scans_is_ridden_out(RE, lab, documents):
         RE.unsubscribe(token)
     assert seen
     counts, files = _scans(documents)
-    assert counts == {"dark": 2, "reference": 10, "primary": 20, "baseline": 2}
+    assert counts == {"dark": 4, "reference": 10, "primary": 20, "baseline": 2}  # darks at both ends
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "success"
     descriptors = {doc["uid"]: doc["name"] for name, doc in documents if name == "descriptor"}
