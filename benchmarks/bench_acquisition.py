@@ -3,8 +3,10 @@
 Overhead per frame = (wall time - sum of the scaled nominal exposures) / frames, for 256 x 256
 frames (MAAST at binning 8) on the simulated IOC. The baseline is ``bluesky.plans.scan`` of an
 ``ophyd.sim`` motor and detector (per event), measured in the same process. Both are measured
-without subscriptions, and the CT also with the embedded tiled catalog writing every run.
-Target (walking skeleton): CT overhead <= 2x the bare scan's per-event time. The IOC's
+without subscriptions, and the CT also with the catalog writing live as a session does (the
+document journal in the RunEngine, the live catalog writer following it in its own process),
+plus how long after ``RE()`` returns the catalog has the whole run.
+Target: CT overhead <= 2x the bare scan's per-event time, also with the catalog live. The IOC's
 resident memory is sampled before and after each CT (flat: no growth per frame); use
 ``--binning 1`` for full 2048 x 2048 frames. ``--camera-layout areadetector`` measures the path
 of a standard areaDetector camera (the client steps G2 and exposes frame by frame).
@@ -57,7 +59,7 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("VmRSS not found")
 
 
-def ct_overhead_s_per_frame(inst, RE, args) -> tuple[float, int]:
+def ct_overhead_s_per_frame(inst, RE, args) -> tuple[float, int, str]:
     from gi_instrument.plans import gi_ct
 
     docs: list[dict] = []
@@ -70,7 +72,7 @@ def ct_overhead_s_per_frame(inst, RE, args) -> tuple[float, int]:
     RE.unsubscribe(token)
     frames = docs[0]["schedule"]["frames_expected"]
     exposure_real = frames * args.exposure_s * args.time_scale
-    return (wall - exposure_real) / frames, frames
+    return (wall - exposure_real) / frames, frames, docs[0]["uid"]
 
 
 def main() -> None:
@@ -86,14 +88,15 @@ def main() -> None:
 
     from bluesky import RunEngine
 
-    from gi_instrument.catalog import catalog_paths, open_catalog, tiled_writer
+    from gi_instrument.catalog import catalog_paths, document_journal, open_catalog
+    from gi_instrument.catalog_follower import start_follower, wait_for_stop
     from gi_instrument.devices import make_instrument
     from gi_instrument.profile import load_profile
     from gi_instrument.sim.launcher import SimIOC
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = catalog_paths(tmp)
-        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning,
+        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning, data_root=tmp,
                      extra_args=("--camera-layout", args.camera_layout))
         ioc.apply_client_env()
         with ioc:
@@ -103,10 +106,19 @@ def main() -> None:
             RE = RunEngine({})
             bare = bare_scan_s_per_event(200)
             rss = [rss_mib(ioc.pid)]
-            plain, frames = ct_overhead_s_per_frame(inst, RE, args)
+            plain, frames, _ = ct_overhead_s_per_frame(inst, RE, args)
             rss.append(rss_mib(ioc.pid))
-            RE.subscribe(tiled_writer(open_catalog(tmp)))
-            with_catalog, _ = ct_overhead_s_per_frame(inst, RE, args)
+            client = open_catalog(tmp)
+            RE.subscribe(document_journal(paths))
+            journal_only, _, journal_uid = ct_overhead_s_per_frame(inst, RE, args)
+            follower = start_follower(paths)
+            wait_for_stop(client, journal_uid, timeout_s=600)   # the follower catches up from the journal
+            with_catalog, _, uid = ct_overhead_s_per_frame(inst, RE, args)
+            t0 = time.perf_counter()
+            wait_for_stop(client, uid, timeout_s=600)
+            catalog_lag = time.perf_counter() - t0
+            follower.terminate()
+            follower.wait()
             rss.append(rss_mib(ioc.pid))
             bare_again = bare_scan_s_per_event(200)
             from epics import ca
@@ -120,11 +132,16 @@ def main() -> None:
     print(f"gi_ct overhead, no subscriptions:      {plain * 1e3:6.2f} ms per frame  ratio {plain / bare:4.2f}")
     print(f"  of which the simulator's physics:    {physics * 1e3:6.2f} ms per frame; the rest "
           f"{(plain - physics) * 1e3:.2f} ms  ratio {(plain - physics) / bare:4.2f}")
-    print(f"gi_ct overhead, with tiled catalog:    {with_catalog * 1e3:6.2f} ms per frame  ratio {with_catalog / bare:4.2f}")
+    print(f"gi_ct overhead, document journal:     {journal_only * 1e3:6.2f} ms per frame  ratio {journal_only / bare:4.2f}"
+          "  (the RunEngine's share of the live catalog)")
+    print(f"gi_ct overhead, catalog written live: {with_catalog * 1e3:6.2f} ms per frame  ratio {with_catalog / bare:4.2f}"
+          "  (journal + follower process on the same cores)")
+    print(f"  whole run in the catalog {catalog_lag:.1f} s after RE() returned")
     print(f"IOC resident memory: {rss[0]:.0f} MiB before, {rss[1]:.0f} after CT 1, {rss[2]:.0f} after CT 2 "
           f"({(rss[2] - rss[1]) / frames * 1024:+.1f} KiB per frame over CT 2)")
     print(f"target: ratio <= 2.0 -> {'met' if plain / bare <= 2.0 else 'NOT met'} without subscriptions, "
-          f"{'met' if with_catalog / bare <= 2.0 else 'NOT met'} with the catalog")
+          f"{'met' if journal_only / bare <= 2.0 else 'NOT met'} with the journal, "
+          f"{'met' if with_catalog / bare <= 2.0 else 'NOT met'} with the catalog live")
 
 
 if __name__ == "__main__":

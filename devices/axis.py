@@ -38,8 +38,8 @@ class PutCompletePositioner(Device):
 
     setpoint = Cpt(EpicsSignal, Positioner.POS, put_complete=True, kind="normal")
     readback = Cpt(EpicsSignalRO, Positioner.POS_RBV, kind="hinted")
-    low_limit_travel = Cpt(EpicsSignal, Positioner.LOW_LIMIT, kind="config", auto_monitor=True)
-    high_limit_travel = Cpt(EpicsSignal, Positioner.HIGH_LIMIT, kind="config", auto_monitor=True)
+    low_limit_travel = Cpt(EpicsSignalRO, Positioner.LOW_LIMIT, kind="config", auto_monitor=True)
+    high_limit_travel = Cpt(EpicsSignalRO, Positioner.HIGH_LIMIT, kind="config", auto_monitor=True)
     status_message = Cpt(EpicsSignalRO, Positioner.STATUS_RBV, string=True, kind="omitted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

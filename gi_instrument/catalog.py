@@ -18,12 +18,16 @@ carries the bluesky catalog spec, which a bare ``tiled serve catalog`` would not
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["DATA_DIR_ENV", "CatalogPaths", "default_data_dir", "catalog_paths", "open_catalog", "tiled_writer",
-           "document_journal", "ingest_journal"]
+           "document_journal", "read_journal", "crash_stop", "close_journal", "ingest_journal"]
 
 DATA_DIR_ENV = "GI_DATA_DIR"
 _RUN_SPECS = [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}]
@@ -114,11 +118,17 @@ def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> 
     return from_context(context)
 
 
-def tiled_writer(client: Any) -> Any:
-    """A bluesky callback that writes runs (documents + frame references) into ``client``."""
-    from bluesky.callbacks.tiled_writer import TiledWriter
+def tiled_writer(client: Any, batch_size: int = 10000) -> Any:
+    """A bluesky callback that writes runs (documents + frame references) into ``client``.
 
-    return TiledWriter(client)
+    bluesky-tiled-plugins' TiledWriter: events and frame references are written in batches of
+    ``batch_size`` events per stream (and at the stop document), with one update of a stream's
+    frame-file list per batch, so closing a run costs about the same whatever its number of files
+    (bluesky's own copy rewrites the list once per file: minutes for a CT).
+    """
+    from bluesky_tiled_plugins.writing.tiled_writer import TiledWriter
+
+    return TiledWriter(client, batch_size=batch_size)
 
 
 def document_journal(paths: CatalogPaths) -> Any:
@@ -133,21 +143,75 @@ def document_journal(paths: CatalogPaths) -> Any:
     return RunRouter([factory])
 
 
+def read_journal(journal: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """The (name, document) pairs of a journal file, in order; a last line cut short by a crash
+    is left out. Raises ValueError unless the first document is a start document."""
+    text = Path(journal).read_text(encoding="utf-8")
+    items = []
+    for line in text.splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break  # written halfway when the process died
+        if line.strip():
+            item = json.loads(line)
+            items.append((item["name"], item["doc"]))
+    if not items or items[0][0] != "start":
+        raise ValueError(f"{journal}: not a run journal (no start document first)")
+    return items
+
+
+def crash_stop(items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The stop document of a run whose journal ``items`` end without one (its process was
+    killed): exit status ``abort``, reason ``crashed``, the events it has per stream."""
+    start = items[0][1]
+    streams = {doc["uid"]: doc["name"] for name, doc in items if name == "descriptor"}
+    counts: dict[str, int] = dict.fromkeys(streams.values(), 0)
+    for name, doc in items:
+        if name == "event":
+            counts[streams[doc["descriptor"]]] += 1
+        elif name == "event_page":
+            counts[streams[doc["descriptor"]]] += len(doc["seq_num"])
+    times = [t for _, doc in items for t in np.atleast_1d(doc.get("time", start["time"]))]
+    return {"uid": str(uuid.uuid4()), "time": float(max(times)),
+            "run_start": start["uid"], "exit_status": "abort", "reason": "crashed", "num_events": counts}
+
+
+def close_journal(journal: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """The documents of a journal, after appending :func:`crash_stop` to it if it has no stop
+    document (its run's process was killed)."""
+    items = read_journal(journal)
+    if items[-1][0] != "stop":
+        stop = crash_stop(items)
+        with open(journal, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"name": "stop", "doc": stop}) + "\n")
+        items.append(("stop", stop))
+    return items
+
+
+def _without_dangling_frames(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """``items`` without the frame references (stream_resource / stream_datum) after the last
+    event: a process killed between a frame's reference and its event leaves such a reference,
+    which would give a stream more frames than rows."""
+    last_event = max((i for i, (name, _) in enumerate(items) if name in ("event", "event_page")), default=0)
+    return [item for i, item in enumerate(items)
+            if i <= last_event or item[0] not in ("stream_resource", "stream_datum")]
+
+
 def ingest_journal(client: Any, journal: str | Path) -> str:
     """Write the run recorded in a journal file into ``client``; returns its uid.
 
-    Refuses a run the catalog already holds (nothing is overwritten).
+    A run the catalog already holds complete (with its stop document) is refused: nothing is
+    overwritten. A crashed run is repaired: a journal without a stop document gets one
+    (:func:`crash_stop`, also appended to the journal), and a catalog entry without a stop
+    document (the live writer was cut off) is rewritten from the journal, which holds all of it
+    (but a frame reference whose event the killed process never emitted).
     """
-    import json
-
-    lines = Path(journal).read_text(encoding="utf-8").splitlines()
-    items = [json.loads(line) for line in lines if line.strip()]
-    if not items or items[0]["name"] != "start":
-        raise ValueError(f"{journal}: not a run journal (no start document first)")
-    uid = items[0]["doc"]["uid"]
+    items = _without_dangling_frames(close_journal(journal))
+    uid = items[0][1]["uid"]
     if uid in client:
-        raise ValueError(f"run {uid} is already in the catalog")
+        if client[uid].metadata.get("stop") is not None:
+            raise ValueError(f"run {uid} is already in the catalog")
+        client.delete_contents(uid, recursive=True, external_only=False)
     writer = tiled_writer(client)
-    for item in items:
-        writer(item["name"], item["doc"])
+    for name, doc in items:
+        writer(name, doc)
     return uid

@@ -44,6 +44,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_demo(args: argparse.Namespace) -> str:
     """Run the demo CT; returns the run uid."""
     from gi_instrument.catalog import catalog_paths
+    from gi_instrument.catalog_follower import wait_for_stop
     from gi_instrument.plans import gi_ct
     from gi_instrument.profile import load_profile
     from gi_instrument.session import start_session
@@ -54,7 +55,7 @@ def run_demo(args: argparse.Namespace) -> str:
     print(f"gi-demo: profile {profile.name}, data directory {paths.root}")
     ioc = SimIOC(args.profile, time_scale=args.time_scale, binning=args.binning, seed=args.seed,
                  extra_args=("--phantom", args.phantom) if args.phantom else (),
-                 log_path=paths.root / "gi-sim-ioc.log")
+                 log_path=paths.root / "gi-sim-ioc.log", data_root=paths.root)
     ioc.apply_client_env()
     with ioc:
         print(f"gi-demo: simulated IOC on 127.0.0.1:{ioc.port}, prefix {ioc.prefix}")
@@ -68,7 +69,7 @@ def run_demo(args: argparse.Namespace) -> str:
         (uid,) = session.RE(plan)
         elapsed = time.monotonic() - t0
         disconnect_clients()
-    run = session.client[uid]
+    run = wait_for_stop(session.client, uid)
     print(f"gi-demo: run {uid} finished in {elapsed:.1f} s")
     for stream in ("dark", "reference", "primary"):
         shape = run[stream]["camera_image"].shape

@@ -10,7 +10,7 @@ Layout (NXtomo application definition, plus the phase-stepping fields)::
           data                  (frames, rows, cols) uint16: a virtual dataset over the detector's
                                 HDF5 files (or a copy, ``copy=True``)
           image_key             (frames,) int8: 0 projection, 1 flat (reference), 2 dark
-          frame_angle_index     (frames,) projection index (-1 for darks)
+          frame_angle_index     (frames,) projection index (-1 for the darks at the start, -2 at the end)
           frame_step_index      (frames,) phase step 0..steps-1 (darks: frame number)
           count_time            (frames,) s: nominal exposure
           x_pixel_size, y_pixel_size   m: the binned detector pixel
@@ -19,7 +19,8 @@ Layout (NXtomo application definition, plus the phase-stepping fields)::
       /sample                   NXsample: name, rotation_angle (frames,) degree, x_translation (frames,) m
       /data                     NXdata, signal "data": links to data, image_key, rotation_angle
 
-Frames are in acquisition order (darks, then references and projections as they were taken), so
+Frames are in acquisition order (darks, references and projections as they were taken, darks again
+at the end), so
 a tool that interpolates flats in time finds them where they were measured. A virtual dataset
 stores each frame's source file path relative to the NXtomo file when it can (keep the file
 beside the data directory's ``frames/`` or move them together), else absolute.

@@ -194,7 +194,8 @@ def process_run(
         "flagged_fraction": float(np.count_nonzero(sino.flags) / sino.flags.size),
         "n_projections": n_proj, "angle_range_deg": [float(angles.min()), float(angles.max())],
     }
-    metadata = {"run_uid": ct.uid, "profile": ct.start.get("profile"),
+    metadata = {"run_uid": ct.uid, "run_uids": getattr(ct, "uids", [ct.uid]),
+                "incomplete": getattr(ct, "incomplete", None) or False, "profile": ct.start.get("profile"),
                 "geometry": run_geometry(ct, n_proj), "plan_args": ct.start.get("plan_args"),
                 "processing": parameters}
     labels = volume_labels(ct)
@@ -335,6 +336,27 @@ def _assess(ct: Any, sino: Any, volumes: dict[str, Any], out: Path, *, truncatio
         **kwargs)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gi_instrument.catalog import DATA_DIR_ENV
 
@@ -343,12 +365,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.parser("gi-process", "Reconstruct a gi_ct run from the catalog into volumes, TIFF stacks and PNG\n"
                         "previews, with a quality report (FRC resolution, visibility, angular\n"
                         "sensitivity, SNR). Output: DATA_DIR/processed/<uid[:8]>/ unless --out.")
-    parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run")
+    parser.add_argument("run", help="run uid (or its beginning), or -N for the N-th last run; any run of a "
+                                    "CT split over resumed runs processes the whole CT")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="process a CT whose latest run failed, was aborted or died (marked "
+                             "'incomplete' in volumes.h5)")
     parser.add_argument("--out", default=None,
                         help="output folder (default DATA_DIR/processed/<uid[:8]>)")
     parser.add_argument("--data-dir", default=None,
                         help=f"catalog directory (default ${DATA_DIR_ENV} or ~/gi-data)")
-    parser.add_argument("--memory-gib", type=float, default=2.0,
+    parser.add_argument("--memory-gib", type=_positive_float, default=2.0,
                         help="memory budget of one row chunk, GiB (default 2)")
     parser.add_argument("--nearest-reference", action="store_true",
                         help="use the nearest reference scan instead of interpolating in time")
@@ -358,10 +384,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="estimate each scan's G2 step positions from its curves")
     parser.add_argument("--beam", choices=("cone", "parallel"), default=None,
                         help="beam geometry (default: the run's)")
-    parser.add_argument("--center-px", type=float, default=None,
+    parser.add_argument("--center-px", type=_finite_float, default=None,
                         help="detector column of the rotation axis on the mid-plane row "
                              "(default: found in the data)")
-    parser.add_argument("--tilt-deg", type=float, default=0.0,
+    parser.add_argument("--tilt-deg", type=_finite_float, default=0.0,
                         help="with --center-px: lean of the rotation axis in the detector plane, "
                              "deg (default 0)")
     parser.add_argument("--no-find-axis", action="store_true",
@@ -378,7 +404,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-darkfield-bias", action="store_true",
                         help="keep the visibilities' noise bias (default: subtract it, with the "
                              "detector noise measured on the first reference scan)")
-    parser.add_argument("--mip-slices", type=int, default=32,
+    parser.add_argument("--mip-slices", type=_positive_int, default=32,
                         help="central slices in the maximum-intensity projection (default 32)")
     parser.add_argument("--no-quality", action="store_true",
                         help="skip the quality report (FRC, visibility, sigma_alpha, SNR)")
@@ -399,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _process(args: argparse.Namespace) -> None:
     from gi_instrument.catalog import catalog_paths, open_catalog
-    from gi_instrument.processing.catalog_reader import open_ct_run
+    from gi_instrument.processing.catalog_reader import open_ct_chain
     from gi_instrument.processing.quality_report import format_quality, parse_region
 
     check_region = args.snr_region is not None and not args.no_quality
@@ -407,11 +433,15 @@ def _process(args: argparse.Namespace) -> None:
         parse_region(args.snr_region)  # its syntax, before opening the catalog
     paths = catalog_paths(args.data_dir, create=False)
     client = open_catalog(paths.root, create=False)
-    ct = open_ct_run(client, args.run)
+    ct = open_ct_chain(client, args.run, allow_incomplete=args.allow_incomplete)
+    if ct.incomplete:
+        print(f"gi-process: incomplete CT ({ct.incomplete}), processed as it is (--allow-incomplete)",
+              file=sys.stderr)
     out = Path(args.out) if args.out else paths.root / "processed" / ct.uid[:8]
     if check_region:
         parse_region(args.snr_region, (ct.shape[1], ct.shape[1]))  # fail before the work
-    print(f"gi-process: run {ct.uid} ({ct.profile.name}, {len(ct.primary.angle_index)} "
+    print(f"gi-process: run {' + '.join(u[:8] for u in ct.uids)} ({ct.profile.name}, "
+          f"{len(ct.primary.angle_index)} "
           f"projection frames, {ct.shape[0]} x {ct.shape[1]} px, voxel {ct.voxel_um:.4g} um)"
           f" -> {out}", file=sys.stderr)
     written = process_run(

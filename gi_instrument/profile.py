@@ -54,21 +54,21 @@ class Source:
 
     kind: Literal["microfocus", "maast"]
     """``microfocus`` (with a G0 source grating) or ``maast`` (structured anode, no G0)."""
-    voltage_kV: float = _num(0, 200)
+    voltage_kV: float = _num(5, 200)
     """Operating high voltage, kV."""
-    current_mA: float = _num(0, 100)
+    current_mA: float = _num(1e-3, 100)
     """Operating tube current, mA."""
-    power_W: float = _num(0, 10000)
+    power_W: float = _num(0.01, 10000)
     """Deposited power at the operating point, W (must equal kV x mA)."""
-    spot_size_um: float = _num(0, 1000)
+    spot_size_um: float = _num(0.1, 1000)
     """Source (focal spot) size, um (the simulator's Gaussian spot has this FWHM)."""
     design_energy_keV: float = _num(1, 200)
     """Design energy of the interferometer, keV."""
-    max_voltage_kV: float = _num(0, 200)
+    max_voltage_kV: float = _num(5, 200)
     """Highest high voltage the tube accepts, kV."""
-    max_current_mA: float = _num(0, 100)
+    max_current_mA: float = _num(1e-3, 100)
     """Highest current the tube accepts, mA."""
-    max_power_W: float = _num(0, 10000)
+    max_power_W: float = _num(0.01, 10000)
     """Highest power the target accepts, W."""
     warmup_s: float = _num(0, 36000, lo_open=False)
     """Warm-up time after switching on before X-rays are usable, s."""
@@ -78,13 +78,13 @@ class Source:
 class Gratings:
     """Grating periods (um) and Talbot order."""
 
-    g1_period_um: float = _num(0, 100)
+    g1_period_um: float = _num(0.1, 100)
     """G1 (phase grating) period, um."""
-    g2_period_um: float = _num(0, 100)
+    g2_period_um: float = _num(0.1, 100)
     """G2 (analyser grating) period, um; the phase-stepping period."""
     talbot_order: int = _num(0, 1000)
     """Fractional Talbot order of the G1-G2 distance."""
-    g0_period_um: float | None = _num(0, 100)
+    g0_period_um: float | None = _num(0.1, 100)
     """G0 (source grating) period, um; only for a ``microfocus`` source."""
 
 
@@ -92,13 +92,13 @@ class Gratings:
 class Geometry:
     """Distances along the beam, cm, and magnification at the sample."""
 
-    source_g1_cm: float = _num(0, 1000)
+    source_g1_cm: float = _num(1, 1000)
     """Source (G0 for TLI, anode for MAAST) to G1 distance l, cm."""
-    g1_g2_cm: float = _num(0, 1000)
+    g1_g2_cm: float = _num(1, 1000)
     """G1 to G2 distance d, cm (enters the refraction angle alpha = p2 dphi / (2 pi d))."""
     magnification: float = _num(1, 100, lo_open=False)
     """Geometrical magnification at the sample position."""
-    field_of_view_cm: float = _num(0, 100)
+    field_of_view_cm: float = _num(0.01, 100)
     """Largest field of view at the sample, cm (edge of a cube)."""
 
 
@@ -106,7 +106,7 @@ class Geometry:
 class Detector:
     """The sCMOS camera."""
 
-    pixel_um: float = _num(0, 1000)
+    pixel_um: float = _num(0.1, 1000)
     """Detector pixel size, um."""
     width_px: int = _num(0, 65536)
     """Sensor width, pixels."""
@@ -122,7 +122,7 @@ class Stepping:
 
     steps: int = _num(2, 1000, lo_open=False)
     """Number of G2 positions per stepping scan."""
-    step_um: float = _num(0, 100)
+    step_um: float = _num(0.001, 100)
     """G2 step size, um (steps x step_um must be one G2 period)."""
 
 
@@ -138,11 +138,11 @@ class CT:
     """Angular increment between projections, deg."""
     reference_every_deg: float = _num(0, 720)
     """Angular interval between reference (flat) stepping scans, from the first angle on, deg."""
-    exposure_s: float = _num(0, 3600)
+    exposure_s: float = _num(1e-4, 3600)
     """Default exposure per phase step, s."""
-    min_exposure_s: float = _num(0, 3600)
+    min_exposure_s: float = _num(1e-4, 3600)
     """Shortest exposure per step the camera is used with, s."""
-    max_exposure_s: float = _num(0, 3600)
+    max_exposure_s: float = _num(1e-4, 3600)
     """Longest exposure per step the camera is used with, s."""
     dark_frames: int = _num(0, 1000, lo_open=False)
     """Dark frames (X-rays off) taken at the start of a CT."""

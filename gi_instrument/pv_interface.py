@@ -135,8 +135,9 @@ class Positioner:
 
     POS = PV("Pos", float, "setpoint (put completes after the move)", writer="client")
     POS_RBV = PV("Pos_RBV", float, "measured position")
-    LOW_LIMIT = PV("LowLimit", float, "lowest setpoint accepted", writer="client")
-    HIGH_LIMIT = PV("HighLimit", float, "highest setpoint accepted", writer="client")
+    LOW_LIMIT = PV("LowLimit", float, "lowest setpoint accepted (fixed by the profile or the controller's "
+                   "travel, not writable over Channel Access)")
+    HIGH_LIMIT = PV("HighLimit", float, "highest setpoint accepted (fixed like LowLimit)")
     STATUS_RBV = PV("Status_RBV", str, "last message (OK, or why a move failed)")
     STALL = PV("Stall", int, "1: the next move stops half-way", writer="fault")
 

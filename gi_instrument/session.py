@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from gi_instrument.ca_repeater import ensure_repeater
-from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog, tiled_writer
+from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog
+from gi_instrument.catalog_follower import start_follower, wait_for_stop
 from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.logs import log_runs, log_to_file
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
 from gi_instrument.suspenders import Heartbeat, install_suspenders
 
-__all__ = ["Session", "start_session", "persistent_metadata", "CA_ENV_FIX"]
+__all__ = ["Session", "start_session", "await_catalog", "persistent_metadata", "CA_ENV_FIX"]
 
 CA_ENV_FIX = ("set EPICS_CA_ADDR_LIST=<IOC host>[:port] EPICS_CA_AUTO_ADDR_LIST=NO, "
               "or start a simulated scanner with gi-session --sim")
@@ -35,6 +36,21 @@ def persistent_metadata(directory: Path) -> Any:
     return PersistentDict(str(directory))
 
 
+def await_catalog(client: Any, timeout_s: float = 30.0) -> Any:
+    """A RunEngine callback: at each run's stop document, wait until the live catalog writer has
+    written the run, so that ``client[uid]`` works as soon as ``RE(...)`` returns (if the writer
+    lags more than ``timeout_s`` s, a warning in the log instead)."""
+
+    def callback(name: str, doc: dict[str, Any]) -> None:
+        if name == "stop":
+            try:
+                wait_for_stop(client, doc["run_start"], timeout_s)
+            except TimeoutError as exc:
+                logger.warning("%s (the live catalog writer lags; the document journal has the run)", exc)
+
+    return callback
+
+
 @dataclass
 class Session:
     """What a user works with: ``RE(gi_ct(session.inst, ...))``, ``session.client[-1]``.
@@ -50,6 +66,8 @@ class Session:
     """bluesky suspenders on the tube and the connections (:mod:`gi_instrument.suspenders`)."""
     heartbeat: Heartbeat
     """Keeps the tube's watchdog from switching the X-rays off while this process lives."""
+    catalog_writer: Any = None
+    """The live catalog writer process (:mod:`gi_instrument.catalog_follower`)."""
     bec: Any = None
 
 
@@ -58,8 +76,10 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
                   log_file: bool = True, best_effort: bool = False, camera_layout: str = "scanner",
                   zmq_publish: str | None = None) -> Session:
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
-    ``$GI_DATA_DIR`` or ``~/gi-data``) and subscribe it, the document journal and the frame
-    progress to a RunEngine. The RunEngine gets the suspenders of
+    ``$GI_DATA_DIR`` or ``~/gi-data``), subscribe the document journal and the frame progress to a
+    RunEngine and start the live catalog writer that follows the journal in a process of its own
+    (:mod:`gi_instrument.catalog_follower`; it ends after this process). ``RE(...)`` returns once
+    the catalog has the run (:func:`await_catalog`), so ``client[uid]`` works right after. The RunEngine gets the suspenders of
     :func:`~gi_instrument.suspenders.install_suspenders` (a CT waits out tube faults and lost
     connections and repeats the interrupted stepping scan), and a heartbeat to the tube's
     watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
@@ -98,7 +118,6 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     if persistent_md:
         RE.md = persistent_metadata(paths.root / "runengine-md")
     RE.subscribe(document_journal(paths))
-    RE.subscribe(tiled_writer(client))
     RE.subscribe(log_runs)
     if progress:
         RE.subscribe(FrameProgress())
@@ -116,5 +135,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
         bec.disable_plots()
         RE.subscribe(bec)
     logger.info("session: profile %s, prefix %s, data %s", prof.name, prefix, paths.root)
+    writer = start_follower(paths)
+    RE.subscribe(await_catalog(client))  # last: after the journal and the other callbacks
     return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, suspenders=suspenders,
-                   heartbeat=heartbeat, bec=bec)
+                   heartbeat=heartbeat, catalog_writer=writer, bec=bec)

@@ -6,8 +6,8 @@
     gi-session --sim -c "RE(bp.count([camera]))"   run one command and leave
 
 In the session: RE, db (the catalog), inst and its devices by name (tube, g2, rotation, sample,
-camera), bp / bps / bpp, the plans (gi_ct, phase_step, reference_scan, dark_scan, warm_up_tube,
-take_test_image), bec (BestEffortCallback); gi_help() lists them. RE.md persists in the data
+camera), bp / bps / bpp, the plans (gi_ct, gi_ct_resume, phase_step, reference_scan, dark_scan,
+warm_up_tube, take_test_image), bec (BestEffortCallback); gi_help() lists them. RE.md persists in the data
 directory (scan_id goes on across sessions); the log is DATA_DIR/logs/gi-instrument.log.
 """
 
@@ -31,6 +31,7 @@ gi-instrument session ({profile}, prefix {prefix}, data in {data_dir})
   Scans     RE(phase_step(inst, exposure_s=10))  RE(reference_scan(inst))  RE(dark_scan(inst))
   CT        RE(gi_ct(inst, exposure_s=60))   quick: RE(gi_ct(inst, exposure_s=1, angle_step_deg=5))
             format_duration(estimate_ct_seconds(inst.profile, exposure_s=60))
+            a CT that stopped: RE(gi_ct_resume(inst, uid, client=db))
   bluesky   RE(bp.count([camera], num=3))   RE(bp.scan([camera], g2, 0, 2.4, 5))
             bec: the live table; bec.enable_plots() for plots
   Metadata  RE(gi_ct(inst, md={{"sample": "S12"}}))   RE.md["operator"] = "ana" (kept)

@@ -14,7 +14,7 @@ from gi_instrument.plans.schedule import CTSchedule, ScheduleItem, ct_schedule
 from gi_instrument.plans.stepping import dark_frames, in_run, reference_frames
 from gi_instrument.plans.stubs import Plan, move_checked, stepping_frames
 
-__all__ = ["gi_ct"]
+__all__ = ["gi_ct", "gi_ct_resume"]
 
 
 def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg: float | None = None,
@@ -44,19 +44,32 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
             the step. References are taken from the first angle on.
         final_reference: take one more reference after the last projection.
         start_index: first projection index (resume); the reference that belongs to it is
-            repeated first so the schedule of references stays the same.
+            repeated first so the schedule of references stays the same. With
+            ``final_reference``, ``n_projections`` takes the final reference alone.
+            :func:`gi_ct_resume` works it out from the runs so far.
         n_darks: dark frames at the start (default: the profile's; 0 for none).
         n_darks_end: dark frames at the end (default: ``n_darks``; 0 for none).
         g2_origin_um: G2 position of the first phase step, um.
         md: extra start-document metadata.
     """
+    return _gi_ct(inst, exposure_s=exposure_s, angle_step_deg=angle_step_deg, range_deg=range_deg,
+                  reference_every_deg=reference_every_deg, final_reference=final_reference,
+                  start_index=start_index, n_darks=n_darks, n_darks_end=n_darks_end, g2_origin_um=g2_origin_um,
+                  md=md, extra={})
+
+
+def _gi_ct(inst: GIInstrument, *, exposure_s: float | None, angle_step_deg: float | None, range_deg: float | None,
+           reference_every_deg: float | None, final_reference: bool, start_index: int, n_darks: int | None,
+           n_darks_end: int | None, g2_origin_um: float, md: dict[str, Any] | None, extra: dict[str, Any]) -> Plan:
     profile = inst.profile
     exposure = check_exposure(inst, exposure_s)
     schedule = ct_schedule(profile, angle_step_deg=angle_step_deg, range_deg=range_deg,
                            reference_every_deg=reference_every_deg, final_reference=final_reference)
     check_count("start_index", start_index)
-    if start_index >= schedule.n_projections:
-        raise ValueError(f"start_index must be < {schedule.n_projections} projections, got {start_index}")
+    if start_index >= schedule.n_projections + schedule.final_reference:
+        raise ValueError(f"start_index must be < {schedule.n_projections} projections"
+                         f"{' (or equal, for the final reference alone)' if schedule.final_reference else ''}"
+                         f", got {start_index}")
     n_dark = check_count("n_darks", profile.ct.dark_frames if n_darks is None else n_darks)
     n_dark_end = check_count("n_darks_end", n_dark if n_darks_end is None else n_darks_end)
     origin = check_g2_origin(inst, g2_origin_um)
@@ -72,7 +85,7 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
             "reference_every_deg": schedule.angle_step_deg * schedule.reference_interval,
             "final_reference": schedule.final_reference, "start_index": start_index,
             "n_darks": n_dark, "n_darks_end": n_dark_end, "g2_origin_um": origin}
-    meta = run_metadata(inst, "gi_ct", args, md, dimension="rotation_angle_deg", schedule={
+    meta = run_metadata(inst, "gi_ct", args, md, dimension="rotation_angle_deg", **extra, schedule={
         "n_projections": schedule.n_projections,
         "reference_indices": schedule.reference_indices,
         "angles_deg": [schedule.angle_deg(i) for i in range(schedule.n_projections)],
@@ -105,3 +118,61 @@ def _ct_item(inst: GIInstrument, item: ScheduleItem, run_dir: Path, g2_origin_um
         yield from stepping_frames(inst, stream="primary", angle_index=item.angle_index, run_dir=run_dir,
                                    g2_origin_um=g2_origin_um, angle_deg=item.angle_deg,
                                    sample_mm=inst.profile.sample_stage.in_mm)
+
+
+def gi_ct_resume(inst: GIInstrument, uid: str, *, documents_dir: str | Path | None = None,
+                 client: Any = None) -> Plan:
+    """Continue a CT that stopped before its end (failed, aborted, or its process killed) as a
+    new run with the same schedule and settings, from its first missing stepping scan.
+
+    The runs of the CT so far are read from the document journal (the run ``uid`` and those it
+    continues or that continue it, through ``resumes``); the first schedule item that none of
+    them holds complete is where the new run starts (also when only the final reference is
+    missing). The new run's start document records ``resumes: <uid of the latest run>`` and the
+    user metadata of that run. A run whose process was killed is closed first: its journal gets
+    a stop document (exit status ``abort``, reason ``crashed``), and so does its catalog entry
+    when ``client`` is given (:func:`gi_instrument.catalog.ingest_journal`).
+
+    Args:
+        inst: the instrument (same profile and binning as the run; checked).
+        uid: uid of any run of the CT (or its unique beginning).
+        documents_dir: the journal folder (default: ``documents`` beside ``inst.frames_dir``).
+        client: the catalog, to close a crashed run's entry too.
+    """
+    from gi_instrument.catalog import close_journal, ingest_journal
+    from gi_instrument.plans.metadata import user_metadata
+    from gi_instrument.plans.resume import RESUMES_KEY, chain, complete_scans, journal_runs
+
+    folder = Path(documents_dir) if documents_dir is not None else inst.frames_dir.parent / "documents"
+    runs = chain(journal_runs(folder), uid)
+    latest = runs[-1]
+    start = latest.start
+    if start.get("plan_name") != "gi_ct":
+        raise ValueError(f"run {latest.uid} is a {start.get('plan_name')!r} run, not gi_ct")
+    if start.get("profile") != inst.profile.to_dict():
+        raise ValueError(f"run {latest.uid} was taken with another profile ({start.get('profile_name')}) "
+                         f"than the instrument's ({inst.profile.name}) or the profile file changed since")
+    binning = int(inst.camera.binning.get())
+    if start.get("geometry", {}).get("binning") != binning:
+        raise ValueError(f"run {latest.uid} was taken at binning {start.get('geometry', {}).get('binning')}, "
+                         f"the camera is at {binning}")
+    if latest.stop is None:
+        if client is not None and latest.uid in client:
+            ingest_journal(client, latest.path)
+        else:
+            close_journal(latest.path)
+    args = start["plan_args"]
+    schedule = ct_schedule(inst.profile, angle_step_deg=args["angle_step_deg"], range_deg=args["range_deg"],
+                           reference_every_deg=args["reference_every_deg"],
+                           final_reference=args["final_reference"])
+    steps = inst.profile.stepping.steps
+    done = set().union(*(complete_scans(run.items(), steps) for run in runs))
+    try:
+        start_index = schedule.resume_index(done)
+    except ValueError as exc:
+        raise ValueError(f"CT of run {latest.uid}: {exc}") from None
+    return _gi_ct(inst, exposure_s=args["exposure_s"], angle_step_deg=args["angle_step_deg"],
+                  range_deg=args["range_deg"], reference_every_deg=args["reference_every_deg"],
+                  final_reference=args["final_reference"], start_index=start_index, n_darks=args["n_darks"],
+                  n_darks_end=args.get("n_darks_end"), g2_origin_um=args["g2_origin_um"], md=user_metadata(start),
+                  extra={RESUMES_KEY: latest.uid})

@@ -6,7 +6,7 @@ from typing import Any
 
 from gi_instrument.devices import GIInstrument
 
-__all__ = ["STREAMS", "run_metadata"]
+__all__ = ["STREAMS", "RESERVED_KEYS", "check_md", "user_metadata", "run_metadata"]
 
 STREAMS = {
     "primary": "sample projections: one event per frame; camera_image (external HDF5), "
@@ -30,18 +30,48 @@ STREAMS = {
 """Names and content of the streams a gi-instrument run writes."""
 
 
+RESERVED_KEYS = frozenset({
+    "uid", "time", "scan_id", "versions", "plan_type",                      # set by bluesky
+    "plan_name", "plan_args", "profile_name", "profile", "geometry", "streams", "frames_dir",
+    "time_scale", "detectors", "motors", "schedule", "resumes",             # set by the plans
+})
+"""Start-document keys a user's ``md`` may not set."""
+
+
+def check_md(md: Any) -> dict[str, Any]:
+    """A copy of the user's ``md``: a dict with string keys, none of them reserved
+    (:data:`RESERVED_KEYS`); ValueError naming the offending key otherwise."""
+    if md is None:
+        return {}
+    if not isinstance(md, dict):
+        raise ValueError(f"md must be a dict of metadata, got {type(md).__name__}")
+    for key in md:
+        if not isinstance(key, str):
+            raise ValueError(f"md keys must be strings, got {key!r}")
+        if key in RESERVED_KEYS:
+            raise ValueError(f"md key {key!r} is reserved (set by the plan or by bluesky); "
+                             f"reserved keys: {', '.join(sorted(RESERVED_KEYS))}")
+    return dict(md)
+
+
+def user_metadata(start: dict[str, Any]) -> dict[str, Any]:
+    """The user's ``md`` of a run, recovered from its start document (every unreserved key)."""
+    return {key: value for key, value in start.items() if key not in RESERVED_KEYS}
+
+
 def run_metadata(inst: GIInstrument, plan_name: str, plan_args: dict[str, Any],
                  md: dict[str, Any] | None = None, *, dimension: str = "g2_position_um",
                  **extra: Any) -> dict[str, Any]:
     """Start-document metadata: profile (as in its file), derived geometry at the current binning,
-    plan name and arguments, stream descriptions, frame directory; ``md`` (user) wins on clashes
-    except for the keys set here. ``dimension`` is the data key the ``primary`` stream is tabled
-    and plotted against (``hints.dimensions``, for BestEffortCallback; a user's ``hints`` win)."""
+    plan name and arguments, stream descriptions, frame directory, and the user's ``md``
+    (checked by :func:`check_md`: a reserved key raises ValueError). ``dimension`` is the data
+    key the ``primary`` stream is tabled and plotted against (``hints.dimensions``, for
+    BestEffortCallback; a user's ``hints`` win)."""
     profile = inst.profile
     binning = int(inst.camera.binning.get())
     geometry = {**profile.geometry_summary(), "binning": binning,
                 "pixel_at_sample_um": profile.voxel_um * binning}
-    out = dict(md or {})
+    out = check_md(md)
     out.setdefault("hints", {"dimensions": [([dimension], "primary")]})
     out.update({
         "plan_name": plan_name,

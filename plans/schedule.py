@@ -7,8 +7,9 @@ and so do the time estimate and a resumed CT (``start_index``), so they always a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterable, Iterator, Literal
 
+from gi_instrument.plans.arguments import check_bool, is_real
 from gi_instrument.profile import Profile, whole_multiple
 
 __all__ = ["CTSchedule", "ScheduleItem", "ct_schedule", "estimate_ct_seconds", "format_duration"]
@@ -60,9 +61,14 @@ class CTSchedule:
 
         A CT resumed at ``start_index`` repeats the reference that belongs to that projection
         (the last one at or before it), so every projection keeps a reference before it.
+        ``start_index == n_projections`` (only with a final reference) is the final reference alone.
         """
-        if not 0 <= start_index < self.n_projections:
-            raise ValueError(f"start_index must be in [0, {self.n_projections}), got {start_index}")
+        if not 0 <= start_index < self.n_projections + self.final_reference:
+            raise ValueError(f"start_index must be in [0, {self.n_projections + self.final_reference}), "
+                             f"got {start_index}")
+        if start_index == self.n_projections:
+            yield ScheduleItem("reference", start_index, self.angle_deg(start_index - 1))
+            return
         first_ref = start_index - start_index % self.reference_interval
         if first_ref != start_index:
             yield ScheduleItem("reference", first_ref, self.angle_deg(first_ref))
@@ -73,6 +79,17 @@ class CTSchedule:
         if self.final_reference:
             n = self.n_projections
             yield ScheduleItem("reference", n, self.angle_deg(n - 1))
+
+    def resume_index(self, complete: Iterable[tuple[str, int]]) -> int:
+        """The ``start_index`` that continues this CT after the stepping scans ``complete``
+        ((kind, angle index) pairs of every run of it so far) were taken: the first item of the
+        schedule, in acquisition order, that is not among them (``n_projections`` when only the
+        final reference is missing). Raises ValueError when nothing is missing."""
+        done = set(complete)
+        for item in self.items():
+            if (item.kind, item.angle_index) not in done:
+                return item.angle_index
+        raise ValueError("every stepping scan of the CT is complete: nothing to resume")
 
 
 def _whole_ratio(name: str, total: float, step: float, step_name: str) -> int:
@@ -91,14 +108,14 @@ def ct_schedule(profile: Profile, *, angle_step_deg: float | None = None, range_
     total = ct.range_deg if range_deg is None else range_deg
     every = ct.reference_every_deg if reference_every_deg is None else reference_every_deg
     for name, value in (("angle_step_deg", step), ("range_deg", total), ("reference_every_deg", every)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 720:
+        if not is_real(value) or not 0 < value <= 720:
             raise ValueError(f"{name} must be a number in (0, 720] deg, got {value!r}")
     return CTSchedule(
         start_deg=ct.start_deg,
         angle_step_deg=float(step),
         n_projections=_whole_ratio("range_deg", total, step, "angle_step_deg"),
         reference_interval=_whole_ratio("reference_every_deg", every, step, "angle_step_deg"),
-        final_reference=bool(final_reference),
+        final_reference=check_bool("final_reference", final_reference),
     )
 
 

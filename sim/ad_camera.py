@@ -165,6 +165,7 @@ class _HDF5(PVGroup):
 
     @file_path.putter
     async def file_path(self, instance, value: str) -> str:
+        await self.engine.check_below_data_root(value)
         path = value if value.endswith("/") else value + "/"
         await self.file_path_rbv.write(path)
         await self.file_path_exists.write(int(os.path.isdir(path)))

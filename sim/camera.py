@@ -53,7 +53,7 @@ class SimCamera(PVGroup):
     completes when the frame is on disk), ``ArrayCounter_RBV``, ``RealAcquireTime_RBV`` (real s
     slept for the last frame), ``TimeScale_RBV``, ``Binning`` (1, 2, 4, ..., 32),
     ``SizeX_RBV`` / ``SizeY_RBV`` (frame columns / rows), ``DetectorState_RBV``, ``Status_RBV``.
-    Files: ``FilePath`` (absolute directory), ``FileName`` (without extension), ``NumCapture``
+    Files: ``FilePath`` (absolute directory below the IOC's data root), ``FileName`` (without extension), ``NumCapture``
     (frames per file), ``FileNumber`` (files opened so far), ``FullFileName_RBV``,
     ``NumCaptured_RBV`` (frames in the current file).
     A new file opens on the first frame after ``FileName``/``FilePath`` change and closes when
@@ -112,8 +112,11 @@ class SimCamera(PVGroup):
     hang_time = pvproperty(name=Camera.HANG_TIME, value=3600.0, units="s")
 
     def __init__(self, *args, clock: SimClock, profile: Profile, model: FrameModel, tube: SimTube,
-                 piezo: SimPiezo, rotation: SimAxis, sample: SimAxis, binning: int = 1, **kwargs) -> None:
+                 piezo: SimPiezo, rotation: SimAxis, sample: SimAxis, binning: int = 1,
+                 data_root: str | Path = "/", **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.data_root = Path(os.path.realpath(data_root))
+        """Directory the camera writes below (a ``FilePath`` elsewhere is refused)."""
         self.clock, self.profile, self.model = clock, profile, model
         self.tube, self.piezo, self.rotation, self.sample = tube, piezo, rotation, sample
         self._initial_binning = binning
@@ -152,6 +155,20 @@ class SimCamera(PVGroup):
     async def acquire_time(self, instance, value: float) -> float:
         if not 0 < value <= 3600:
             raise ValueError(f"AcquireTime must be in (0, 3600] s, got {value}")
+        return value
+
+    async def check_below_data_root(self, path: str) -> None:
+        """ValueError (and ``Status_RBV`` says why) unless ``path`` is an absolute directory below
+        the data root (after resolving ``..`` and links)."""
+        real = Path(os.path.realpath(path)) if os.path.isabs(path) else None
+        if real is None or not real.is_relative_to(self.data_root):
+            message = f"FilePath {path!r} is not a directory below the data root {self.data_root}"
+            await self.status.write(message)
+            raise ValueError(message)
+
+    @file_path.putter
+    async def file_path(self, instance, value: str) -> str:
+        await self.check_below_data_root(value)
         return value
 
     @num_capture.putter

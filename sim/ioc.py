@@ -25,12 +25,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from gi_instrument.ca_server import LOOPBACK, server_env
+from gi_instrument.catalog import default_data_dir
 from gi_instrument.profile import Profile, ProfileError, Source, load_profile
 from gi_instrument.pv_interface import CAMERA_LAYOUTS
 from gi_instrument.sim.ad_camera import SimADCamera
@@ -81,7 +84,7 @@ class SimScanner:
 
     def __init__(self, profile: Profile, prefix: str, *, model: FrameModel, time_scale: float = 1.0,
                  binning: int = 1, seed: int = 0, argv: list[str] | None = None, camera_layout: str = "scanner",
-                 parts: tuple[str, ...] = PARTS) -> None:
+                 parts: tuple[str, ...] = PARTS, data_root: str | Path = "/") -> None:
         self.profile = profile
         self.clock = SimClock(time_scale)
         sim, stage = profile.simulation, profile.sample_stage
@@ -99,7 +102,7 @@ class SimScanner:
         engine_prefix = f"{prefix}CAM:" if camera_layout == "scanner" else f"{prefix}CAM:engine:"
         self.camera = SimCamera(prefix=engine_prefix, clock=self.clock, profile=profile, model=model,
                                 tube=tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,
-                                binning=binning)
+                                binning=binning, data_root=data_root)
         if camera_layout == "areadetector":
             self.camera = SimADCamera(prefix=f"{prefix}CAM:", engine=self.camera, binning=binning)
         self.control = SimControl(prefix=f"{prefix}SIM:", argv=list(argv or []), on_restart=self.camera.close)
@@ -118,17 +121,30 @@ class SimScanner:
 
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
                   seed: int = 0, phantom: str | None = None, argv: list[str] | None = None,
-                  camera_layout: str = "scanner", parts: tuple[str, ...] = PARTS) -> SimScanner:
+                  camera_layout: str = "scanner", parts: tuple[str, ...] = PARTS,
+                  data_root: str | Path = "/") -> SimScanner:
     """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``
     imaging ``phantom`` (a name of :data:`~gi_instrument.sim.scanner_model.PHANTOMS`; default the
-    profile's ``simulation.phantom``); ``argv`` (the command line) lets ``SIM:Restart`` start the
-    same IOC again."""
+    profile's ``simulation.phantom``); the camera writes only below ``data_root``; ``argv`` (the
+    command line) lets ``SIM:Restart`` start the same IOC again."""
     from gi_instrument.sim.scanner_model import PHANTOMS, ScannerModel
 
     specimen = PHANTOMS[phantom](profile, seed=seed) if phantom is not None else None
     return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed, phantom=specimen),
                       time_scale=time_scale, binning=binning, seed=seed, argv=argv,
-                      camera_layout=camera_layout, parts=parts)
+                      camera_layout=camera_layout, parts=parts, data_root=data_root)
+
+
+def port_free(interface: str, port: int) -> bool:
+    """Whether no server listens on TCP ``interface:port`` (caproto would silently take another
+    port if one does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # old connections do not count
+        try:
+            probe.bind((interface, port))
+        except OSError:
+            return False
+    return True
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -146,6 +162,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="real seconds per nominal second (0.001: a 50 s exposure takes 50 ms)")
     parser.add_argument("--binning", type=int, default=1, choices=BINNINGS, help="initial detector binning")
     parser.add_argument("--seed", type=int, default=0, help="random seed of phantom and noise")
+    parser.add_argument("--data-root", default=None,
+                        help="the camera writes only below this directory (default $GI_DATA_DIR or ~/gi-data)")
     parser.add_argument("--phantom", choices=PHANTOM_NAMES, default=None,
                         help="specimen: breast (default: the profile's simulation.phantom) or the "
                              "beads resolution target")
@@ -161,6 +179,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--port must be in 1..65535, got {args.port}")
     if not 0 < args.time_scale <= 1000:
         parser.error(f"--time-scale must be in (0, 1000], got {args.time_scale}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.start_delay <= 3600:
+        parser.error(f"--start-delay must be in [0, 3600] s, got {args.start_delay}")
     if not args.prefix or " " in args.prefix:
         parser.error(f"--prefix must be non-empty without spaces, got {args.prefix!r}")
     args.parts = tuple(p for p in args.parts.split(",") if p)
@@ -191,12 +213,16 @@ def main(argv: list[str] | None = None) -> None:
     repeater = ensure_repeater(int(os.environ.get("EPICS_CAS_BEACON_PORT", repeater_port())), detach=False)
 
     time.sleep(args.start_delay)
+    if not port_free(args.interface, args.port):
+        sys.exit(f"gi-sim-ioc: port {args.port} on {args.interface} is already served (another IOC?); "
+                 f"choose another --port")
+    data_root = Path(args.data_root).expanduser() if args.data_root else default_data_dir()
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
                             seed=args.seed, phantom=args.phantom, argv=argv, camera_layout=args.camera_layout,
-                            parts=args.parts)
+                            parts=args.parts, data_root=data_root)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
-          f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}",
-          flush=True)
+          f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}, "
+          f"frames below {data_root}", flush=True)
     try:
         run(scanner.pvdb, interfaces=[args.interface])
     finally:

@@ -51,12 +51,15 @@ class SimIOC:
     ``prefix`` defaults to a unique ``GISIM<hex>:`` so stray clients never reach the wrong IOC.
     ``log_path`` receives the IOC's output (default: discarded); ``extra_args`` are appended to
     the command line (e.g. ``("--camera-layout", "areadetector")``); ``port``: the Channel Access
-    port (default: a free one).
+    port (default: a free one). ``data_root``: the camera writes only below it (default: the IOC's
+    default, ``$GI_DATA_DIR`` or ``~/gi-data``).
     """
 
     def __init__(self, profile: str = "maast", *, prefix: str | None = None, time_scale: float = 0.001,
                  binning: int = 8, seed: int = 0, log_path: str | Path | None = None,
-                 extra_args: tuple[str, ...] = (), port: int | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), port: int | None = None,
+                 data_root: str | Path | None = None) -> None:
+        self.data_root = data_root
         self.profile = profile
         self.prefix = prefix or f"GISIM{uuid.uuid4().hex[:6]}:"
         self.time_scale = time_scale
@@ -90,7 +93,8 @@ class SimIOC:
         """The IOC's command line."""
         return [sys.executable, "-m", "gi_instrument.sim.ioc", "--profile", self.profile, "--prefix", self.prefix,
                 "--port", str(self.port), "--time-scale", str(self.time_scale), "--binning", str(self.binning),
-                "--seed", str(self.seed), *self.extra_args]
+                "--seed", str(self.seed), *self.extra_args,
+                *(["--data-root", str(self.data_root)] if self.data_root is not None else [])]
 
     def start(self, timeout_s: float = 30.0) -> "SimIOC":
         """Spawn the repeater and the IOC; return once the IOC accepts connections."""

@@ -26,8 +26,8 @@ class SimPiezo(PVGroup):
     pos_rbv = pvproperty(name=Piezo.POS_RBV, value=0.0, precision=4, units="um", read_only=True)
     moving = pvproperty(name=Piezo.MOVING_RBV, value=0, read_only=True)
     settle_time = pvproperty(name=Piezo.SETTLE_TIME, value=0.05, precision=3, units="s")
-    low_limit = pvproperty(name=Piezo.LOW_LIMIT, value=0.0, units="um")
-    high_limit = pvproperty(name=Piezo.HIGH_LIMIT, value=100.0, units="um")
+    low_limit = pvproperty(name=Piezo.LOW_LIMIT, value=0.0, units="um", read_only=True)
+    high_limit = pvproperty(name=Piezo.HIGH_LIMIT, value=100.0, units="um", read_only=True)
     status = pvproperty(name=Piezo.STATUS_RBV, value="OK", dtype=ChannelType.CHAR, max_length=200,
                         read_only=True)
     stall = pvproperty(name=Piezo.STALL, value=0)

@@ -25,7 +25,8 @@ def sim_ioc(tmp_path_factory):
     from gi_instrument.sim.launcher import LOOPBACK, SimIOC, free_port
 
     log = tmp_path_factory.mktemp("ioc") / "ioc.log"
-    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=1, log_path=log)
+    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=1, log_path=log,
+                 data_root=tmp_path_factory.getbasetemp())
     ioc.apply_client_env()
     # ports for further IOCs (bridges, another camera layout): Channel Access clients read their
     # address list once, so it names these ports from the start

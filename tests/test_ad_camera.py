@@ -22,7 +22,7 @@ pytestmark = pytest.mark.ioc
 def ad_ioc(tmp_path_factory, spare_ca_port):
     log = tmp_path_factory.mktemp("ad-ioc") / "ioc.log"
     with SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=log, port=spare_ca_port(),
-                extra_args=("--camera-layout", "areadetector")) as ioc:
+                extra_args=("--camera-layout", "areadetector"), data_root=tmp_path_factory.getbasetemp()) as ioc:
         yield ioc
 
 

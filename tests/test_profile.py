@@ -40,6 +40,17 @@ def _maast_dict() -> dict:
     ("detector", "width_px", 20.5, "detector.width_px"),
     ("performance", "visibility", "16%", "performance.visibility"),
     ("gratings", "g0_period_um", 1.0, "gratings.g0_period_um"),     # MAAST has no G0
+    # values in implausible units (m instead of um, m instead of cm, V instead of kV, ...)
+    ("detector", "pixel_um", 19.85e-6, "detector.pixel_um"),
+    ("geometry", "g1_g2_cm", 0.544, "geometry.g1_g2_cm"),
+    ("geometry", "source_g1_cm", 0.544, "geometry.source_g1_cm"),
+    ("gratings", "g2_period_um", 3e-6, "gratings.g2_period_um"),
+    ("stepping", "step_um", 6e-7, "stepping.step_um"),
+    ("source", "voltage_kV", 50000.0, "source.voltage_kV"),
+    ("source", "max_voltage_kV", 0.05, "source.max_voltage_kV"),
+    ("source", "current_mA", 1.2e-6, "source.current_mA"),
+    ("ct", "exposure_s", 60000.0, "ct.exposure_s"),
+    ("ct", "min_exposure_s", 1e-6, "ct.min_exposure_s"),
 ])
 def test_bad_values_name_the_field(section, key, value, field):
     data = _maast_dict()

@@ -80,7 +80,7 @@ def queue_server(tmp_path_factory, zmq_proxy) -> Iterator[QueueServer]:
     root = tmp_path_factory.mktemp("queue")
     data_dir, log = root / "gi-data", root / "re-manager.log"
     control, info = free_port(), free_port()
-    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=root / "ioc.log")
+    ioc = SimIOC("maast", time_scale=1e-4, binning=8, seed=2, log_path=root / "ioc.log", data_root=root)
     with fake_redis(free_port()) as redis_addr, ioc:
         env = {**os.environ, **ioc.client_env(), "GI_PROFILE": "maast", "GI_PREFIX": ioc.prefix,
                "GI_DATA_DIR": str(data_dir), "GI_ZMQ_PUBLISH": zmq_proxy[0]}
@@ -136,8 +136,8 @@ def _ioc_state(ioc: SimIOC, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]
 
 def test_plans_are_offered_with_descriptions(queue_server):
     plans = queue_server.api.plans_allowed()["plans_allowed"]
-    assert set(plans) == {"gi_ct", "phase_step", "reference_scan", "dark_scan", "warm_up_tube", "take_test_image",
-                          "mv", "count", "scan"}
+    assert set(plans) == {"gi_ct", "gi_ct_resume", "phase_step", "reference_scan", "dark_scan", "warm_up_tube",
+                          "take_test_image", "mv", "count", "scan"}
     devices = queue_server.api.devices_allowed()["devices_allowed"]
     assert {"tube", "g2", "rotation", "sample", "camera"} <= set(devices)
     params = {p["name"]: p for p in plans["gi_ct"]["parameters"]}
@@ -150,6 +150,7 @@ def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch, follow_docume
     import numpy as np
 
     from gi_instrument.catalog import open_catalog
+    from gi_instrument.catalog_follower import wait_for_stop
     from gi_instrument.viewer.live import LiveState
 
     before = _ioc_state(queue_server.ioc, monkeypatch)
@@ -170,7 +171,7 @@ def test_queued_ct_lands_in_the_catalog(queue_server, monkeypatch, follow_docume
     seen = live.status()
     assert (seen.uid, seen.exit_status, seen.frames_done, seen.projections_done) == (uid, "success", 2 * 5 + 8 * 5, 5)
 
-    run = open_catalog(queue_server.data_dir)[uid]
+    run = wait_for_stop(open_catalog(queue_server.data_dir), uid)   # written by the live catalog writer
     assert run.metadata["start"]["plan_name"] == "gi_ct"
     assert run.metadata["start"]["plan_args"]["angle_step_deg"] == 37
     assert run.metadata["stop"]["exit_status"] == "success"
@@ -230,10 +231,54 @@ def test_queued_ct_rides_out_a_night_of_faults(queue_server, monkeypatch):
     assert any("arc" in c for c in causes) and any("rotation" in c for c in causes), causes
 
 
+def _task_outcome(api: Any, started: dict[str, Any]) -> dict[str, Any]:
+    """The result of a worker task the manager started (function execution, script upload)."""
+    assert started["success"], started
+    api.wait_for_completed_task(started["task_uid"], timeout=WAIT_S)
+    return api.task_result(started["task_uid"])["result"]
+
+
+def test_script_upload_and_function_execution_are_refused(queue_server):
+    from bluesky_queueserver_api import BFunc
+
+    api = queue_server.api
+    with pytest.raises(api.RequestFailedError, match="Function 'start_session' is not allowed .*'primary'"):
+        api.function_execute(BFunc("start_session"))
+    script = _task_outcome(api, api.script_upload("import os\nuploaded_by_test = os.getpid()\n"))
+    assert script["success"] is False and "script upload is disabled" in script["msg"], script
+    assert api.status()["worker_environment_exists"]
+
+
+def test_requeued_failed_ct_resumes_instead_of_restarting(queue_server, monkeypatch):
+    from caproto.sync.client import write
+
+    from gi_instrument.catalog import open_catalog
+    from gi_instrument.catalog_follower import wait_for_stop
+
+    for key, value in queue_server.ioc.client_env().items():
+        monkeypatch.setenv(key, value)
+    # every G2 readback off its step: the first scan fails past its retry budget (a single stall
+    # would be repeated inside the run); the error is gone before the queue starts again
+    write(queue_server.ioc.prefix + "G2:PositionError", 0.5, notify=True, timeout=5, repeater=False)
+    failed = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+    write(queue_server.ioc.prefix + "G2:PositionError", 0.0, notify=True, timeout=5, repeater=False)
+    assert failed["exit_status"] == "failed" and len(failed["run_uids"]) == 1, failed
+    api = queue_server.api
+    assert [i["name"] for i in api.queue_get()["items"]] == ["gi_ct"]     # back at the front
+    assert api.queue_start()["success"]
+    api.wait_for_idle(timeout=WAIT_S)
+    resumed = api.history_get()["items"][-1]["result"]
+    assert resumed["exit_status"] == "completed", (resumed, queue_server.log.read_text()[-3000:])
+    run = wait_for_stop(open_catalog(queue_server.data_dir), resumed["run_uids"][0])
+    assert run.metadata["start"]["resumes"] == failed["run_uids"][0]
+    assert run.metadata["start"]["queue_request"]["range_deg"] == CT_KWARGS["range_deg"]
+
+
 def test_standard_plans_move_and_expose_through_the_queue(queue_server, monkeypatch):
     from bluesky_queueserver_api import BPlan
 
     from gi_instrument.catalog import open_catalog
+    from gi_instrument.catalog_follower import wait_for_stop
 
     api = queue_server.api
     before = _ioc_state(queue_server.ioc, monkeypatch)
@@ -250,7 +295,7 @@ def test_standard_plans_move_and_expose_through_the_queue(queue_server, monkeypa
     assert after["ROT:Pos_RBV"] == pytest.approx(12.5, abs=0.01)
     assert after["CAM:ArrayCounter_RBV"] - before["CAM:ArrayCounter_RBV"] == 1 + 2 + 2
     client = open_catalog(queue_server.data_dir)
-    plan_names = [client[i["result"]["run_uids"][0]].metadata["start"]["plan_name"] for i in history[2:]]
-    assert plan_names == ["take_test_image", "count", "scan"]
-    scan_run = client[history[-1]["result"]["run_uids"][0]]
+    runs = [wait_for_stop(client, i["result"]["run_uids"][0]) for i in history[2:]]   # the live catalog writer's
+    assert [run.metadata["start"]["plan_name"] for run in runs] == ["take_test_image", "count", "scan"]
+    scan_run = runs[-1]
     assert scan_run["primary"]["camera_image"].shape == (2, 256, 256)

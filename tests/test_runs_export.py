@@ -19,7 +19,7 @@ N_DARK, STEPS = 2, 5
 
 @pytest.fixture(scope="module")
 def ct_uid(RE, instrument):
-    """3 projections (0, 37, 74 deg), references before 0 and 74 deg, 2 darks."""
+    """3 projections (0, 37, 74 deg), references before 0 and 74 deg, 2 darks at the start and 2 at the end."""
     (uid,) = RE(gi_ct(instrument, exposure_s=1, angle_step_deg=37, range_deg=111, reference_every_deg=74,
                       n_darks=N_DARK, md={"sample": SAMPLE}))
     return uid
@@ -62,10 +62,10 @@ def test_nxtomo_references_the_frames(ct_uid, catalog, data_dir, tmp_path, capsy
     export_main([ct_uid[:8], "--nxtomo", str(path), "--data-dir", str(data_dir)])
     assert "frames referenced" in capsys.readouterr().out
     expected = _expected_frames(catalog, ct_uid)
-    n = N_DARK + (3 + 2) * STEPS
+    n = 2 * N_DARK + (3 + 2) * STEPS  # darks at the start and at the end
     assert len(expected) == n
     run = catalog[ct_uid]
-    checked = (0, N_DARK, n - 1)  # a dark, the first reference frame, the last projection frame
+    checked = (0, N_DARK, n - N_DARK - 1, n - 1)  # a dark, the first reference, the last projection, an end dark
     truth = {k: np.asarray(run[expected[k][1]]["camera_image"][expected[k][2]]) for k in checked}
     with h5py.File(path, "r") as f:
         assert f["entry"].attrs["NX_class"] == "NXentry" and f["entry/definition"][()] == b"NXtomo"
@@ -95,7 +95,7 @@ def test_nxtomo_references_the_frames(ct_uid, catalog, data_dir, tmp_path, capsy
     nx = NXtomo().load(str(path), "entry", detector_data_as="as_numpy_array")
     assert nx.instrument.detector.data.shape == (n, 256, 256)
     keys = [ImageKey(k) for k in nx.instrument.detector.image_key_control]
-    assert keys.count(ImageKey.DARK_FIELD) == N_DARK and keys.count(ImageKey.FLAT_FIELD) == 2 * STEPS
+    assert keys.count(ImageKey.DARK_FIELD) == 2 * N_DARK and keys.count(ImageKey.FLAT_FIELD) == 2 * STEPS
     assert keys.count(ImageKey.PROJECTION) == 3 * STEPS
     np.testing.assert_allclose(nx.sample.rotation_angle.magnitude, [e[3] for e in expected])
 

@@ -33,8 +33,8 @@ class _AxisBridge(ControllerBridge):
 
     pos = pvproperty(name=Axis.POS, value=0.0, precision=4)
     pos_rbv = readback(Axis.POS_RBV, 0.0, precision=4)
-    low_limit = pvproperty(name=Axis.LOW_LIMIT, value=0.0, precision=4)
-    high_limit = pvproperty(name=Axis.HIGH_LIMIT, value=0.0, precision=4)
+    low_limit = pvproperty(name=Axis.LOW_LIMIT, value=0.0, precision=4, read_only=True)
+    high_limit = pvproperty(name=Axis.HIGH_LIMIT, value=0.0, precision=4, read_only=True)
 
     move_margin_s = 10.0
     """Real s a move may take beyond distance / velocity before the put fails."""
@@ -73,18 +73,6 @@ class _AxisBridge(ControllerBridge):
     async def velocity_now(self) -> float | None:
         """Velocity for the move timeout, units/s (None: unknown)."""
         return None
-
-    @low_limit.putter
-    async def low_limit(self, instance, value: float) -> float:
-        if self.travel is not None and value < self.travel[0]:
-            await self.refuse(f"LowLimit {value} {self.egu} below the controller's travel {self.travel[0]} {self.egu}")
-        return value
-
-    @high_limit.putter
-    async def high_limit(self, instance, value: float) -> float:
-        if self.travel is not None and value > self.travel[1]:
-            await self.refuse(f"HighLimit {value} {self.egu} above the controller's travel {self.travel[1]} {self.egu}")
-        return value
 
     @pos.putter
     async def pos(self, instance, value: float) -> float:

@@ -25,13 +25,15 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from gi_instrument.processing.retrieval import lever_arm_cm
+from gi_instrument.processing.chain import Selection, merge_frames, select_projections, select_references
 from gi_instrument.processing.noise import AmplitudeNoise, noise_from_scan
+from gi_instrument.processing.retrieval import lever_arm_cm
 from gi_instrument.processing.sinograms import (Sinograms, StreamFrames, build_sinograms, group_scans,
                                                 read_stepping_scans)
 from gi_instrument.profile import Profile, profile_from_dict
 
-__all__ = ["IMAGE_KEY", "CTRun", "HDF5Frames", "read_ct_run", "open_ct_run", "resolve_run"]
+__all__ = ["IMAGE_KEY", "CTRun", "ChainedCTRun", "HDF5Frames", "read_ct_run", "open_ct_run", "resolve_run",
+           "chain_nodes", "open_ct_chain"]
 
 IMAGE_KEY = "camera_image"
 """Data key of the frames in every stream."""
@@ -228,3 +230,92 @@ def resolve_run(client: Any, run_id: str | int) -> Any:
 def open_ct_run(client: Any, run_id: str | int, direct: bool = True) -> CTRun:
     """:func:`read_ct_run` of :func:`resolve_run`."""
     return read_ct_run(resolve_run(client, run_id), direct)
+
+
+@dataclass
+class ChainedCTRun(CTRun):
+    """A CT split over linked runs (``resumes``), read as one (:mod:`.chain`): the first run's
+    metadata and darks, each projection once, every reference scan."""
+
+    parts: list[CTRun] = field(default_factory=list, repr=False)
+    """The runs, first to latest."""
+    selection: dict[str, Selection] = field(default_factory=dict, repr=False)
+    """Per stream, the events each run contributes."""
+    incomplete: str | None = None
+    """Why the CT is incomplete (processed anyway), or ``None``."""
+
+    @property
+    def uids(self) -> list[str]:
+        """Uids of the runs, first to latest."""
+        return [part.uid for part in self.parts]
+
+    def read(self, stream: str, frames: slice, rows: slice) -> NDArray:
+        if stream == "dark":
+            return next(p for p in self.parts if p.n_dark).read("dark", frames, rows)
+        selection = self.selection[stream]
+        offsets = np.concatenate([[0], np.cumsum([len(s) for s in selection])])
+        first, stop, _ = frames.indices(int(offsets[-1]))
+        blocks = []
+        for part, local, lo_k, hi_k in zip(self.parts, selection, offsets[:-1], offsets[1:]):
+            lo, hi = max(first, lo_k), min(stop, hi_k)
+            if lo < hi:
+                events = local[lo - lo_k:hi - lo_k]
+                block = part.read(stream, slice(int(events.min()), int(events.max()) + 1), rows)
+                blocks.append(block[events - events.min()])
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
+def chain_nodes(client: Any, run: Any) -> list[Any]:
+    """The run nodes of the CT that ``run`` belongs to, first to latest: back through the start
+    documents' ``resumes``, forward through the runs that resume it (the latest one when a run
+    was resumed twice)."""
+    from tiled.queries import Key
+
+    nodes = [run]
+    while (previous := nodes[0].metadata["start"].get("resumes")) is not None:
+        if previous not in client:
+            raise ValueError(f"run {nodes[0].metadata['start']['uid']} resumes run {previous}, "
+                             f"which is not in the catalog")
+        nodes.insert(0, client[previous])
+    while True:
+        later = list(client.search(Key("start.resumes") == nodes[-1].metadata["start"]["uid"]).values())
+        if not later:
+            return nodes
+        nodes.append(max(later, key=lambda node: node.metadata["start"]["time"]))
+
+
+def _incomplete(nodes: list[Any], primary: StreamFrames, steps: int) -> str | None:
+    """Why a CT is incomplete: its latest run did not succeed, or projections are missing."""
+    stop = nodes[-1].metadata.get("stop") or {}
+    start = nodes[-1].metadata["start"]
+    if stop.get("exit_status") != "success":
+        status = stop.get("exit_status", "no stop document: the process died")
+        return f"run {start['uid']} ended with {status}{': ' + stop['reason'] if stop.get('reason') else ''}"
+    expected = start.get("schedule", {}).get("n_projections")
+    found = len(set(np.asarray(primary.angle_index).tolist()))
+    if expected is not None and found < expected:
+        return f"{found} of {expected} projections"
+    return None
+
+
+def open_ct_chain(client: Any, run_id: str | int, direct: bool = True,
+                  allow_incomplete: bool = False) -> CTRun:
+    """The CT that run ``run_id`` (any run of it) belongs to: a :class:`ChainedCTRun` of all its
+    linked runs. ValueError for an incomplete CT (its latest run failed, was aborted or died,
+    or projections are missing) unless ``allow_incomplete``; then ``incomplete`` says why."""
+    nodes = chain_nodes(client, resolve_run(client, run_id))
+    parts = [read_ct_run(node, direct) for node in nodes]
+    steps = parts[0].steps
+    selection = {"primary": select_projections([p.primary for p in parts], steps),
+                 "reference": select_references([p.reference for p in parts], steps)}
+    primary = merge_frames([p.primary for p in parts], selection["primary"])
+    why = _incomplete(nodes, primary, steps)
+    if why is not None and not allow_incomplete:
+        raise ValueError(f"incomplete CT ({why}); resume it with gi_ct_resume, or process what there is "
+                         f"with --allow-incomplete")
+    first = parts[0]
+    return ChainedCTRun(
+        uid=first.uid, start=first.start, profile=first.profile, shape=first.shape,
+        n_dark=next((p.n_dark for p in parts if p.n_dark), 0),
+        reference=merge_frames([p.reference for p in parts], selection["reference"], relabel=len(parts) > 1),
+        primary=primary, run=first.run, parts=parts, selection=selection, incomplete=why)

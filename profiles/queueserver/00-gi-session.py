@@ -31,9 +31,20 @@ import typing
 
 from bluesky.plan_stubs import mv
 from bluesky.plans import count, scan
+from bluesky_queueserver.manager.worker import RunEngineWorker
 
 from gi_instrument import plans as gi_plans
+from gi_instrument.plans.resume import QUEUE_REQUEST_KEY, journal_runs, run_to_requeue
 from gi_instrument.session import start_session
+
+
+def _refuse_script_upload(self, *, script, update_lists, update_re):
+    raise PermissionError("script upload is disabled on this instrument: its plans come from the startup "
+                          "folder (gi_instrument/profiles/queueserver)")
+
+
+# bluesky-queueserver 0.0.25 has no permission for script upload: the worker refuses it here
+RunEngineWorker._load_script_into_environment = _refuse_script_upload
 
 session = start_session(os.environ.get("GI_PROFILE", "maast"), os.environ.get("GI_PREFIX", "GI:"),
                         os.environ.get("GI_DATA_DIR") or None,
@@ -50,7 +61,10 @@ def gi_ct(*, exposure_s: typing.Optional[float] = None, angle_step_deg: typing.O
           g2_origin_um: float = 0.0, md: typing.Optional[dict] = None):
     """
     A phase-stepping CT as one run: darks, then a stepping scan per angle with reference
-    stepping scans (sample out) at the reference interval.
+    stepping scans (sample out) at the reference interval. Queued again after it failed (the
+    queue puts a failed item back at its front), the same CT continues where it stopped
+    (``gi_ct_resume``) instead of starting again: when the latest CT of the data directory was
+    queued with the same arguments and did not succeed.
 
     Parameters
     ----------
@@ -73,10 +87,32 @@ def gi_ct(*, exposure_s: typing.Optional[float] = None, angle_step_deg: typing.O
     md
         Extra start-document metadata.
     """
+    request = {"exposure_s": exposure_s, "angle_step_deg": angle_step_deg, "range_deg": range_deg,
+               "reference_every_deg": reference_every_deg, "final_reference": final_reference,
+               "start_index": start_index, "n_darks": n_darks, "g2_origin_um": g2_origin_um, "md": md}
+    previous = run_to_requeue(journal_runs(session.paths.documents), request)
+    if previous is not None:
+        return (yield from gi_plans.gi_ct_resume(session.inst, previous.uid, documents_dir=session.paths.documents,
+                                                 client=session.client))
     return (yield from gi_plans.gi_ct(
         session.inst, exposure_s=exposure_s, angle_step_deg=angle_step_deg, range_deg=range_deg,
         reference_every_deg=reference_every_deg, final_reference=final_reference, start_index=start_index,
-        n_darks=n_darks, g2_origin_um=g2_origin_um, md=md))
+        n_darks=n_darks, g2_origin_um=g2_origin_um, md={**(md or {}), QUEUE_REQUEST_KEY: request}))
+
+
+def gi_ct_resume(uid: str):
+    """
+    Continue a CT that stopped before its end (failed, aborted, or its process killed) as a new
+    run with the same schedule and settings, from its first missing stepping scan; the new run
+    records ``resumes: <uid>``.
+
+    Parameters
+    ----------
+    uid
+        Uid of any run of the CT (or its unique beginning).
+    """
+    return (yield from gi_plans.gi_ct_resume(session.inst, uid, documents_dir=session.paths.documents,
+                                             client=session.client))
 
 
 def phase_step(*, exposure_s: typing.Optional[float] = None, angle_index: int = 0, g2_origin_um: float = 0.0,
@@ -155,4 +191,3 @@ def take_test_image(*, exposure_s: typing.Optional[float] = None, md: typing.Opt
         Extra start-document metadata.
     """
     return (yield from gi_plans.take_test_image(session.inst, exposure_s=exposure_s, md=md))
-

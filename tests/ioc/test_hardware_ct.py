@@ -30,7 +30,7 @@ def lab(tmp_path_factory, make_bridges, spare_ca_port, data_dir):
     logs = tmp_path_factory.mktemp("lab")
     with make_bridges(logs, port=spare_ca_port) as setup:
         camera = SimIOC("maast", prefix=setup["prefix"], time_scale=1e-4, binning=8, port=spare_ca_port(),
-                        log_path=logs / "camera.log",
+                        log_path=logs / "camera.log", data_root=tmp_path_factory.getbasetemp(),
                         extra_args=("--camera-layout", "areadetector", "--parts", "camera,sim"))
         with camera:
             inst = make_instrument(load_profile("maast"), setup["prefix"], catalog_paths(data_dir).frames,

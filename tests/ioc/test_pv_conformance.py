@@ -24,7 +24,7 @@ def ad_sim_ioc(tmp_path_factory):
     from gi_instrument.sim.launcher import SimIOC
 
     with SimIOC("maast", time_scale=1e-4, binning=8, log_path=tmp_path_factory.mktemp("ad") / "ioc.log",
-                extra_args=("--camera-layout", "areadetector")) as ioc:
+                extra_args=("--camera-layout", "areadetector"), data_root=tmp_path_factory.getbasetemp()) as ioc:
         yield ioc
 
 

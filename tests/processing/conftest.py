@@ -75,16 +75,20 @@ FRAME_DATASET = "/entry/data/data"
 
 
 def write_gi_ct_run(client, data_dir: Path, arrays: dict, plan_name: str = "gi_ct",
-                    voxel_um: float = 7.5) -> str:
+                    voxel_um: float = 7.5, md: dict | None = None, keep: dict | None = None,
+                    exit_status: str = "success") -> str:
     """Write a gi_ct run (run layout contract) composed from stacked arrays (see
-    :func:`synthetic_ct`) into the catalog ``client`` of ``data_dir``; returns its uid."""
-    frames_dir = catalog_paths(data_dir).frames
+    :func:`synthetic_ct`) into the catalog ``client`` of ``data_dir``; returns its uid.
+    ``keep``: per stream, the positions of the stepping scans to write (default all); ``md``:
+    extra start metadata (``resumes``); ``exit_status`` of its stop document."""
     profile = load_profile("tli")
     writer = tiled_writer(client)
     # the arrays are parallel projections (the TLI profile's default beam is a cone)
     geometry = {**profile.geometry_summary(), "beam": "parallel", "binning": 1, "pixel_at_sample_um": voxel_um}
     run = compose_run(metadata={"plan_name": plan_name, "profile": profile.to_dict(),
-                                "geometry": geometry, "plan_args": {}})
+                                "geometry": geometry, "plan_args": {}, **(md or {})})
+    frames_dir = catalog_paths(data_dir).frames / run.start_doc["uid"]
+    frames_dir.mkdir()
     writer("start", run.start_doc)
     rows, cols = arrays["projections"].shape[2:]
     scalar = {"source": "synthetic", "dtype": "number", "shape": []}
@@ -108,6 +112,8 @@ def write_gi_ct_run(client, data_dir: Path, arrays: dict, plan_name: str = "gi_c
                             arrays["angles_deg"])),
     }
     for stream, items in scans.items():
+        if keep is not None and stream in keep:
+            items = [items[i] for i in keep[stream]]
         desc = run.compose_descriptor(name=stream, data_keys=data_keys,
                                       object_keys={"camera": ["camera_image"]})
         writer("descriptor", desc.descriptor_doc)
@@ -131,7 +137,7 @@ def write_gi_ct_run(client, data_dir: Path, arrays: dict, plan_name: str = "gi_c
                 writer("event", desc.compose_event(
                     data=values, timestamps={key: time.time() for key in values},
                     time=float(t_s[k])))
-    writer("stop", run.compose_stop())
+    writer("stop", run.compose_stop(exit_status=exit_status))
     return run.start_doc["uid"]
 
 
