@@ -13,12 +13,13 @@ from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO
 from ophyd.status import StatusBase
 
+from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.pv_interface import Positioner
 
 __all__ = ["PutCompletePositioner", "PositionError"]
 
 
-class PositionError(RuntimeError):
+class PositionError(InstrumentFault):
     """A positioner ended a move further from its setpoint than its tolerance."""
 
 

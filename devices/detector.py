@@ -35,6 +35,7 @@ from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
 from gi_instrument.devices.attempts import AttemptLog, DiscardedAttemptRecord, SuspensionRecord
 from gi_instrument.devices.axis import PositionError
+from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.pv_interface import FRAME_DATASET, MAX_STEPS, STEP_POSITION_ERROR, Camera
 
 __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
@@ -68,11 +69,11 @@ name them all ``{name}_<key>`` (``camera_g2_position_um``), so that a plan readi
 beside the positioners (``bp.scan([camera], g2, ...)``) has no colliding keys."""
 
 
-class FrameLostError(RuntimeError):
+class FrameLostError(InstrumentFault):
     """The camera acknowledged an exposure but the frame is not in the file."""
 
 
-class BeamStateError(RuntimeError):
+class BeamStateError(InstrumentFault):
     """A frame of a stepping scan was exposed with the X-rays in the wrong state (an arc, a
     tripped interlock, kV or mA out of tolerance): the whole scan is refused."""
 

@@ -71,6 +71,18 @@ class Session:
     bec: Any = None
 
 
+def zmq_publisher(address: str) -> Any:
+    """A :class:`bluesky.callbacks.zmq.Publisher` to ``host:port`` whose unsent documents are
+    dropped when it is closed or collected: 0MQ's default linger (forever) would otherwise block
+    the process's exit while a proxy that is gone still has documents queued for it."""
+    import zmq
+    from bluesky.callbacks.zmq import Publisher
+
+    publisher = Publisher(address)
+    publisher._socket.setsockopt(zmq.LINGER, 0)  # bluesky gives no option for it
+    return publisher
+
+
 def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", data_dir: str | Path | None = None,
                   *, progress: bool = True, timeout_s: float = 10.0, persistent_md: bool = True,
                   log_file: bool = True, best_effort: bool = False, camera_layout: str = "scanner",
@@ -122,9 +134,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     if progress:
         RE.subscribe(FrameProgress())
     if zmq_publish:
-        from bluesky.callbacks.zmq import Publisher
-
-        RE.subscribe(Publisher(zmq_publish))
+        RE.subscribe(zmq_publisher(zmq_publish))
     suspenders = install_suspenders(RE, inst)
     heartbeat = Heartbeat(inst.tube.heartbeat, prof.recovery.watchdog_timeout_s / 5.0)
     bec = None

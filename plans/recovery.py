@@ -31,6 +31,7 @@ from ophyd.utils.errors import DisconnectedError
 
 from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.attempts import RetryBudgetExceeded
+from gi_instrument.devices.errors import InstrumentFault
 
 __all__ = ["repeatable_scan", "describe_failure", "cleanup_wrapper", "ScanFailedError"]
 
@@ -38,8 +39,9 @@ Plan = Generator[Msg, Any, Any]
 
 CONNECTION_ERRORS = (DisconnectedError, ChannelAccessException, ChannelAccessGetFailure)
 """What a get or put raises when Channel Access lost the IOC (restart, network)."""
-TRANSIENT = (RuntimeError, TimeoutError, FailedStatus, *CONNECTION_ERRORS)
-"""Failures of one try that the plan repeats (RetryBudgetExceeded excepted)."""
+TRANSIENT = (InstrumentFault, TimeoutError, FailedStatus, *CONNECTION_ERRORS)
+"""Failures of one try that the plan repeats. Anything else (a failing callback, a bug) stops
+the plan at once: repeating the scan could then deliver its events twice."""
 
 
 class ScanFailedError(RuntimeError):

@@ -10,6 +10,7 @@ from bluesky.utils import Msg
 
 from gi_instrument.devices import GIInstrument, SCMOSDetector
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
+from gi_instrument.devices.errors import InstrumentFault
 
 __all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
            "emit_discarded", "PositionError", "SettingRefusedError"]
@@ -20,7 +21,7 @@ SETTING_TIMEOUT_S = 10.0
 """Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
 
 
-class SettingRefusedError(RuntimeError):
+class SettingRefusedError(InstrumentFault):
     """The controller did not take a setting (its readback differs after the put)."""
 
 

@@ -11,9 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
 
 SPARE_CA_PORTS: list[int] = []
 """Free loopback ports in the session's Channel Access address list (see ``sim_ioc``)."""
+
+
+def _destroy_without_linger(self: zmq.Context) -> None:
+    """A 0MQ context collected with open sockets is destroyed with linger 0. pyzmq's own
+    ``__del__`` keeps the sockets' default linger (forever), so a socket created by a library in
+    a test (a RemoteDispatcher's, a Publisher's whose proxy is gone) blocked pytest's final
+    garbage collection for ever, after every test had passed."""
+    if not self._shadow and not self.closed:
+        self.destroy(linger=0)
+
+
+zmq.Context.__del__ = _destroy_without_linger
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 """``../shared`` beside the checkout (real data); tests that need it skip when it is absent."""
@@ -128,13 +141,12 @@ def follow(in_addr: str, out_addr: str, callback):
     :class:`~gi_instrument.viewer.live.LiveReceiver`) and make sure documents come through (0MQ
     subscriptions take a moment to reach the publishers: a probe stop document is published from
     here until one arrives). Returns (receiver, a Publisher on the in port); stop/close both."""
-    from bluesky.callbacks.zmq import Publisher
-
+    from gi_instrument.session import zmq_publisher
     from gi_instrument.viewer.live import LiveReceiver
 
     seen: list[str] = []
     receiver = LiveReceiver(out_addr, lambda name, doc: (seen.append(name), callback(name, doc))).start()
-    publisher = Publisher(in_addr)
+    publisher = zmq_publisher(in_addr)
     deadline = time.monotonic() + 20
     while not seen:
         assert time.monotonic() < deadline, "nothing came through the 0MQ proxy"

@@ -4,6 +4,7 @@ the profile's recovery settings; no IOC."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from bluesky import RunEngine
@@ -12,7 +13,8 @@ from ophyd.utils.errors import DisconnectedError
 
 from gi_instrument.devices.attempts import AttemptLog, RetryBudgetExceeded
 from gi_instrument.devices.detector import beam_disturbance
-from gi_instrument.plans.recovery import cleanup_wrapper, describe_failure
+from gi_instrument.devices.axis import PositionError
+from gi_instrument.plans.recovery import ScanFailedError, cleanup_wrapper, describe_failure, repeatable_scan
 from gi_instrument.profile import ProfileError, load_profile, profile_from_dict
 
 
@@ -63,6 +65,66 @@ def test_a_failing_cleanup_never_masks_the_error():
     assert any("cleanup move failed" in note for note in err.value.__notes__)
     with pytest.raises(RuntimeError, match="cleanup move failed"):    # no error before: cleanup's shows
         RunEngine({})(cleanup_wrapper(iter([Msg("null")]), cleanup))
+
+
+class FakeCamera:
+    """What repeatable_scan asks of the camera: its attempt log and the three abandon steps."""
+
+    def __init__(self, log: AttemptLog) -> None:
+        self.attempt_log = log
+        self.calls: list[str] = []
+
+    def pause(self):
+        self.calls.append("pause")
+
+    def note_interruption(self, cause):
+        self.calls.append(f"note {cause}")
+
+    def abandon(self, cause):
+        self.calls.append(f"abandon {cause}")
+
+
+def fake_instrument(attempts_per_scan=3):
+    camera = FakeCamera(AttemptLog(attempts_per_scan, 10))
+    return SimpleNamespace(camera=camera, devices=[SimpleNamespace(name="rotation", connected=True)])
+
+
+def failing(errors):
+    """An attempt that raises the next of ``errors`` (None: succeeds) and counts its tries."""
+    tries = []
+
+    def attempt():
+        tries.append(len(tries))
+        yield Msg("null")
+        error = errors[len(tries) - 1]
+        if error is not None:
+            raise error
+        return "frames"
+    return attempt, tries
+
+
+def test_a_fault_of_one_try_is_repeated_within_the_budget():
+    inst = fake_instrument()
+    attempt, tries = failing([PositionError("rotation 3.1 deg, setpoint 3.0 deg"), None])
+    assert RunEngine({}, call_returns_result=True)(repeatable_scan(inst, "primary", 4, attempt)).plan_result == "frames"
+    assert len(tries) == 2
+    (record,) = inst.camera.attempt_log.discarded
+    assert (record.stream, record.angle_index) == ("primary", 4) and "setpoint" in record.cause
+    inst = fake_instrument(attempts_per_scan=2)
+    attempt, tries = failing([PositionError("stall")] * 3)
+    with pytest.raises(ScanFailedError, match="primary projection 4: .*failed 2 times"):
+        RunEngine({})(repeatable_scan(inst, "primary", 4, attempt))
+    assert len(tries) == 2
+
+
+def test_any_other_error_stops_the_plan_without_a_repeat():
+    """A failing callback or a bug is not a fault of the instrument: repeating the scan could
+    deliver its events twice."""
+    inst = fake_instrument()
+    attempt, tries = failing([RuntimeError("a callback failed"), None])
+    with pytest.raises(RuntimeError, match="a callback failed"):
+        RunEngine({})(repeatable_scan(inst, "primary", 4, attempt))
+    assert len(tries) == 1 and inst.camera.calls == [] and inst.camera.attempt_log.discarded == []
 
 
 ROW = {"tube_xray_on": 1, "tube_arc": 0, "tube_interlock_open": 0, "tube_voltage_set_kV": 50.0,
