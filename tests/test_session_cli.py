@@ -32,6 +32,8 @@ def test_namespace_help_and_persistent_metadata(sim_ioc, tmp_path, capsys):
     assert sim_ioc.prefix in text and str(tmp_path) in text
 
     RE = ns["RE"]
+    # the fault ride-through of a CT: interlock, tube fault and connection suspenders on this RE
+    assert len(session.suspenders) == 3 and set(session.suspenders) == set(RE.suspenders)
     RE.md["operator"] = "ana"
     (first,) = RE(bp.count([ns["camera"]]))
     assert "Transient Scan ID: 1" in capsys.readouterr().out  # the BestEffortCallback's heading
