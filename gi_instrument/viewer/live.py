@@ -174,8 +174,8 @@ class LiveState:
         if handler is not None:
             with self._lock:
                 handler(doc)
-                if self._status.uid:
-                    self._t_last = max(self._t_last, float(doc.get("time", time.time())))
+                if self._status.uid and "time" in doc:  # resource and datum documents carry none
+                    self._t_last = max(self._t_last, float(doc["time"]))
 
     def _start(self, doc: dict[str, Any]) -> None:
         self._reset()
