@@ -17,8 +17,9 @@ of a standard areaDetector camera (the client steps G2 and exposes frame by fram
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
+
+from simulated_ct import add_ct_arguments, simulated_scanner, timed_ct
 
 
 def bare_scan_s_per_event(n_events: int) -> float:
@@ -59,70 +60,42 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("VmRSS not found")
 
 
-def ct_overhead_s_per_frame(inst, RE, args) -> tuple[float, int, str]:
-    from gi_instrument.plans import gi_ct
-
-    docs: list[dict] = []
-    token = RE.subscribe(lambda name, doc: docs.append(doc) if name == "start" else None)
-    plan = gi_ct(inst, exposure_s=args.exposure_s, angle_step_deg=args.angle_step_deg, range_deg=args.range_deg,
-                 reference_every_deg=args.reference_every_deg)
-    t0 = time.perf_counter()
-    RE(plan)
-    wall = time.perf_counter() - t0
-    RE.unsubscribe(token)
-    frames = docs[0]["schedule"]["frames_expected"]
+def ct_overhead_s_per_frame(scanner, args) -> tuple[float, int, str]:
+    wall, docs = timed_ct(scanner, args)
+    start = docs[0][1]
+    frames = start["schedule"]["frames_expected"]
     exposure_real = frames * args.exposure_s * args.time_scale
-    return (wall - exposure_real) / frames, frames, docs[0]["uid"]
+    return (wall - exposure_real) / frames, frames, start["uid"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--range-deg", type=float, default=100.0)
-    parser.add_argument("--angle-step-deg", type=float, default=5.0)
-    parser.add_argument("--reference-every-deg", type=float, default=25.0)
-    parser.add_argument("--exposure-s", type=float, default=10.0, help="nominal exposure per frame")
-    parser.add_argument("--time-scale", type=float, default=1e-4)
-    parser.add_argument("--binning", type=int, default=8, help="8: 256 x 256 frames; 1: full frames")
+    add_ct_arguments(parser, range_deg=100.0, reference_every_deg=25.0, time_scale=1e-4)
     parser.add_argument("--camera-layout", choices=("scanner", "areadetector"), default="scanner")
     args = parser.parse_args()
 
-    from bluesky import RunEngine
-
-    from gi_instrument.catalog import catalog_paths, document_journal, open_catalog
+    from gi_instrument.catalog import document_journal, open_catalog
     from gi_instrument.catalog_follower import start_follower, wait_for_stop
-    from gi_instrument.devices import make_instrument
     from gi_instrument.profile import load_profile
-    from gi_instrument.sim.launcher import SimIOC
 
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = catalog_paths(tmp)
-        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning, data_root=tmp,
-                     extra_args=("--camera-layout", args.camera_layout))
-        ioc.apply_client_env()
-        with ioc:
-            inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames, camera_layout=args.camera_layout)
-            if args.camera_layout == "areadetector":
-                inst.camera.time_scale.put(args.time_scale)
-            RE = RunEngine({})
-            bare = bare_scan_s_per_event(200)
-            rss = [rss_mib(ioc.pid)]
-            plain, frames, _ = ct_overhead_s_per_frame(inst, RE, args)
-            rss.append(rss_mib(ioc.pid))
-            client = open_catalog(tmp)
-            RE.subscribe(document_journal(paths))
-            journal_only, _, journal_uid = ct_overhead_s_per_frame(inst, RE, args)
-            follower = start_follower(paths)
-            wait_for_stop(client, journal_uid, timeout_s=600)   # the follower catches up from the journal
-            with_catalog, _, uid = ct_overhead_s_per_frame(inst, RE, args)
-            t0 = time.perf_counter()
-            wait_for_stop(client, uid, timeout_s=600)
-            catalog_lag = time.perf_counter() - t0
-            follower.terminate()
-            follower.wait()
-            rss.append(rss_mib(ioc.pid))
-            bare_again = bare_scan_s_per_event(200)
-            from epics import ca
-            ca.finalize_libca()
+    with simulated_scanner(args, args.camera_layout) as scanner:
+        bare = bare_scan_s_per_event(200)
+        rss = [rss_mib(scanner.ioc.pid)]
+        plain, frames, _ = ct_overhead_s_per_frame(scanner, args)
+        rss.append(rss_mib(scanner.ioc.pid))
+        client = open_catalog(scanner.paths.root)
+        scanner.RE.subscribe(document_journal(scanner.paths))
+        journal_only, _, journal_uid = ct_overhead_s_per_frame(scanner, args)
+        follower = start_follower(scanner.paths)
+        wait_for_stop(client, journal_uid, timeout_s=600)   # the follower catches up from the journal
+        with_catalog, _, uid = ct_overhead_s_per_frame(scanner, args)
+        t0 = time.perf_counter()
+        wait_for_stop(client, uid, timeout_s=600)
+        catalog_lag = time.perf_counter() - t0
+        follower.terminate()
+        follower.wait()
+        rss.append(rss_mib(scanner.ioc.pid))
+        bare_again = bare_scan_s_per_event(200)
     bare = min(bare, bare_again)
     physics = physics_s_per_frame(args.binning, load_profile("maast").stepping.steps)
     side = 2048 // args.binning

@@ -1,8 +1,8 @@
 """Acquisition rate of a ``gi_ct`` dry-run with and without a live viewer attached.
 
 The same CT (simulated IOC, 256 x 256 frames by default) runs alternately without publishing
-(baseline) and publishing every document to a ``bluesky-0MQ-proxy``
-(:class:`bluesky.callbacks.zmq.Publisher`, as ``start_session(zmq_publish=...)`` does) with a
+(baseline) and publishing every document to a ``bluesky-0MQ-proxy`` through the session's own
+publisher (:func:`gi_instrument.session.zmq_publisher`, as ``start_session(zmq_publish=...)``) with a
 viewer attached: a separate process that receives every document through the proxy into a
 :class:`gi_instrument.viewer.live.LiveState` and, like the live window, reads the newest stepping
 scan from the HDF5 files and retrieves its signals every ``--refresh-s`` s. The subscriber counts
@@ -20,8 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+
+from simulated_ct import add_ct_arguments, simulated_scanner, timed_ct
 
 SUBSCRIBER = r"""
 import json, sys, time
@@ -59,77 +60,53 @@ def proxy(in_port: int, out_port: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_ct(RE, inst, args) -> tuple[float, int, int]:
+def run_ct(scanner, args) -> tuple[float, int, int]:
     """Wall time of one CT, s, the number of documents it emitted and its frames."""
-    from gi_instrument.plans import gi_ct
-
-    docs: list[tuple[str, dict]] = []
-    token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
-    t0 = time.perf_counter()
-    RE(gi_ct(inst, exposure_s=args.exposure_s, angle_step_deg=args.angle_step_deg, range_deg=args.range_deg,
-             reference_every_deg=args.reference_every_deg))
-    wall = time.perf_counter() - t0
-    RE.unsubscribe(token)
+    wall, docs = timed_ct(scanner, args)
     return wall, len(docs), int(docs[0][1]["schedule"]["frames_expected"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--range-deg", type=float, default=60.0)
-    parser.add_argument("--angle-step-deg", type=float, default=5.0)
-    parser.add_argument("--reference-every-deg", type=float, default=20.0)
-    parser.add_argument("--exposure-s", type=float, default=10.0, help="nominal exposure per frame")
-    parser.add_argument("--time-scale", type=float, default=1e-3)
-    parser.add_argument("--binning", type=int, default=8, help="8: 256 x 256 frames; 1: full frames")
+    add_ct_arguments(parser, range_deg=60.0, reference_every_deg=20.0, time_scale=1e-3)
     parser.add_argument("--refresh-s", type=float, default=0.5, help="the viewer's redraw interval")
     parser.add_argument("--repeats", type=int, default=3, help="CTs per configuration (the fastest counts)")
     args = parser.parse_args()
 
-    from bluesky import RunEngine
-    from bluesky.callbacks.zmq import Publisher
-
-    from gi_instrument.catalog import catalog_paths
-    from gi_instrument.devices import make_instrument
     from gi_instrument.profile import load_profile
-    from gi_instrument.sim.launcher import SimIOC, free_port
+    from gi_instrument.session import zmq_publisher
+    from gi_instrument.sim.launcher import free_port
 
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = catalog_paths(tmp)
-        in_port, out_port = free_port(), free_port()
-        broker = proxy(in_port, out_port)
-        ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning)
-        ioc.apply_client_env()
-        counts_path = os.path.join(tmp, "counts.json")
-        viewer = None
-        try:
-            with ioc:
-                inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames)
-                RE = RunEngine({})
-                publisher = Publisher(f"127.0.0.1:{in_port}")
-                viewer = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, f"127.0.0.1:{out_port}",
-                                           str(args.refresh_s), counts_path], stdout=subprocess.PIPE, text=True)
-                assert viewer.stdout.readline().strip() == "ready"
-                run_ct(RE, inst, args)  # warm-up: connections, simulator caches; the subscription settles
-                bare, watched, n_docs = [], [], 0
-                for _ in range(args.repeats):  # alternated, so a change of machine load hits both alike
-                    bare.append(run_ct(RE, inst, args)[0])
-                    token = RE.subscribe(publisher)
-                    wall, n, frames = run_ct(RE, inst, args)
-                    RE.unsubscribe(token)
-                    watched.append(wall)
-                    n_docs += n
-                time.sleep(2 * args.refresh_s + 1.0)
-                with open(counts_path) as f:
-                    counts = json.load(f)
-                publisher.close()
-                from epics import ca
-                ca.finalize_libca()
-        finally:
-            if viewer is not None:
-                viewer.terminate()
-                viewer.wait(timeout=10)
-            broker.terminate()
-            broker.wait(timeout=10)
+    in_port, out_port = free_port(), free_port()
+    broker = proxy(in_port, out_port)
+    viewer = None
+    try:
+        with simulated_scanner(args) as scanner:
+            counts_path = os.path.join(scanner.paths.root, "counts.json")
+            RE = scanner.RE
+            publisher = zmq_publisher(f"127.0.0.1:{in_port}")
+            viewer = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, f"127.0.0.1:{out_port}",
+                                       str(args.refresh_s), counts_path], stdout=subprocess.PIPE, text=True)
+            assert viewer.stdout.readline().strip() == "ready"
+            run_ct(scanner, args)  # warm-up: connections, simulator caches; the subscription settles
+            bare, watched, n_docs = [], [], 0
+            for _ in range(args.repeats):  # alternated, so a change of machine load hits both alike
+                bare.append(run_ct(scanner, args)[0])
+                token = RE.subscribe(publisher)
+                wall, n, frames = run_ct(scanner, args)
+                RE.unsubscribe(token)
+                watched.append(wall)
+                n_docs += n
+            time.sleep(2 * args.refresh_s + 1.0)
+            with open(counts_path) as f:
+                counts = json.load(f)
+            publisher.close()
+    finally:
+        if viewer is not None:
+            viewer.terminate()
+            viewer.wait(timeout=10)
+        broker.terminate()
+        broker.wait(timeout=10)
 
     per_ct = n_docs // args.repeats
     side = 2048 // args.binning

@@ -10,19 +10,23 @@ a :class:`LiveState`.
 :class:`LiveState` keeps only bookkeeping per document (O(1): no frame is read when a document
 arrives). It knows where each frame lies (HDF5 file and index, from the ``stream_resource`` /
 ``stream_datum`` documents), the last complete stepping scan of each stream, the dark frames,
-frames done / expected, and stalls. The window reads frames only when it redraws (at most a few
-times a second) and only the latest ones: frames that arrived in between are skipped, never
-queued, so the viewer never lags behind the acquisition.
+frames done / expected, the run's suspensions and discarded attempts. The window reads frames
+only when it redraws (at most a few times a second) and only the latest ones: frames that
+arrived in between are skipped, never queued, so the viewer never lags behind the acquisition.
 
 A viewer started in the middle of a run has missed the run's start and descriptor documents;
 with a ``catch_up`` source (:func:`journal_catch_up`: the document journal the session writes in
 the data directory) the first event of an unknown stream replays the run so far from there,
 after which the stream carries on (events seen twice are counted once).
 
-Stalls: bluesky emits no document when a suspender holds the run (the tube arcs, a controller
-stops answering), so a stall is inferred from time: no frame for longer than
-``stall_factor`` times the mean interval between stepping scans (and at least ``min_stall_s``;
-a stepping scan's events arrive together once it is on disk).
+Interruptions come from the run itself: the ``suspensions`` stream (one event per suspension by a
+suspender, emitted once it has ended, with the next stepping scan), the ``discarded`` stream (one
+event per stepping-scan attempt that did not reach the run) and bluesky's ``interruptions`` stream
+(an event when a suspension begins, with the suspender's justification), see
+:data:`gi_instrument.plans.metadata.STREAMS`. Besides, a run from which no document has come for
+longer than ``stall_factor`` times the mean interval between stepping scans (and at least
+``min_stall_s``) is shown as quiet for that long: the viewer cannot tell why (a long exposure, a
+hung controller, a lost network).
 """
 
 from __future__ import annotations
@@ -120,10 +124,20 @@ class LiveStatus:
     projections_done: int = 0
     projections_total: int = 0
     time_left_s: float = float("inf")
-    stalled_s: float = 0.0
-    """Seconds since the last frame when that counts as a stall (else 0)."""
-    stalls: int = 0
-    """Stalls seen in this run (suspensions, controllers not answering)."""
+    no_document_s: float = 0.0
+    """Seconds since the run's last document when that is unusually long (else 0)."""
+    suspensions: int = 0
+    """Suspensions recorded in the run's ``suspensions`` stream (ended ones)."""
+    last_suspension_cause: str = ""
+    discarded: int = 0
+    """Stepping-scan attempts recorded in the run's ``discarded`` stream."""
+    last_discarded_cause: str = ""
+    suspended_cause: str = ""
+    """Justification of the suspension in progress ('' if none), from the ``interruptions`` stream."""
+    suspended_since: float = 0.0
+    """When the suspension in progress began, s since the epoch."""
+    suspended_s: float = 0.0
+    """How long the suspension in progress has lasted so far, s."""
     period_um: float = 0.0
     latest_frame: FrameRef | None = None
     latest_scan: LiveScan | None = None
@@ -154,13 +168,14 @@ class LiveState:
         self._t0 = self._t_last = 0.0
         self._angles: set[int] = set()
         self._dark: list[FrameRef] = []
-        self._in_stall = False
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         handler = getattr(self, f"_{name}", None)
         if handler is not None:
             with self._lock:
                 handler(doc)
+                if self._status.uid and "time" in doc:  # resource and datum documents carry none
+                    self._t_last = max(self._t_last, float(doc["time"]))
 
     def _start(self, doc: dict[str, Any]) -> None:
         self._reset()
@@ -207,17 +222,22 @@ class LiveState:
         if doc["descriptor"] not in self._streams:
             self._replay(doc["descriptor"])
         stream = self._streams.get(doc["descriptor"])
-        datums = self._datums.get(doc["descriptor"], [])
         seq = int(doc.get("seq_num", 0)) - 1
-        if stream is None or not 0 <= seq < len(datums) or seq <= self._last_seq.get(doc["descriptor"], -1):
+        if stream is None or seq <= self._last_seq.get(doc["descriptor"], -1):
+            return
+        if stream in _INTERRUPTION_STREAMS:
+            self._last_seq[doc["descriptor"]] = seq
+            _INTERRUPTION_STREAMS[stream](self._status, doc)
+            return
+        datums = self._datums.get(doc["descriptor"], [])
+        if not 0 <= seq < len(datums):
             return
         self._last_seq[doc["descriptor"]] = seq
         ref, data = datums[seq], doc["data"]
         status = self._status
         status.frames_done += 1
         status.latest_frame = ref
-        self._t_last = float(doc.get("time", time.time()))
-        self._in_stall = False
+        status.suspended_cause, status.suspended_since = "", 0.0  # frames again: any suspension is over
         if stream == "dark":
             self._dark.append(ref)
             status.dark = tuple(self._dark)
@@ -250,27 +270,55 @@ class LiveState:
     def _stop(self, doc: dict[str, Any]) -> None:
         self._status.running = False
         self._status.exit_status = str(doc.get("exit_status", ""))
+        self._status.suspended_cause, self._status.suspended_since = "", 0.0
 
     def status(self, now: float | None = None) -> LiveStatus:
         """A copy of the state at ``now`` (s since the epoch, like the documents' times; default:
-        now), with the time left and stalls worked out."""
+        now), with the time left and the time without a document worked out."""
         now = time.time() if now is None else now
         with self._lock:
             status = LiveStatus(**vars(self._status))
             done, expected = status.frames_done, status.frames_expected
             if status.running and done and expected:
                 status.time_left_s = time_left_s(done, expected, self._t_last - self._t0)
+            if status.suspended_cause:
+                status.suspended_s = max(0.0, now - status.suspended_since)
+            if status.running:
                 gap = now - self._t_last
                 scans = status.latest_scan.seq if status.latest_scan else 1
                 if gap > max(self.min_stall_s, self.stall_factor * (self._t_last - self._t0) / scans):
-                    status.stalled_s = gap
-                    if not self._in_stall:
-                        self._in_stall = True
-                        self._status.stalls += 1
-                    status.stalls = self._status.stalls
-            elif not status.running:
+                    status.no_document_s = gap
+            else:
                 status.time_left_s = 0.0 if status.uid else float("inf")
             return status
+
+
+def _suspension(status: LiveStatus, doc: dict[str, Any]) -> None:
+    """An event of the ``suspensions`` stream: a suspension that has ended."""
+    status.suspensions += 1
+    status.last_suspension_cause = str(doc["data"].get("suspension_cause", ""))
+    status.suspended_cause, status.suspended_since = "", 0.0
+
+
+def _discarded(status: LiveStatus, doc: dict[str, Any]) -> None:
+    """An event of the ``discarded`` stream: an attempt that did not reach the run."""
+    status.discarded += 1
+    status.last_discarded_cause = str(doc["data"].get("discarded_cause", ""))
+
+
+def _interruption(status: LiveStatus, doc: dict[str, Any]) -> None:
+    """An event of bluesky's ``interruptions`` stream: a pause, a resume, or the justification of
+    a suspension that begins."""
+    content = str(doc["data"].get("interruption", ""))
+    if content == "resume":
+        status.suspended_cause, status.suspended_since = "", 0.0
+    elif content != "pause":
+        status.suspended_cause, status.suspended_since = content, float(doc.get("time", time.time()))
+
+
+_INTERRUPTION_STREAMS: dict[str, Callable[[LiveStatus, dict[str, Any]], None]] = {
+    "suspensions": _suspension, "discarded": _discarded, "interruptions": _interruption}
+"""Streams that record interruptions of the run (no frames), and what each event does to the status."""
 
 
 class LiveReceiver:
@@ -285,9 +333,11 @@ class LiveReceiver:
         self._ready = threading.Event()
 
     def start(self) -> LiveReceiver:
+        """Start the thread; returns once its dispatcher listens (TimeoutError after 10 s)."""
         self._thread = threading.Thread(target=self._run, name="gi-viewer-0mq", daemon=True)
         self._thread.start()
-        self._ready.wait(timeout=10)
+        if not self._ready.wait(timeout=10):
+            raise TimeoutError(f"the 0MQ receiver on {self.address} did not start within 10 s")
         return self
 
     def _run(self) -> None:
@@ -297,17 +347,24 @@ class LiveReceiver:
         self._dispatcher.subscribe(self.callback)
         self._dispatcher.loop.call_soon(self._ready.set)
         try:
-            self._dispatcher.start()
+            self._dispatcher.start()  # on its way out it closes its socket and destroys its context
         except asyncio.CancelledError:
             pass
 
     def stop(self) -> None:
-        """Stop receiving (the thread ends within seconds)."""
+        """Stop receiving and wait until the thread has closed the 0MQ socket and context it polls
+        (they are closed in that thread: 0MQ sockets are not thread-safe). Calling it again does
+        nothing."""
         dispatcher = self._dispatcher
-        if dispatcher is not None and not dispatcher.closed:
+        if dispatcher is not None and not dispatcher.loop.is_closed():
             def cancel() -> None:
                 if dispatcher._task is not None:
                     dispatcher._task.cancel()
-            dispatcher.loop.call_soon_threadsafe(cancel)
+            try:
+                dispatcher.loop.call_soon_threadsafe(cancel)
+            except RuntimeError:  # the loop closed meanwhile: the thread is ending anyway
+                pass
         if self._thread is not None:
             self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                raise RuntimeError(f"the 0MQ receiver on {self.address} did not stop within 10 s")

@@ -1,6 +1,7 @@
 """A ``gi_ct`` run from the catalog, as the viewer steps through it: stepping scans by stream and
-angle, each read whole (one scan's frames at a time), the dark frames, and the reference scan
-that belongs to a projection (the last one taken before it)."""
+angle, each read whole (one scan's frames at a time), the dark frames, the reference scan that
+belongs to a projection (the last one taken before it), and the run's suspensions and discarded
+attempts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gi_instrument.processing.catalog_reader import CTRun, open_ct_run
+from gi_instrument.processing.quality_report import run_interruptions
 from gi_instrument.processing.sinograms import SteppingScans, group_scans, read_stepping_scans
 from gi_instrument.viewer.scan_signals import SteppingScan
 
@@ -31,6 +33,13 @@ class RunData:
         rows = slice(0, ct.shape[0])
         self.dark: NDArray | None = ct.read("dark", slice(0, ct.n_dark), rows) if ct.n_dark else None
         """Dark frames (n, rows, cols), counts, or ``None``."""
+        interruptions = run_interruptions(ct.run)
+        self.suspensions: list[dict[str, Any]] = interruptions["suspensions"]
+        """The run's ``suspensions`` stream, one dict per suspension (``cause``, ``stream``,
+        ``angle_index``, ``start_time``, ``end_time``; times in s since the epoch)."""
+        self.discarded: list[dict[str, Any]] = interruptions["discarded_attempts"]
+        """The run's ``discarded`` stream, one dict per attempt (``cause``, ``stream``,
+        ``angle_index``, ``attempt``, ``file``, ``start_time``, ``end_time``)."""
 
     @classmethod
     def open(cls, client: Any, run_id: str | int) -> RunData:

@@ -50,7 +50,8 @@ def save_png(widget: QtWidgets.QWidget, path: str | Path) -> Path:
 
 
 class RunWindow(QtWidgets.QMainWindow):
-    """A ``gi_ct`` run: choose the stream, scroll angles and steps."""
+    """A ``gi_ct`` run: choose the stream, scroll angles and steps; the run's suspensions and
+    discarded attempts (count and last cause; all of them in the tooltip)."""
 
     def __init__(self, data: RunData) -> None:
         super().__init__()
@@ -62,6 +63,14 @@ class RunWindow(QtWidgets.QMainWindow):
         self.angle = _slider(data.count("primary") - 1)
         self.step = _slider(data.ct.steps - 1)
         self.label = QtWidgets.QLabel()
+        self.interruptions = QtWidgets.QLabel(interruptions_text(
+            len(data.suspensions), data.suspensions[-1]["cause"] if data.suspensions else "",
+            len(data.discarded), data.discarded[-1]["cause"] if data.discarded else ""))
+        self.interruptions.setToolTip("\n".join(
+            [f"suspended {s['end_time'] - s['start_time']:.0f} s during {s['stream'] or 'no scan'} "
+             f"{s['angle_index']}: {s['cause']}" for s in data.suspensions]
+            + [f"discarded {d['stream']} {d['angle_index']} attempt {d['attempt']}: {d['cause']}"
+               for d in data.discarded]))
         controls = QtWidgets.QHBoxLayout()
         for text, widget in (("stream", self.stream), ("scan", self.angle), ("step", self.step)):
             controls.addWidget(QtWidgets.QLabel(text))
@@ -71,6 +80,7 @@ class RunWindow(QtWidgets.QMainWindow):
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.addLayout(controls)
+        layout.addWidget(self.interruptions)
         layout.addWidget(self.view, 1)
         self.setCentralWidget(central)
         self.stream.currentTextChanged.connect(self._stream_changed)
@@ -119,10 +129,21 @@ def status_text(status: LiveStatus) -> str:
         parts.append(f"frames {status.frames_done} / {status.frames_expected}")
         if math.isfinite(status.time_left_s):
             parts.append(f"time left {format_duration(status.time_left_s)}")
-    parts.append(f"stalls {status.stalls}")
-    if status.stalled_s:
-        parts.append(f"NO FRAME FOR {status.stalled_s:.0f} s (suspended?)")
+    parts.append(interruptions_text(status.suspensions, status.last_suspension_cause, status.discarded,
+                                    status.last_discarded_cause))
+    if status.suspended_cause:
+        parts.append(f"SUSPENDED for {format_duration(status.suspended_s)}: {status.suspended_cause}")
+    if status.no_document_s:
+        parts.append(f"no document for {status.no_document_s:.0f} s")
     return "  |  ".join(parts)
+
+
+def interruptions_text(suspensions: int, last_suspension: str, discarded: int, last_discarded: str) -> str:
+    """``suspensions N (last: cause), discarded attempts M (last: cause)``."""
+    def count(what: str, n: int, last: str) -> str:
+        return f"{what} {n}" + (f" (last: {last})" if n and last else "")
+
+    return f"{count('suspensions', suspensions, last_suspension)}, {count('discarded attempts', discarded, last_discarded)}"
 
 
 class LiveWindow(QtWidgets.QMainWindow):

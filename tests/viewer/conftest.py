@@ -125,3 +125,58 @@ def specimen_volume(tmp_path_factory):
                for x_m, y_m, z_m in [inc.shape.center_m]]
     return out, [(float(np.interp(z, z_um[::-1], np.arange(len(rows))[::-1])), y, x) for z, y, x in centres
                  if z_um.min() - voxel_um < z < z_um.max() + voxel_um]
+
+
+@pytest.fixture(scope="session")
+def suspended_run(RE, instrument, sim_pv, zmq_proxy, follow_documents):
+    """A small gi_ct (no darks, 2 projections 5 deg apart, references every 5 deg) whose first
+    stepping scan is suspended by the tube's interlock, opened during an exposure on the simulated
+    IOC (as tests/test_faults.py does), published through the proxy and followed by a LiveState;
+    the interlock is closed only once the live state shows the suspension in progress. Returns
+    (uid, state, the suspension status seen while it lasted)."""
+    import threading
+
+    from gi_instrument.plans import gi_ct
+    from gi_instrument.suspenders import install_suspenders
+    from gi_instrument.viewer.live import LiveState
+
+    state = LiveState()
+    receiver, publisher = follow_documents(*zmq_proxy, state)
+    suspenders = install_suspenders(RE, instrument)
+    interlock = sim_pv("TUBE:InterlockOpen")
+    sim_pv("CAM:HangTime").put(2e4, wait=True)      # the first frame hangs 2 s (real): time to open it
+    sim_pv("CAM:AcquireTimeout").put(1, wait=True)
+    seen = []
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not predicate():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.02)
+
+    def open_during_the_exposure() -> None:
+        try:
+            wait_for(lambda: sim_pv("CAM:DetectorState_RBV").get() == 1, "no exposure began")
+            interlock.put(1, wait=True)
+            wait_for(lambda: state.status().suspended_cause, "the live state never saw the suspension")
+            seen.append(state.status())
+        finally:
+            interlock.put(0, wait=True)
+
+    token = RE.subscribe(publisher)
+    thread = threading.Thread(target=open_during_the_exposure)
+    try:
+        thread.start()
+        RE(gi_ct(instrument, exposure_s=1.0, angle_step_deg=5.0, range_deg=10.0, reference_every_deg=5.0,
+                        n_darks=0))
+        wait_for(lambda: state.status().uid and not state.status().running, "the run's stop never came through")
+    finally:
+        thread.join()
+        RE.unsubscribe(token)
+        for suspender in suspenders:
+            RE.remove_suspender(suspender)
+        RE.record_interruptions = False
+        publisher.close()
+        receiver.stop()
+    assert seen, "the interlock was opened before the live state saw the suspension"
+    return state.status().uid, state, seen[0]

@@ -111,3 +111,21 @@ def test_gi_queue_server_passes_the_publish_address_to_the_worker(monkeypatch, t
     assert seen[queue.ZMQ_PUBLISH_ENV] == "127.0.0.1:5577"
     startup = (queue.startup_dir() / "00-gi-session.py").read_text()
     assert f'zmq_publish=os.environ.get("{queue.ZMQ_PUBLISH_ENV}")' in startup
+
+
+@pytest.mark.parametrize("where", ["proxy", "nothing listening"])
+def test_a_stopped_receiver_has_closed_its_0mq_socket_and_context(zmq_proxy, where):
+    """``LiveReceiver.stop`` returns once its thread has closed the socket it polled and destroyed
+    that socket's context (a socket left open would block any later ``Context.term``), also
+    when nothing listens at the address; a second ``stop`` does nothing."""
+    from gi_instrument.sim.launcher import free_port
+    from gi_instrument.viewer.live import LiveReceiver
+
+    address = zmq_proxy[1] if where == "proxy" else f"127.0.0.1:{free_port()}"
+    receiver = LiveReceiver(address, lambda name, doc: None).start()
+    dispatcher = receiver._dispatcher
+    assert not dispatcher._socket.closed and receiver._thread.is_alive()
+    receiver.stop()
+    assert not receiver._thread.is_alive()
+    assert dispatcher._socket.closed and dispatcher._context.closed and dispatcher.loop.is_closed()
+    receiver.stop()
