@@ -4,7 +4,8 @@ Pipeline: the run is read from the catalog (:mod:`gi_instrument.processing.catal
 sinograms of transmission ``T``, differential phase and dark-field ``D`` are built by row chunks
 (:mod:`~gi_instrument.processing.sinograms`, with time-interpolated references and the measured
 G2 positions), then each slab of detector rows is rebinned to parallel beam in the run's geometry
-and reconstructed (:mod:`gi_instrument.processing.reconstruction`) and written to ``volumes.h5``; TIFF stacks and PNG
+and reconstructed (:mod:`gi_instrument.processing.reconstruction`: Fourier gridding, or FDK along
+the tilted rays where the cone angle matters) and written to ``volumes.h5``; TIFF stacks and PNG
 previews are made from that file. Unless ``--no-quality``, the quality of the run is measured
 (:mod:`gi_instrument.processing.quality_report`: FRC resolution of the central slice of delta
 and mu, visibility and angular sensitivity from the reference scans, SNR in a homogeneous

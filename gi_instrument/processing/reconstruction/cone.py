@@ -5,15 +5,17 @@ Method, and why
 The lab sources are points 22.6 cm (TLI) and 46.7 cm (MAAST) from the axis: every detector row is
 a fan of half-angle ~1.1-1.5 deg, and rows off the central one are tilted by the cone angle. A
 parallel-beam FBP of such data puts a point at radius ``r`` at the wrong column by up to
-``~r^2 / (2 R)`` (an astroid 0.1-0.3 mm wide at the field edge). Two correct routes exist: FDK
-(Feldkamp, Davis, Kress, JOSA A 1 (1984) 612), a weighted filtered back-projection along the
-diverging rays, whose voxel-driven back-projection costs ``O(n_angles N^3)`` interpolations and is
-far too slow in numpy for 2048-wide volumes; or rebinning to parallel beam row by row followed
-by a parallel-beam reconstruction (Grass, Koehler, Proksa, Phys. Med. Biol. 45 (2000) 329: the
-fan-to-parallel rebinning of the ``P-FDK`` algorithm). This module rebins, so that the fast
-Fourier gridding of :mod:`~gi_instrument.processing.reconstruction.gridding`, the truncation
-correction and the astra parallel back-end all apply unchanged, and each slice costs the same as
-in parallel beam plus two cheap interpolations.
+``~r^2 / (2 R)`` (an astroid 0.1-0.3 mm wide at the field edge). Two correct routes exist, and
+:func:`reconstruct` uses both: rebinning to parallel beam row by row followed by a parallel-beam
+reconstruction (Grass, Koehler, Proksa, Phys. Med. Biol. 45 (2000) 329: the fan-to-parallel
+rebinning of the ``P-FDK`` algorithm), exact in the mid-plane, where the fast Fourier gridding of
+:mod:`~gi_instrument.processing.reconstruction.gridding`, the truncation correction and the astra
+parallel back-end apply unchanged and each slice costs the same as in parallel beam plus two
+cheap interpolations; and FDK (Feldkamp, Davis, Kress, JOSA A 1 (1984) 612) on the same rebinned
+and filtered data, back-projected along the tilted rays
+(:mod:`~gi_instrument.processing.reconstruction.fdk`), voxel driven and ~10-20x slower, for the
+slices where the cone angle matters (``method="auto"``:
+:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`).
 
 Rebinning (a ray at source angle ``beta`` and detector column ``u``, ``tan gamma = u / R``, is the
 parallel ray ``theta = beta + gamma``, ``s = R sin gamma``; :mod:`.weights`):
@@ -35,9 +37,9 @@ at the detector height where each parallel ray crosses ``z`` at its closest appr
 ``v = z R^2 / (R^2 - s^2)`` (single-slice rebinning), interpolating between rows. This is exact in
 the mid-plane and for points on the axis; a point at radius ``r`` and height ``z`` is seen over
 heights ``z (1 +- r / R)`` during the turn, a blur in ``z`` of at most ``+-z r / R``: for TLI
-``r / R`` <= 2.5 % (0.8 voxel at 32 rows from the mid-plane), for MAAST <= 1.8 %. FDK has a
-comparable cone-beam error of its own away from the mid-plane (its data are incomplete there,
-Tuy's condition); unlike FDK this method keeps the in-plane resolution everywhere.
+``r / R`` <= 2.5 % (0.8 voxel at 32 rows from the mid-plane), for MAAST <= 1.8 %. Where that
+exceeds half a voxel, :func:`reconstruct` back-projects the same rebinned rows along the true
+rays instead (FDK, :mod:`~gi_instrument.processing.reconstruction.fdk`).
 
 Derivative (refraction-angle) sinograms are integrated along the column first (the phase
 projection up to a constant per projection), rebinned at the parallel grid's pixel boundaries and
@@ -307,7 +309,8 @@ _FDK_SLICES = 16
 rows its tilted rays read)."""
 
 
-def _reconstruct_fdk(sinograms: Any, angles_deg: ArrayLike, geometry: Geometry, filter: Filter,  # noqa: A002
+def _reconstruct_fdk(sinograms: Any, angles_deg: ArrayLike, geometry: Geometry,
+                     filter: Filter,  # noqa: A002 - as fbp
                      ks: range, prepare: Callable[[NDArray], NDArray] | None, out: Any,
                      fbp_kwargs: dict[str, Any]) -> None:
     """:func:`reconstruct`'s FDK path, ``_FDK_SLICES`` output slices at a time."""

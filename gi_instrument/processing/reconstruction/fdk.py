@@ -52,8 +52,10 @@ the axis; a ray of fan angle ``gamma`` (``tan gamma = u / R``) and source angle 
    fan-beam FBP, exact.
 
 Like every FDK, this is exact in the mid-plane and for objects constant along ``z``; away from
-it the circular orbit misses data (Tuy's condition), an error of order ``(z / R)^2`` in the
-reconstruction, far below a voxel for the lab set-ups' cone half-angles of ~1-2 deg.
+it the circular orbit misses data (Tuy's condition), an error that grows with the cone angle. At
+the lab set-ups' cone half-angles (~1-2 deg) it is well below the rebinning's height error:
+``tests/processing/test_fdk.py`` checks beads and a uniform ball against closed-form projections
+in a cone twice as wide.
 
 Cost: the back-projection is voxel driven, ``O(n_views * slices * cols^2)`` interpolations in
 numpy (two gathers per voxel and view), against the Fourier gridding's

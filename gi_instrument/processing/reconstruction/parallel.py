@@ -76,7 +76,8 @@ from gi_instrument.processing.truncation import (
     fit_container,
 )
 
-__all__ = ["Filter", "Backend", "Interpolation", "Padding", "Truncation", "fbp", "filtered_projections"]
+__all__ = ["Filter", "Backend", "Interpolation", "Padding", "Truncation", "fbp",
+           "filtered_projections"]
 
 Filter = Literal["ramp", "hilbert"]
 Backend = Literal["auto", "numpy", "astra"]
