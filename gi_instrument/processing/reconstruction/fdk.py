@@ -153,8 +153,8 @@ def backproject_tilted(
     top = np.float32(row_heights[0])
     heights = np.asarray(slice_heights, dtype=np.float32)
     acc = np.zeros((heights.size, inside.size), dtype=np.float32)
-    # views padded by one edge column on each side (|s| <= cols / 2) and one edge row below;
-    # the four bilinear neighbours are read from shifted views of the flattened padded view
+    # views padded by one edge column on each side (|s| <= cols / 2) and one edge row below,
+    # flattened; each voxel reads its row's and the next row's column pairs (two gathers)
     width = cols + 2
     padded = np.pad(filtered, ((0, 0), (0, 1), (1, 1)), mode="edge").reshape(n, -1)
     padded = np.pad(padded, ((0, 0), (0, 1)), mode="edge")
@@ -167,8 +167,13 @@ def backproject_tilted(
             depth = x * sin_t - y * cos_t
             ell = np.sqrt(big_r2 - s * s)
             col = s + np.float32(c + 1)
-            c0 = col.astype(np.intp)
-            view = _View(padded[i], width, n_rows, top, ell / (ell + depth), c0, col - c0)
+            c0 = np.floor(col)
+            fc = col - c0
+            pairs = np.empty(padded.shape[1] - 1, dtype=np.complex64)
+            pairs.real = padded[i, :-1]
+            pairs.imag = padded[i, 1:]
+            view = _View(pairs, width, n_rows, top, ell / (ell + depth), c0.astype(np.intp),
+                         (1 - fc) - 1j * fc)
             list(pool.map(view.accumulate, parts, [acc] * threads, [heights] * threads))
     out = np.zeros((heights.size, cols * cols), dtype=np.float32)
     out[:, inside] = acc
@@ -178,7 +183,8 @@ def backproject_tilted(
 class _View(NamedTuple):
     """One padded, flattened filtered view and where the voxels read it."""
 
-    data: NDArray[np.float32]
+    pairs: NDArray[np.complex64]
+    """Each sample (real part) with its right neighbour (imaginary part): one gather reads both."""
     width: int
     """Padded row length."""
     n_rows: int
@@ -188,26 +194,26 @@ class _View(NamedTuple):
     """``z0 / z`` of the ray through each voxel (``L / (L + t)``)."""
     c0: NDArray[np.intp]
     """Padded column left of each voxel's ``s``."""
-    fc: NDArray[np.float32]
-    """Its fractional part."""
+    column_weights: NDArray[np.complex64]
+    """``(1 - f) - i f`` (``f`` the fractional column): ``Re(pair * this)`` interpolates."""
 
     def accumulate(self, ks: range, acc: NDArray[np.float32], heights: NDArray[np.float32]) -> None:
         """Add the bilinearly interpolated view to ``acc[k]`` for the slices ``ks``."""
-        d, width = self.data, self.width
-        right, below, diagonal = d[1:], d[width:], d[width + 1:]
+        below = self.pairs[self.width:]
+        row = np.empty_like(self.scale)
         for k in ks:
-            row = self.scale * -heights[k]
+            np.multiply(self.scale, -heights[k], out=row)
             row += self.top
             np.clip(row, 0, self.n_rows - 1, out=row)
-            r0 = row.astype(np.intp)
-            fr = row - r0
-            r0 *= width
+            r0f = np.floor(row)
+            row -= r0f                                        # the fractional row, float32
+            r0 = r0f.astype(np.intp)
+            r0 *= self.width
             r0 += self.c0
-            upper = d[r0]
-            upper += (right[r0] - upper) * self.fc
+            upper = self.pairs[r0]
+            upper *= self.column_weights
             lower = below[r0]
-            lower += (diagonal[r0] - lower) * self.fc
+            lower *= self.column_weights
             lower -= upper
-            lower *= fr
-            acc[k] += upper
-            acc[k] += lower
+            acc[k] += upper.real
+            acc[k] += lower.real * row
