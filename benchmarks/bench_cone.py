@@ -16,8 +16,10 @@ time does not depend on the values, so they are random):
 The issue's slab is 64 rows; ``--rows`` (default 8) rows are timed and the times scaled to 64
 (both paths cost the same per row once the gridding plan is built; the plan is built in a
 warm-up call first and reported separately); each path is timed ``--repeat`` times, alternating,
-and the best time kept. FDK costs the same per slice at any height: ``--fdk-rows`` (default 4)
-slices are timed once (2 CPUs work on different slices) and scaled to 64. astra's per-slice time is scaled by 64 too.
+and the best time kept. FDK's back-projection costs the same per slice at any height (only the
+few rows rebinned around a slab grow with it): ``--fdk-rows`` (default 4) slices are timed once
+(the CPUs share the slices; gi-process back-projects 16 at a time) and scaled to 64. astra's
+per-slice time is scaled by 64 too.
 Target: cone <= 2x parallel, and faster than astra's CPU fan-beam reconstruction.
 Run: ``nice .venv/bin/python benchmarks/bench_cone.py [--rows 8] [--cols 2048] [--angles 1200]
 [--fdk-rows 4]``.
