@@ -308,7 +308,8 @@ def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, 
         return fbp(par.sinograms, par.angles_deg, filt, weights=par.weights_rad,
                    center_px=par.center_px, **kwargs)
 
-    line = rebinned(sino.transmission, "line")
+    needed = truncation == "cylinder" or (not fdk and "attenuation" in volumes)
+    line = rebinned(sino.transmission, "line") if needed else None
     container = (fit_container(line.sinograms, line.angles_deg, center_px=line.center_px)
                  if truncation == "cylinder" else None)
     out = {}

@@ -13,8 +13,9 @@ What is processed, with gi-process's own functions
 (:mod:`gi_instrument.process_cli`): the sinogram builder, the unreliable-pixel repair, the
 preparations (``-ln``, refraction angle with the run's lever arm; ring removal off: it takes the
 on-axis bead, a stripe of the sinogram, away) and the slab
-reconstruction in the run's geometry (:func:`~gi_instrument.process_cli.reconstruct_slab`, which
-rebins the cone beam), with the container correction.
+reconstruction in the run's geometry (:func:`~gi_instrument.process_cli.reconstruct_slab`: it
+rebins the cone beam at the central plane and uses FDK at half the half-height, where the cone
+angle matters), with the container correction; off the central plane only ``mu`` (the beads).
 
 Metrics. Each bead's image: the reconstructed ``mu`` summed over the ``SLAB`` slices around its
 height (a slab projection, independent of where the bead falls between slices) minus the median

@@ -96,7 +96,6 @@ def pad(sino: NDArray[np.floating], m_pad: int, padding: str) -> NDArray[np.floa
     return out
 
 
-
 def filter_projections(
     sino: NDArray[np.floating], response: NDArray[np.complex128], m_pad: int, padding: str,
     shift_px: float, workers: int,

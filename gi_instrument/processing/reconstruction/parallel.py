@@ -223,7 +223,6 @@ def fbp(
     return out
 
 
-
 def _truncation_setup(sino: Any, theta: NDArray[np.float64], filter: str,  # noqa: A002
                       truncation: str, container: Any, center: float,
                       ) -> tuple[Container | None, float | None]:
