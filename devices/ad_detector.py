@@ -31,12 +31,13 @@ from ophyd.utils.epics_pvs import AlarmSeverity
 
 from gi_instrument.devices.axis import PositionError
 from gi_instrument.devices.detector import FRAME_KEYS, BeamStateError, FrameLostError, SCMOSDetector
+from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, FRAME_ATTRIBUTES
 
 __all__ = ["ADSCMOSDetector", "ControllerLostError"]
 
 
-class ControllerLostError(RuntimeError):
+class ControllerLostError(InstrumentFault):
     """A value the scan depends on is in INVALID alarm: its controller does not answer."""
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from ophyd import Component as Cpt
-from ophyd import Device, EpicsSignal, EpicsSignalRO
+from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO
 from ophyd.status import StatusBase
 
+from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.pv_interface import Positioner
 
 __all__ = ["PutCompletePositioner", "PositionError"]
 
 
-class PositionError(RuntimeError):
+class PositionError(InstrumentFault):
     """A positioner ended a move further from its setpoint than its tolerance."""
 
 
@@ -76,7 +77,28 @@ class PutCompletePositioner(Device):
         fails if that takes longer than :meth:`move_timeout_s`."""
         self.check_value(value)
         kwargs.setdefault("timeout", self.move_timeout_s(value))
-        return self.setpoint.set(value, **kwargs)
+        move = self.setpoint.set(value, **kwargs)
+        status = self._move_status = DeviceStatus(self)
+
+        def relay(done: StatusBase) -> None:
+            if not status.done:
+                exc = done.exception()
+                status.set_finished() if exc is None else status.set_exception(exc)
+
+        move.add_callback(relay)
+        return status
+
+    def stop(self, *, success: bool = False) -> None:
+        """Give up waiting for the move in progress (the RunEngine calls this when it suspends
+        or ends a plan): its status finishes now, as done with ``success``, so a move that hangs
+        on the controller cannot fail into a resumed plan; a resumed plan moves again."""
+        status = getattr(self, "_move_status", None)
+        if status is not None and not status.done:
+            if success:
+                status.set_finished()
+            else:
+                status.set_exception(PositionError(f"{self.name}: move stopped"))
+        super().stop(success=success)
 
     def move(self, value: float, timeout_s: float = 60.0) -> None:
         """Move and wait (for interactive use)."""

@@ -7,15 +7,22 @@ per stepping scan) and this device emits a ``stream_resource`` document per file
 Two ways to take frames: one per ``trigger`` (``Acquire``), each into a new file of its own under
 ``single_frames_dir`` (standard bluesky plans: ``bp.count([camera])``, ``bp.scan([camera], g2,
 ...)``), or, with ``step_mode`` set, a whole stepping scan per request into the file the plan
-opened: the first ``trigger`` asks the IOC to step G2 through
-``step_positions`` with one exposure at each (``StepScan``), the following ones return at once,
-and each ``read`` hands out the next frame of that scan. The scan's frames are checked before
-the first is handed out (all there, G2 on its steps, X-rays as ``xray_on_expected`` throughout),
-so a failed stepping scan yields no event at all.
+opened: ``trigger`` asks the IOC to step G2 through ``step_positions`` with one exposure at each
+(``StepScan``), and each following ``read`` hands out the next frame of that scan. The scan's
+frames are checked before the first is handed out (all there, of this attempt, G2 on its steps,
+X-rays as ``xray_on_expected`` throughout with kV and mA within ``beam_tolerance_pct`` of their
+setpoints and no arc or interlock opening), so a failed stepping scan yields no event at all.
+
+Every step-mode ``trigger`` is a new attempt with a file of its own (the IOC numbers them), also
+when bluesky replays it after a suspension; a try that does not reach the run (interrupted by a
+suspension, refused by the checks) goes into ``attempt_log`` (:class:`~.attempts.AttemptLog`,
+set by the plan for a run), which also bounds the tries. ``pause`` (called by the RunEngine
+when it suspends) aborts a running step scan on the IOC.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -26,7 +33,9 @@ from event_model import compose_stream_resource
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
+from gi_instrument.devices.attempts import AttemptLog, DiscardedAttemptRecord, SuspensionRecord
 from gi_instrument.devices.axis import PositionError
+from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.pv_interface import FRAME_DATASET, MAX_STEPS, STEP_POSITION_ERROR, Camera
 
 __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
@@ -42,6 +51,15 @@ FRAME_KEYS = {
     "voltage_kV": "tube_voltage_kV",
     "current_mA": "tube_current_mA",
     "xray_on": "tube_xray_on",
+    "voltage_set_kV": "tube_voltage_set_kV",
+    "current_set_mA": "tube_current_set_mA",
+    "voltage_min_kV": "tube_voltage_min_kV",
+    "voltage_max_kV": "tube_voltage_max_kV",
+    "current_min_mA": "tube_current_min_mA",
+    "current_max_mA": "tube_current_max_mA",
+    "arc": "tube_arc",
+    "interlock_open": "tube_interlock_open",
+    "attempt": "frame_attempt",
     "frame_index": "frame_step_index",
 }
 """Data key of each value the camera IOC records with a frame (``FrameAttrs_RBV``); names the
@@ -51,13 +69,41 @@ name them all ``{name}_<key>`` (``camera_g2_position_um``), so that a plan readi
 beside the positioners (``bp.scan([camera], g2, ...)``) has no colliding keys."""
 
 
-class FrameLostError(RuntimeError):
+class FrameLostError(InstrumentFault):
     """The camera acknowledged an exposure but the frame is not in the file."""
 
 
-class BeamStateError(RuntimeError):
+class BeamStateError(InstrumentFault):
     """A frame of a stepping scan was exposed with the X-rays in the wrong state (an arc, a
-    tripped interlock): the whole scan is refused."""
+    tripped interlock, kV or mA out of tolerance): the whole scan is refused."""
+
+
+def beam_disturbance(row: dict[str, float], xray_on: bool, tolerance_pct: float) -> str:
+    """Why a frame's dose was disturbed ('' if it was not): ``row`` holds the tube values the
+    IOC recorded over its exposure (:data:`FRAME_KEYS` names)."""
+    if xray_on and row.get("tube_arc"):
+        return "arc"
+    if xray_on and row.get("tube_interlock_open"):
+        return "interlock open"
+    if int(row["tube_xray_on"]) != int(xray_on):
+        return f"X-rays {'off' if xray_on else 'on'}"
+    if not xray_on:
+        return ""
+    tol = tolerance_pct / 100.0
+    for quantity, unit in (("voltage", "kV"), ("current", "mA")):
+        setpoint = row.get(f"tube_{quantity}_set_{unit}", math.nan)
+        low, high = row.get(f"tube_{quantity}_min_{unit}", math.nan), row.get(f"tube_{quantity}_max_{unit}", math.nan)
+        if not (abs(low - setpoint) <= tol * abs(setpoint) and abs(high - setpoint) <= tol * abs(setpoint)):
+            return f"{quantity} {low:g}..{high:g} {unit} outside {tolerance_pct:g} % of {setpoint:g} {unit}"
+    return ""
+
+
+class _ScanCheck(Signal):
+    """Reading it checks the stepping scan just taken (:meth:`SCMOSDetector.check_scan`) and
+    gives its number of frames; a plan reads it before it emits the scan's events."""
+
+    def get(self, **kwargs: Any) -> int:
+        return self.parent.check_scan()
 
 
 class SCMOSDetector(Device):
@@ -73,8 +119,17 @@ class SCMOSDetector(Device):
     readback, for single frames the real exposure; never the image."""
 
     angle_index = Cpt(Signal, value=-1, kind="normal")
+    scan_stream = Cpt(Signal, value="", kind="omitted")
     step_mode = Cpt(Signal, value=False, kind="omitted")
     xray_on_expected = Cpt(Signal, value=1, kind="omitted")
+    beam_tolerance_pct = Cpt(Signal, value=2.0, kind="omitted")
+    exposure_request_s = Cpt(Signal, value=math.nan, kind="omitted")
+    expected = Cpt(Signal, value={}, kind="omitted")
+    frames_checked = Cpt(_ScanCheck, kind="omitted")
+    discarded = Cpt(DiscardedAttemptRecord, kind="omitted")
+    suspension = Cpt(SuspensionRecord, kind="omitted")
+    attempt = Cpt(EpicsSignalRO, Camera.ATTEMPT_RBV, kind="omitted")
+    step_abort = Cpt(EpicsSignal, Camera.STEP_ABORT, kind="omitted")
     step_positions = Cpt(EpicsSignal, Camera.STEP_POSITIONS, put_complete=True, kind="omitted")
     step_tolerance_um = Cpt(EpicsSignal, Camera.STEP_TOLERANCE, put_complete=True, kind="config")
     step_scan = Cpt(EpicsSignal, Camera.STEP_SCAN, put_complete=True, kind="omitted")
@@ -118,7 +173,13 @@ class SCMOSDetector(Device):
         self._attr_names: list[str] = []
         self._queue: list[tuple[dict[str, float], float]] = []
         self._steps_expected = 0
+        self._in_flight: dict[str, Any] | None = None
+        self._status: DeviceStatus | None = None
+        self.attempt_log: AttemptLog | None = None
         self.angle_index.name = "frame_angle_index"
+        for record, prefix in ((self.discarded, "discarded"), (self.suspension, "suspension")):
+            for child in record.component_names:
+                getattr(record, child).name = f"{prefix}_{child}"
 
     @property
     def image_key(self) -> str:
@@ -170,28 +231,89 @@ class SCMOSDetector(Device):
     def trigger(self) -> DeviceStatus:
         """Expose one frame (or, in step mode, a whole stepping scan on the first trigger); done
         when the IOC has written the frame(s) to the file."""
-        self._triggered = True
-        if self.step_mode.get() and self._queue:
-            status = DeviceStatus(self)
-            status.set_finished()
-            return status
         if self._time_scale is None:
             self._time_scale = float(self.time_scale.get())
         frames = 1
         target = self.acquire
         if self.step_mode.get():
+            self._queue = []
+            if self._in_flight is not None:     # a replay after a suspension: the try before is void
+                self._discard_in_flight("interrupted before its events were emitted")
+            identity = self.scan_identity
+            if self.attempt_log is not None:
+                self.attempt_log.begin(*identity)
+            self._in_flight = {"identity": identity, "start_time": time.time(), "cause": ""}
             frames = self._steps_expected = len(self.step_positions.get())
             target = self.step_scan
         else:
             self._open_single_frame_file()
+        self._triggered = True
         real_s = frames * float(self.exposure_s.get()) * self._time_scale
-        status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
+        status = self._status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
 
         def done(**kwargs: Any) -> None:
-            status.set_finished()
+            if not status.done:
+                status.set_finished()
 
         target.put(1, callback=done)
         return status
+
+    @property
+    def scan_identity(self) -> tuple[str, int]:
+        """(stream, projection index) of the stepping scan the plan set up."""
+        return str(self.scan_stream.get()), int(self.angle_index.get())
+
+    def pause(self) -> None:
+        """The RunEngine suspends: abort a running step scan on the IOC (it will be taken again
+        as a new attempt) and finish its status, so it cannot fail into the resumed plan."""
+        status = self._status
+        if self._in_flight is None or status is None or status.done:
+            return
+        self._in_flight["cause"] = self._in_flight["cause"] or "suspended"
+        try:
+            self.step_abort.put(1, wait=False)
+        except Exception as exc:  # the IOC may be the thing that went away
+            logging.getLogger(__name__).info("%s: step scan abort not delivered: %s", self.name, exc)
+        status.set_finished()
+
+    def note_interruption(self, cause: str) -> None:
+        """Name the cause of the interruption of the attempt in flight."""
+        if self._in_flight is not None:
+            self._in_flight["cause"] = cause
+
+    def note_suspension(self, cause: str) -> None:
+        """A suspender suspended the run (``cause``: its justification): recorded in
+        ``attempt_log`` with the stepping scan in flight, whose cause it becomes."""
+        if self.attempt_log is not None:
+            stream, index = self._in_flight["identity"] if self._in_flight is not None else ("", -1)
+            self.attempt_log.suspended(cause, stream, index)
+        self.note_interruption(f"suspended: {cause}")
+
+    def note_resumption(self) -> None:
+        """The suspension ended."""
+        if self.attempt_log is not None:
+            self.attempt_log.resumed()
+
+    def abandon(self, cause: str) -> bool:
+        """Give up the attempt in flight (the plan repeats the scan): it is recorded as
+        discarded with ``cause``. False when there was none."""
+        self._triggered, self._queue = False, []
+        if self._in_flight is None:
+            return False
+        self._discard_in_flight(cause)
+        return True
+
+    def _discard_in_flight(self, cause: str) -> None:
+        """Record the attempt in flight as discarded (in ``attempt_log``) and forget it."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None or self.attempt_log is None:
+            return
+        try:
+            attempt, path = int(self.attempt.get(timeout=2)), self.full_file_name.get(timeout=2)
+        except Exception:  # IOC unreachable: the file is the attempt's, on the IOC's disk
+            attempt, path = -1, ""
+        self.attempt_log.discard(*flight["identity"], cause=flight["cause"] or cause, attempt=attempt, file=path,
+                                 start_time=flight["start_time"])
 
     def _open_single_frame_file(self) -> None:
         """Direct the next frame into a new file of its own, ``single_frames_dir/{name}_<time>_<id>.h5``
@@ -208,17 +330,18 @@ class SCMOSDetector(Device):
         the file), and the documents that reference the frame are queued (see
         :meth:`collect_asset_docs`)."""
         reading = super().read()
-        if not self._triggered:
-            return reading
-        self._triggered = False
         if self.step_mode.get():
+            if self._triggered:
+                raise RuntimeError(f"{self.name}: stepping scan read before it was checked (read frames_checked)")
             if not self._queue:
-                self._queue = self._step_frames()
+                return reading
             frame, timestamp = self._queue.pop(0)
-            index = frame["frame_step_index"]
-        else:
+        elif self._triggered:
+            self._triggered = False
             frame, timestamp = self._rows(self.frame_attrs.get())[0], self.frame_attrs.timestamp
-            index = frame[f"{self.name}_frame_step_index"]
+        else:
+            return reading
+        index = frame["frame_step_index" if self.step_mode.get() else f"{self.name}_frame_step_index"]
         self._reference(index)
         reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
         return reading
@@ -230,6 +353,18 @@ class SCMOSDetector(Device):
         rows = [dict(zip(keys, flat[i:i + len(keys)])) for i in range(0, len(flat) - len(keys) + 1, len(keys))]
         return rows or [dict.fromkeys(keys, math.nan)]
 
+    def check_scan(self) -> int:
+        """Check the stepping scan just triggered (frames of this attempt all there, dose
+        undisturbed, positions and exposure as ``expected``); its frames are then handed out by
+        the following reads. A scan that fails raises and stays in flight: the plan that repeats
+        it names the cause and abandons it (:meth:`abandon`), else the next trigger discards it."""
+        if not self._triggered:
+            return len(self._queue)
+        self._triggered = False
+        self._queue = self._step_frames()
+        self._in_flight = None
+        return len(self._queue)
+
     def _step_frames(self) -> list[tuple[dict[str, float], float]]:
         """The frames of the stepping scan just taken; raises unless all of them are there."""
         rows = [r for r in self._rows(self.step_attrs.get()) if math.isfinite(r["frame_step_index"])]
@@ -238,11 +373,21 @@ class SCMOSDetector(Device):
             message = self.status_message.get()
             error = PositionError if message.startswith(STEP_POSITION_ERROR) else FrameLostError
             raise error(f"{self.name}: stepping scan gave {len(rows)} of {self._steps_expected} frames ({message})")
-        expected = int(self.xray_on_expected.get())
-        wrong = [k for k, row in enumerate(rows) if int(row["tube_xray_on"]) != expected]
+        attempt = int(self.attempt.get())
+        stale = [k for k, row in enumerate(rows) if int(row["frame_attempt"]) != attempt]
+        if stale:
+            raise FrameLostError(f"{self.name}: frame(s) {stale} are not of attempt {attempt} of the stepping scan")
+        for key, (value, tol) in self.expected.get().items():
+            off = [k for k, row in enumerate(rows) if not abs(row[key] - value) <= tol]
+            if off:
+                raise PositionError(f"{self.name}: {key} of frame(s) {off} is {rows[off[0]][key]:g}, "
+                                    f"not {value:g} (tolerance {tol:g})")
+        expected, tolerance = bool(self.xray_on_expected.get()), float(self.beam_tolerance_pct.get())
+        wrong = {k: why for k, row in enumerate(rows) if (why := beam_disturbance(row, expected, tolerance))}
         if wrong:
-            raise BeamStateError(f"{self.name}: X-rays were {'off' if expected else 'on'} during frame(s) {wrong} "
-                                 f"of the stepping scan ({self.status_message.get()})")
+            detail = ", ".join(f"frame {k}: {why}" for k, why in wrong.items())
+            raise BeamStateError(f"{self.name}: dose disturbed during the stepping scan ({detail}; tube: "
+                                 f"{self.status_message.get()})")
         return [(row, timestamp) for row in rows]
 
     def _reference(self, index_value: float) -> None:
@@ -272,6 +417,6 @@ class SCMOSDetector(Device):
         yield from pending
 
     def unstage(self) -> list[Any]:
-        self._pending, self._triggered, self._queue = [], False, []
+        self._pending, self._triggered, self._queue, self._in_flight = [], False, [], None
         self._path, self._next_index = "", 0
         return super().unstage()

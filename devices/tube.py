@@ -17,7 +17,11 @@ class XrayTube(Device):
 
     Read keys (device named ``tube``): ``tube_voltage_kV``, ``tube_current_mA``,
     ``tube_power_W``, ``tube_xray_on``. ``validate_setting`` checks a kV / mA pair against the
-    tube's limits before anything is written.
+    tube's limits before anything is written. ``fault`` (1 during an arc or with kV / mA
+    out of tolerance while emitting; ``status_message`` says why) and
+    ``interlock_closed`` are monitored, for suspenders; ``heartbeat`` is what a session writes
+    regularly so that the tube's watchdog (``watchdog_timeout_s``) switches the X-rays off when
+    the controlling process is gone.
     """
 
     source_kind = ""
@@ -27,7 +31,7 @@ class XrayTube(Device):
     power_W = Cpt(EpicsSignalRO, Tube.POWER_RBV)
     xray_on = Cpt(EpicsSignal, Tube.XRAY_ON_RBV, write_pv=Tube.XRAY_ON, put_complete=True)
     state = Cpt(EpicsSignalRO, Tube.STATE_RBV, string=True, kind="config")
-    interlock_closed = Cpt(EpicsSignalRO, Tube.INTERLOCK_RBV, kind="config")
+    interlock_closed = Cpt(EpicsSignalRO, Tube.INTERLOCK_RBV, kind="config", auto_monitor=True)
     warmed_up = Cpt(EpicsSignalRO, Tube.WARMED_UP_RBV, kind="config")
     warmup = Cpt(EpicsSignal, Tube.WARMUP, put_complete=True, kind="omitted")
     warmup_time_s = Cpt(EpicsSignalRO, Tube.WARMUP_TIME_RBV, kind="config")
@@ -35,6 +39,10 @@ class XrayTube(Device):
     max_current_mA = Cpt(EpicsSignalRO, Tube.MAX_CURRENT_RBV, kind="config")
     max_power_W = Cpt(EpicsSignalRO, Tube.MAX_POWER_RBV, kind="config")
     status_message = Cpt(EpicsSignalRO, Tube.STATUS_RBV, string=True, kind="omitted")
+    last_fault = Cpt(EpicsSignalRO, Tube.LAST_FAULT_RBV, string=True, kind="omitted")
+    fault = Cpt(EpicsSignalRO, Tube.FAULT_RBV, kind="omitted", auto_monitor=True)
+    heartbeat = Cpt(EpicsSignal, Tube.HEARTBEAT, kind="omitted")
+    watchdog_timeout_s = Cpt(EpicsSignal, Tube.WATCHDOG_TIMEOUT, kind="config")
 
     def validate_setting(self, voltage_kV: float, current_mA: float) -> None:
         """Raise ValueError if ``voltage_kV`` x ``current_mA`` is outside the tube's limits."""
@@ -47,12 +55,23 @@ class XrayTube(Device):
             raise ValueError(f"{self.name}: {voltage_kV} kV x {current_mA} mA = {voltage_kV * current_mA:.1f} W "
                              f"exceeds {max_w} W")
 
-    def ready_to_emit(self) -> str | None:
-        """None when X-rays can be switched on, else the reason they cannot."""
+    def ready_to_emit(self, tolerance_pct: float) -> str | None:
+        """None when X-rays can be switched on, else the reason they cannot: interlock open, a
+        fault, not warmed up, or (with X-rays on) kV / mA readbacks further than
+        ``tolerance_pct`` % from their setpoints."""
         if not self.interlock_closed.get():
             return INTERLOCK_OPEN
+        if self.fault.get():
+            return f"tube in fault ({self.status_message.get()})"
         if not self.warmed_up.get():
             return NOT_WARMED_UP
+        if not self.xray_on.get():      # high voltage and current are only there while emitting
+            return None
+        for signal, unit in ((self.voltage_kV, "kV"), (self.current_mA, "mA")):
+            value, setpoint = float(signal.get()), float(signal.get_setpoint())
+            if abs(value - setpoint) > tolerance_pct / 100.0 * abs(setpoint):
+                return f"{signal.name} {value:g} {unit} differs from its setpoint {setpoint:g} {unit} " \
+                       f"by more than {tolerance_pct:g} %"
         return None
 
 

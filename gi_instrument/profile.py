@@ -23,6 +23,7 @@ __all__ = [
     "load_profile",
     "profile_from_dict",
     "PROFILE_NAMES",
+    "RECOVERY_DEFAULTS",
     "whole_multiple",
 ]
 
@@ -229,6 +230,31 @@ class Simulation:
     or ``beads`` (the resolution target :func:`gi_instrument.sim.beads.bead_target`)."""
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """How a CT rides out faults (suspend, settle, repeat) and keeps the tube safe; not from the
+    paper. Nominal times are scaled by a simulator's time scale (1 on hardware)."""
+
+    attempts_per_scan: int = _num(1, 100, lo_open=False)
+    """Most attempts of one stepping scan (the first included) before the CT stops."""
+    repeats_per_ct: int = _num(0, 100000, lo_open=False)
+    """Most repeated stepping scans (discarded attempts) in one CT before it stops."""
+    settle_s: float = _num(0, 3600, lo_open=False)
+    """Nominal s to wait after a fault clears (suspension lifted, failed attempt) before the
+    stepping scan is taken again."""
+    beam_tolerance_pct: float = _num(0, 50)
+    """Largest deviation of the tube's kV and mA readbacks from their setpoints, % of the
+    setpoint, for the tube to count as ready and a frame's dose as undisturbed."""
+    watchdog_timeout_s: float = _num(0, 3600)
+    """Wall-clock s (never scaled) without a heartbeat from the controlling process after which
+    the tube IOC switches the X-rays off."""
+
+
+RECOVERY_DEFAULTS = {"attempts_per_scan": 3, "repeats_per_ct": 50, "settle_s": 30.0, "beam_tolerance_pct": 2.0,
+                     "watchdog_timeout_s": 10.0}
+"""Used for a profile without a ``[recovery]`` table (runs recorded before it existed)."""
+
+
 _SECTIONS: dict[str, type] = {
     "source": Source,
     "gratings": Gratings,
@@ -239,6 +265,7 @@ _SECTIONS: dict[str, type] = {
     "sample_stage": SampleStage,
     "performance": Performance,
     "simulation": Simulation,
+    "recovery": Recovery,
 }
 
 
@@ -257,6 +284,7 @@ class Profile:
     sample_stage: SampleStage
     performance: Performance
     simulation: Simulation
+    recovery: Recovery
     path: str = ""
     """File the profile was read from ('' when built from a dict)."""
 
@@ -449,9 +477,10 @@ def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> Profile:
             raise ProfileError(source, key, "missing or not a non-empty string")
     sections = {}
     for key, cls in _SECTIONS.items():
-        if key not in data:
+        section = data.get(key, RECOVERY_DEFAULTS if key == "recovery" else None)
+        if section is None:
             raise ProfileError(source, key, "missing section")
-        sections[key] = _build_section(cls, data[key], key, source)
+        sections[key] = _build_section(cls, section, key, source)
     profile = Profile(name=data["name"], description=data["description"], path=source, **sections)
     _check_consistency(profile, source)
     return profile

@@ -25,7 +25,7 @@ from typing import Iterator, Literal
 __all__ = ["PV", "Positioner", "Tube", "Piezo", "Axis", "SampleStage", "Camera", "ADCam", "ADHDF5", "SimControl",
            "pvs", "GROUP_PREFIXES", "TUBE_STATES", "STEP_POSITION_ERROR", "FRAME_DROPPED",
            "INTERLOCK_OPEN", "NOT_WARMED_UP", "CONTROLLER_LOST", "FRAME_DATASET", "ATTRIBUTE_GROUP",
-           "FRAME_ATTRIBUTES", "MAX_STEPS", "BINNINGS", "PREVIEW_PX", "CAMERA_LAYOUTS"]
+           "FRAME_ATTRIBUTES", "DOSE_ATTRIBUTES", "MAX_STEPS", "BINNINGS", "PREVIEW_PX", "CAMERA_LAYOUTS"]
 
 Writer = Literal["client", "ioc", "fault"]
 
@@ -80,6 +80,10 @@ ATTRIBUTE_GROUP = "/entry/instrument/NDAttributes"
 FRAME_ATTRIBUTES = ["angle_deg", "g2_setpoint_um", "g2_position_um", "sample_x_mm", "exposure_s",
                     "real_exposure_s", "time_s", "voltage_kV", "current_mA", "xray_on"]
 """Values recorded with each frame (``CAM:FrameAttrs_RBV``, followed by ``frame_index``)."""
+DOSE_ATTRIBUTES = ["voltage_set_kV", "current_set_mA", "voltage_min_kV", "voltage_max_kV", "current_min_mA",
+                   "current_max_mA", "arc", "interlock_open", "attempt"]
+"""Further values a scanner-layout camera records with each frame, after :data:`FRAME_ATTRIBUTES`:
+the tube's setpoints, extremes and faults over the exposure, and the stepping scan's attempt."""
 MAX_STEPS = 64
 """Most frames one ``CAM:StepScan`` request takes (length of ``CAM:StepPositions``)."""
 BINNINGS = (1, 2, 4, 8, 16, 32)
@@ -110,11 +114,20 @@ class Tube:
     MAX_VOLTAGE_RBV = PV("MaxVoltage_RBV", float, "highest voltage setpoint accepted", unit="kV")
     MAX_CURRENT_RBV = PV("MaxCurrent_RBV", float, "highest current setpoint accepted", unit="mA")
     MAX_POWER_RBV = PV("MaxPower_RBV", float, "highest kV x mA accepted", unit="W")
-    STATUS_RBV = PV("Status_RBV", str, "last message (OK, or why a command was refused)")
+    STATUS_RBV = PV("Status_RBV", str, "present fault, why X-rays went off, why a command was refused, or OK")
+    FAULT_RBV = PV("Fault_RBV", int, "1 during an arc or with kV / mA out of tolerance while emitting",
+                   limits=(0, 1))
+    LAST_FAULT_RBV = PV("LastFault_RBV", str, "the last fault and when (never erased)")
+    TOLERANCE_RBV = PV("Tolerance_RBV", float, "largest deviation of kV / mA from their setpoints", unit="%")
+    HEARTBEAT = PV("Heartbeat", int, "written regularly by the controlling client (watchdog)", writer="client")
+    WATCHDOG_TIMEOUT = PV("WatchdogTimeout", float, "X-rays off after this long without a heartbeat (0: off)",
+                          unit="s", writer="client")
     # fault injection (simulator)
     INTERLOCK_OPEN = PV("InterlockOpen", int, "1 opens the interlock (X-rays trip off)", writer="fault")
     ARC = PV("Arc", float, "the high voltage collapses for this long", unit="s", writer="fault")
     COLD_START = PV("ColdStart", int, "1: the tube forgets its warm-up", writer="fault")
+    ARC_IN_EXPOSURE = PV("ArcInExposure", float, "an arc this long a quarter into the next exposure", unit="s",
+                         writer="fault")
 
 
 class Positioner:
@@ -181,6 +194,8 @@ class Camera:
     FRAME_ATTR_NAMES_RBV = PV("FrameAttrNames_RBV", str, "comma-separated names of FrameAttrs_RBV")
     FRAME_ATTRS_RBV = PV("FrameAttrs_RBV", "float[]", "values recorded with the last frame")
     PREVIEW = PV("Preview", "float[]", f"{PREVIEW_PX} x {PREVIEW_PX} block means of the last frame")
+    ATTEMPT_RBV = PV("Attempt_RBV", int, "attempt number of the last step scan (its file FileName_a<k>.h5)")
+    STEP_ABORT = PV("StepAbort", int, "put 1: stop a running step scan after the present exposure", writer="client")
     DROP_FRAME = PV("DropFrame", int, "1: the next frame is exposed but never written", writer="fault")
     ACQUIRE_TIMEOUT = PV("AcquireTimeout", int, "1: the next acquisition hangs for HangTime", writer="fault")
     HANG_TIME = PV("HangTime", float, "duration of a hung acquisition", unit="s", writer="fault")

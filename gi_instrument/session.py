@@ -16,6 +16,7 @@ from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.logs import log_runs, log_to_file
 from gi_instrument.profile import Profile, load_profile
 from gi_instrument.progress import FrameProgress
+from gi_instrument.suspenders import Heartbeat, install_suspenders
 
 __all__ = ["Session", "start_session", "await_catalog", "persistent_metadata", "CA_ENV_FIX"]
 
@@ -61,6 +62,10 @@ class Session:
     RE: Any
     client: Any
     paths: CatalogPaths
+    suspenders: list[Any]
+    """bluesky suspenders on the tube and the connections (:mod:`gi_instrument.suspenders`)."""
+    heartbeat: Heartbeat
+    """Keeps the tube's watchdog from switching the X-rays off while this process lives."""
     catalog_writer: Any = None
     """The live catalog writer process (:mod:`gi_instrument.catalog_follower`)."""
     bec: Any = None
@@ -86,7 +91,10 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     ``$GI_DATA_DIR`` or ``~/gi-data``), subscribe the document journal and the frame progress to a
     RunEngine and start the live catalog writer that follows the journal in a process of its own
     (:mod:`gi_instrument.catalog_follower`; it ends after this process). ``RE(...)`` returns once
-    the catalog has the run (:func:`await_catalog`), so ``client[uid]`` works right after.
+    the catalog has the run (:func:`await_catalog`), so ``client[uid]`` works right after. The RunEngine gets the suspenders of
+    :func:`~gi_instrument.suspenders.install_suspenders` (a CT waits out tube faults and lost
+    connections and repeats the interrupted stepping scan), and a heartbeat to the tube's
+    watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
 
     With ``persistent_md``, ``RE.md`` (``scan_id``, anything a user puts in it) is kept in
     ``DATA_DIR/runengine-md`` and continues across sessions (one session at a time should write
@@ -127,6 +135,8 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
         RE.subscribe(FrameProgress())
     if zmq_publish:
         RE.subscribe(zmq_publisher(zmq_publish))
+    suspenders = install_suspenders(RE, inst)
+    heartbeat = Heartbeat(inst.tube.heartbeat, prof.recovery.watchdog_timeout_s / 5.0)
     bec = None
     if best_effort:
         from bluesky.callbacks.best_effort import BestEffortCallback
@@ -137,4 +147,5 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     logger.info("session: profile %s, prefix %s, data %s", prof.name, prefix, paths.root)
     writer = start_follower(paths)
     RE.subscribe(await_catalog(client))  # last: after the journal and the other callbacks
-    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, catalog_writer=writer, bec=bec)
+    return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, suspenders=suspenders,
+                   heartbeat=heartbeat, catalog_writer=writer, bec=bec)

@@ -72,8 +72,9 @@ def check_sample_positions(inst: GIInstrument) -> None:
 
 
 def check_tube_ready(inst: GIInstrument) -> None:
-    """Raise RuntimeError if X-rays cannot be switched on (interlock open, not warmed up)."""
-    reason = inst.tube.ready_to_emit()
+    """Raise RuntimeError if X-rays cannot be switched on (interlock open, fault, not warmed up,
+    kV / mA off their setpoints by more than the profile's ``recovery.beam_tolerance_pct``)."""
+    reason = inst.tube.ready_to_emit(inst.profile.recovery.beam_tolerance_pct)
     if reason is not None:
         fix = "" if inst.tube.warmed_up.get() else " (warm it up: RE(warm_up_tube(inst)), or queue warm_up_tube)"
         raise RuntimeError(f"X-ray tube not ready: {reason}{fix}")

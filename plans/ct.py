@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import bluesky.plan_stubs as bps
-
 from gi_instrument.devices import GIInstrument
 from gi_instrument.plans.arguments import (check_angles, check_count, check_exposure, check_g2_origin,
                                            check_sample_positions, check_tube_ready)
 from gi_instrument.plans.metadata import run_metadata
-from gi_instrument.plans.schedule import CTSchedule, ct_schedule
+from gi_instrument.plans.recovery import repeatable_scan
+from gi_instrument.plans.schedule import CTSchedule, ScheduleItem, ct_schedule
 from gi_instrument.plans.stepping import dark_frames, in_run, reference_frames
 from gi_instrument.plans.stubs import Plan, move_checked, stepping_frames
 
@@ -29,10 +28,12 @@ def gi_ct(inst: GIInstrument, *, exposure_s: float | None = None, angle_step_deg
     multiple of the reference interval, then the stepping scan at angle start + i x step (stream
     ``primary``); optionally one more reference after the last projection; finally the rotation
     returns to its start angle (also on error or abort); last, dark frames again (stream
-    ``dark``, file ``dark_end.h5``, ``frame_angle_index`` -2), so that the processing averages
+    ``dark``, file ``dark_end``, ``frame_angle_index`` -2), so that the processing averages
     darks from both ends of a long CT (the sCMOS offset drifts with temperature). Each stepping
-    scan is one atomic unit (a checkpoint before it, its frames in one file). A resumed CT
-    (``start_index``) is a run of its own with its own darks at both ends.
+    scan is one atomic unit (a checkpoint before it, its frames in one file per attempt): a fault
+    is ridden out inside the run by suspending and repeating the scan
+    (:mod:`gi_instrument.plans.recovery`), within the profile's ``recovery`` budget. A resumed
+    CT (``start_index``) is a run of its own with its own darks at both ends.
 
     Args:
         inst: the instrument.
@@ -101,16 +102,22 @@ def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_darks
              run_dir: Path, g2_origin_um: float) -> Plan:
     yield from dark_frames(inst, n_frames=n_darks[0], run_dir=run_dir)
     for item in schedule.items(start_index):
-        yield from bps.checkpoint()
-        yield from move_checked(inst.rotation, item.angle_deg)
-        if item.kind == "reference":
-            yield from reference_frames(inst, angle_index=item.angle_index, run_dir=run_dir,
-                                        g2_origin_um=g2_origin_um)
-        else:
-            yield from stepping_frames(inst, stream="primary", angle_index=item.angle_index, run_dir=run_dir,
-                                       g2_origin_um=g2_origin_um)
-    yield from bps.checkpoint()
+        stream = "reference" if item.kind == "reference" else "primary"
+        yield from repeatable_scan(inst, stream, item.angle_index,
+                                   lambda item=item: _ct_item(inst, item, run_dir, g2_origin_um))
     yield from dark_frames(inst, n_frames=n_darks[1], run_dir=run_dir, file_name="dark_end", angle_index=-2)
+
+
+def _ct_item(inst: GIInstrument, item: ScheduleItem, run_dir: Path, g2_origin_um: float) -> Plan:
+    """One try of a schedule item: rotate, then its stepping scan."""
+    yield from move_checked(inst.rotation, item.angle_deg)
+    if item.kind == "reference":
+        yield from reference_frames(inst, angle_index=item.angle_index, run_dir=run_dir,
+                                    g2_origin_um=g2_origin_um, angle_deg=item.angle_deg)
+    else:
+        yield from stepping_frames(inst, stream="primary", angle_index=item.angle_index, run_dir=run_dir,
+                                   g2_origin_um=g2_origin_um, angle_deg=item.angle_deg,
+                                   sample_mm=inst.profile.sample_stage.in_mm)
 
 
 def gi_ct_resume(inst: GIInstrument, uid: str, *, documents_dir: str | Path | None = None,

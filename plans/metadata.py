@@ -18,6 +18,14 @@ STREAMS = {
             "dark.h5), -2 for those at the end of a CT (dark_end.h5), frame_step_index = frame "
             "number in its file",
     "baseline": "tube and camera settings at the start and end of the run",
+    "discarded": "one event per stepping-scan attempt that did not reach the run (suspended, refused or "
+                 "failed): discarded_stream, discarded_angle_index, discarded_attempt (-1: no frame "
+                 "taken), discarded_file (left on disk), discarded_cause, discarded_start_time / "
+                 "discarded_end_time (s since the epoch)",
+    "suspensions": "one event per suspension by a suspender: suspension_cause (justification), "
+                   "suspension_stream / suspension_angle_index (the stepping scan it interrupted; '' / -1 "
+                   "if none), suspension_start_time / suspension_end_time (s since the epoch)",
+    "interruptions": "bluesky's own record of each suspension: the justification when it began",
 }
 """Names and content of the streams a gi-instrument run writes."""
 

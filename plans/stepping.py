@@ -11,17 +11,22 @@ from typing import Any, Callable
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
+from bluesky.utils import Msg
 
-from gi_instrument.devices import GIInstrument
+from gi_instrument.devices import GIInstrument, SCMOSDetector
+from gi_instrument.devices.attempts import AttemptLog
 from gi_instrument.plans.arguments import (check_count, check_exposure, check_g2_origin, check_sample_positions,
                                            check_tube_ready)
 from gi_instrument.plans.metadata import run_metadata
-from gi_instrument.plans.stubs import Plan, move_checked, set_checked, step_scan_frames, stepping_frames
+from gi_instrument.plans.recovery import cleanup_wrapper, repeatable_scan
+from gi_instrument.plans.stubs import (Plan, emit_discarded, move_checked, set_checked, step_scan_frames,
+                                       stepping_frames)
 
 __all__ = ["phase_step", "reference_scan", "dark_scan", "reference_frames", "dark_frames", "in_run"]
 
 
-def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_origin_um: float) -> Plan:
+def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_origin_um: float,
+                     angle_deg: float | None = None) -> Plan:
     """Stub: sample out, a stepping scan into the ``reference`` stream, sample back in.
 
     The sample returns to the beam even if the stepping scan fails.
@@ -31,28 +36,27 @@ def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_
     def scan() -> Plan:
         yield from move_checked(inst.sample, stage.out_mm)
         yield from stepping_frames(inst, stream="reference", angle_index=angle_index, run_dir=run_dir,
-                                   g2_origin_um=g2_origin_um)
+                                   g2_origin_um=g2_origin_um, angle_deg=angle_deg, sample_mm=stage.out_mm)
 
-    yield from bpp.finalize_wrapper(scan(), bps.mv(inst.sample, stage.in_mm))
+    yield from cleanup_wrapper(scan(), lambda: bps.mv(inst.sample, stage.in_mm))
 
 
 def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path, file_name: str = "dark",
                 angle_index: int = -1) -> Plan:
-    """Stub: X-rays off, ``n_frames`` frames into the ``dark`` stream (file ``file_name``.h5,
-    ``frame_angle_index`` = ``angle_index``), X-rays back to their previous state (also on
-    failure)."""
+    """Stub: ``n_frames`` frames with X-rays off into the ``dark`` stream
+    (``frame_angle_index`` = ``angle_index``), in files ``file_name`` (the first
+    ``camera.max_steps`` frames), ``file_name_c1``, ... Each file is one repeatable step scan at
+    the present G2 setpoint; the X-rays stay off (the next stepping scan switches them on)."""
     if n_frames == 0:
         return
-    was_on = yield from bps.rd(inst.tube.xray_on)
-
-    def scan() -> Plan:
-        yield from set_checked(inst.tube.xray_on, 0, inst.tube.status_message)
-        g2_um = yield from bps.rd(inst.g2.setpoint)
-        yield from step_scan_frames(inst, stream="dark", angle_index=angle_index, run_dir=run_dir, file_name=file_name,
-                                    positions_um=[g2_um] * n_frames, xray_on=False)
-
-    yield from bpp.finalize_wrapper(scan(), set_checked(inst.tube.xray_on, int(bool(was_on)),
-                                                        inst.tube.status_message))
+    g2_um = yield from bps.rd(inst.g2.setpoint)
+    per_file = inst.camera.max_steps
+    for chunk, start in enumerate(range(0, n_frames, per_file)):
+        n = min(per_file, n_frames - start)
+        name = file_name if chunk == 0 else f"{file_name}_c{chunk}"
+        yield from repeatable_scan(inst, "dark", angle_index, lambda n=n, name=name: step_scan_frames(
+            inst, stream="dark", angle_index=angle_index, run_dir=run_dir, file_name=name,
+            positions_um=[g2_um] * n, xray_on=False))
 
 
 def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan], *, exposure_s: float,
@@ -60,29 +64,45 @@ def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan],
     """Open a run, set the exposure (and X-rays on), run ``body(run_dir)``, close the run.
 
     ``run_dir`` = ``frames_dir / run uid`` holds the run's frame files. The tube and camera
-    settings go into the ``baseline`` stream. On exit, also on error or abort: sample back in,
-    rotation back to ``restore_angle`` (if given), X-rays back to their state before the run.
+    settings go into the ``baseline`` stream. For the run, the camera keeps an
+    :class:`~gi_instrument.devices.attempts.AttemptLog` with the profile's retry budget; tries
+    that did not make it go into the ``discarded`` stream (also when the run fails). On exit,
+    also on error or abort: sample back in, rotation back to ``restore_angle`` (if given),
+    X-rays off (never "restored" to on: after a crash, the next run must not switch them on
+    behind anyone's back); a failing cleanup never hides the error that stopped the run.
     """
-    before: dict[str, int] = {}
+    camera, recovery = inst.camera, inst.profile.recovery
 
     def run() -> Plan:
-        before["xray_on"] = int((yield from bps.rd(inst.tube.xray_on)))
-        yield from set_checked(inst.camera.exposure_s, exposure_s, inst.camera.status_message)
+        if isinstance(camera, SCMOSDetector):    # the areaDetector layout has no attempts yet
+            camera.exposure_request_s.put(exposure_s)
+            camera.attempt_log = AttemptLog(recovery.attempts_per_scan, recovery.repeats_per_ct,
+                                            recovery.settle_s * float(camera.time_scale.get()))
+        yield from set_checked(camera.exposure_s, exposure_s, camera.status_message)
         if xrays:
             yield from set_checked(inst.tube.xray_on, 1, inst.tube.status_message)
         uid = yield from bps.open_run(md)
-        yield from body(inst.frames_dir / uid)
+        try:
+            yield from body(inst.frames_dir / uid)
+        except Exception as exc:
+            try:
+                yield Msg("rewindable", None, True)
+                yield from emit_discarded(camera)
+            except Exception as record_exc:
+                exc.add_note(f"the discarded attempts could not be recorded: {record_exc}")
+            raise
         yield from bps.close_run()
 
     def cleanup() -> Plan:
+        if isinstance(camera, SCMOSDetector):
+            camera.attempt_log = None
         yield from bps.mv(inst.sample, inst.profile.sample_stage.in_mm)
         if restore_angle is not None:
             yield from bps.mv(inst.rotation, restore_angle)
-        if "xray_on" in before:
-            yield from bps.mv(inst.tube.xray_on, before["xray_on"])
+        yield from bps.mv(inst.tube.xray_on, 0)
 
     plan = bpp.baseline_wrapper(run(), [inst.tube, inst.camera.exposure_s, inst.camera.binning])
-    return (yield from bpp.finalize_wrapper(plan, cleanup()))
+    return (yield from cleanup_wrapper(plan, cleanup))
 
 
 def phase_step(inst: GIInstrument, *, exposure_s: float | None = None, angle_index: int = 0,
@@ -102,8 +122,8 @@ def phase_step(inst: GIInstrument, *, exposure_s: float | None = None, angle_ind
     check_tube_ready(inst)
     args = {"exposure_s": exposure, "angle_index": angle_index, "g2_origin_um": origin}
     meta = run_metadata(inst, "phase_step", args, md)
-    return in_run(inst, meta, lambda run_dir: stepping_frames(
-        inst, stream="primary", angle_index=angle_index, run_dir=run_dir, g2_origin_um=origin),
+    return in_run(inst, meta, lambda run_dir: repeatable_scan(inst, "primary", angle_index, lambda: stepping_frames(
+        inst, stream="primary", angle_index=angle_index, run_dir=run_dir, g2_origin_um=origin)),
         exposure_s=exposure)
 
 
@@ -120,8 +140,8 @@ def reference_scan(inst: GIInstrument, *, exposure_s: float | None = None, angle
     check_tube_ready(inst)
     args = {"exposure_s": exposure, "angle_index": angle_index, "g2_origin_um": origin}
     meta = run_metadata(inst, "reference_scan", args, md)
-    return in_run(inst, meta, lambda run_dir: reference_frames(
-        inst, angle_index=angle_index, run_dir=run_dir, g2_origin_um=origin), exposure_s=exposure)
+    return in_run(inst, meta, lambda run_dir: repeatable_scan(inst, "reference", angle_index, lambda: reference_frames(
+        inst, angle_index=angle_index, run_dir=run_dir, g2_origin_um=origin)), exposure_s=exposure)
 
 
 def dark_scan(inst: GIInstrument, *, n_frames: int | None = None, exposure_s: float | None = None,

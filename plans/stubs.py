@@ -10,14 +10,18 @@ from bluesky.utils import Msg
 
 from gi_instrument.devices import GIInstrument, SCMOSDetector
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
+from gi_instrument.devices.errors import InstrumentFault
 
 __all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
-           "PositionError", "SettingRefusedError"]
+           "emit_discarded", "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
 
+SETTING_TIMEOUT_S = 10.0
+"""Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
 
-class SettingRefusedError(RuntimeError):
+
+class SettingRefusedError(InstrumentFault):
     """The controller did not take a setting (its readback differs after the put)."""
 
 
@@ -25,7 +29,7 @@ def set_checked(signal: Any, value: Any, reason: Any = None) -> Plan:
     """Set ``signal`` and read it back: a controller that refuses a put still completes it, so
     without this check a refused setting (X-rays on with the interlock open, say) would go
     unnoticed. ``reason`` (a signal, e.g. a status message) is quoted in the error."""
-    yield from bps.mv(signal, value)
+    yield from bps.mv(signal, value, timeout=SETTING_TIMEOUT_S)
     got = yield from bps.rd(signal)
     if got != value:
         why = f" ({reason.get()})" if reason is not None else ""
@@ -39,8 +43,8 @@ def open_frame_file(camera: SCMOSDetector, directory: str | Path, name: str, n_f
         raise ValueError(f"frame directory must be absolute, got {directory}")
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    yield from bps.mv(camera.file_path, str(directory), camera.num_capture, int(n_frames))
-    yield from bps.mv(camera.file_name, name)
+    yield from bps.mv(camera.file_path, str(directory), camera.num_capture, int(n_frames), timeout=SETTING_TIMEOUT_S)
+    yield from bps.mv(camera.file_name, name, timeout=SETTING_TIMEOUT_S)
 
 
 def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
@@ -57,36 +61,87 @@ def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
 
 
 def stepping_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path,
-                    g2_origin_um: float) -> Plan:
+                    g2_origin_um: float, angle_deg: float | None = None, sample_mm: float | None = None) -> Plan:
     """One stepping scan: ``steps`` frames at G2 = origin + k x step, one event each in ``stream``.
 
-    The frames go into one new file ``run_dir/{stream}_{angle_index:05d}.h5``; every event
-    carries ``frame_angle_index`` = ``angle_index`` and ``frame_step_index`` = k (the frame's
-    index in that file).
+    The frames go into a new file ``run_dir/{stream}_{angle_index:05d}_a{attempt}.h5``; every
+    event carries ``frame_angle_index`` = ``angle_index``, ``frame_step_index`` = k (the frame's
+    index in that file) and ``frame_attempt``. ``angle_deg`` / ``sample_mm``: positions the
+    frames must have been taken at (see :func:`step_scan_frames`).
     """
     positions = [g2_origin_um + x for x in inst.profile.stepping_positions_um]
     yield from step_scan_frames(inst, stream=stream, angle_index=angle_index, run_dir=run_dir,
-                                file_name=f"{stream}_{angle_index:05d}", positions_um=positions)
+                                file_name=f"{stream}_{angle_index:05d}", positions_um=positions,
+                                angle_deg=angle_deg, sample_mm=sample_mm)
 
 
 def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_dir: Path, file_name: str,
-                     positions_um: list[float], xray_on: bool = True) -> Plan:
-    """Frames at the G2 ``positions_um``, one event each in ``stream``, into ``file_name``.h5.
+                     positions_um: list[float], xray_on: bool = True, angle_deg: float | None = None,
+                     sample_mm: float | None = None) -> Plan:
+    """Frames at the G2 ``positions_um`` (at most ``camera.max_steps``), one event each in
+    ``stream``, into a new attempt file ``file_name_a<k>.h5``.
 
-    The camera IOC steps G2 and exposes at each position in one request, checking each G2
-    readback against the piezo's tolerance before the exposure; the events are emitted only
-    once every frame of the scan is on disk with the X-rays in state ``xray_on`` throughout (a
-    failed scan raises PositionError, FrameLostError or BeamStateError and leaves no event).
+    The exposure (``camera.exposure_request_s``) and the X-ray state are set again first, so a
+    replay after a suspension (an IOC restart forgets them) takes the scan as planned. The
+    camera IOC steps G2 and exposes at each position in one request, checking each G2 readback
+    against the piezo's tolerance before the exposure; the events are emitted only once every
+    frame of this attempt is on disk with an undisturbed dose, the rotation at ``angle_deg`` and
+    the sample at ``sample_mm`` (when given) and the exposure as requested. A failed scan raises
+    (PositionError, FrameLostError, BeamStateError) and leaves no event. The events are emitted
+    with the RunEngine's rewinding off, so a suspension can never replay one of them; first come
+    the ``discarded`` and ``suspensions`` streams' records of what happened since the last scan.
     """
     camera = inst.camera
-    yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
-    yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
-                      camera.step_mode, True, camera.xray_on_expected, int(xray_on))
-    for start in range(0, len(positions_um), camera.max_steps):
-        chunk = list(positions_um[start:start + camera.max_steps])
-        yield from bps.mv(camera.step_positions, chunk)
-        for _ in chunk:
-            # the camera reads everything a frame needs: the G2, rotation and sample positions its
-            # IOC recorded at the exposure, and the frame's angle and step index
+    if not 1 <= len(positions_um) <= camera.max_steps:
+        raise ValueError(f"a step scan takes 1 to {camera.max_steps} frames, got {len(positions_um)}")
+    if not isinstance(camera, SCMOSDetector):   # the areaDetector layout: no attempts, no repeats yet
+        yield from set_checked(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
+        yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
+        yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
+                          camera.step_mode, True, camera.xray_on_expected, int(xray_on))
+        yield from bps.mv(camera.step_positions, list(positions_um))
+        for _ in positions_um:
             yield from bps.trigger_and_read([camera], name=stream)
+        yield from bps.mv(camera.step_mode, False)
+        return
+    exposure_s = float(camera.exposure_request_s.get())
+    expected = {f"{camera.name}_exposure_s": (exposure_s, 1e-6)}
+    if angle_deg is not None:
+        expected[inst.rotation.readback.name] = (angle_deg, inst.rotation.tolerance)
+    if sample_mm is not None:
+        expected[inst.sample.readback.name] = (sample_mm, inst.sample.tolerance)
+    timeout = {"timeout": SETTING_TIMEOUT_S}
+    yield from bps.mv(camera.exposure_s, exposure_s, **timeout)
+    yield from set_checked(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
+    yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
+    yield from bps.mv(camera.angle_index, angle_index, camera.scan_stream, stream, camera.step_tolerance_um,
+                      inst.g2.tolerance, camera.step_mode, True, camera.xray_on_expected, int(xray_on),
+                      camera.expected, expected, **timeout)
+    yield from bps.mv(camera.step_positions, list(positions_um), **timeout)
+    yield from bps.trigger(camera, wait=True)
+    yield from bps.rd(camera.frames_checked)
+    yield Msg("rewindable", None, False)
+    yield from emit_discarded(camera)
+    for _ in positions_um:
+        # the camera reads everything a frame needs: the G2, rotation and sample positions its
+        # IOC recorded at the exposure, the beam over it, and the frame's identity
+        yield from bps.create(stream)
+        yield from bps.read(camera)
+        yield from bps.save()
+    yield Msg("rewindable", None, True)
     yield from bps.mv(camera.step_mode, False)
+
+
+def emit_discarded(camera: SCMOSDetector) -> Plan:
+    """One event in the ``discarded`` stream per try, and in the ``suspensions`` stream per
+    ended suspension, recorded since the last call."""
+    if getattr(camera, "attempt_log", None) is None:     # none outside a run or for an areaDetector camera
+        return
+    discarded, suspensions = camera.attempt_log.take_new()
+    for stream, device, records in (("discarded", camera.discarded, discarded),
+                                    ("suspensions", camera.suspension, suspensions)):
+        for record in records:
+            device.show(record)
+            yield from bps.create(stream)
+            yield from bps.read(device)
+            yield from bps.save()

@@ -13,8 +13,9 @@ from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
 from gi_instrument.profile import Profile
-from gi_instrument.pv_interface import (BINNINGS, FRAME_ATTRIBUTES, FRAME_DROPPED, MAX_STEPS, PREVIEW_PX,
+from gi_instrument.pv_interface import (BINNINGS, DOSE_ATTRIBUTES, FRAME_DROPPED, MAX_STEPS, PREVIEW_PX,
                                         STEP_POSITION_ERROR, Camera)
+from gi_instrument.pv_interface import FRAME_ATTRIBUTES as _BASE_ATTRIBUTES
 from gi_instrument.sim.axis import SimAxis
 from gi_instrument.sim.clock import SimClock
 from gi_instrument.sim.frame_writer import FrameFile
@@ -23,6 +24,11 @@ from gi_instrument.sim.tube import SimTube
 
 __all__ = ["SimCamera", "FrameModel", "PREVIEW_PX", "BINNINGS", "FRAME_ATTRIBUTES", "MAX_STEPS"]
 
+FRAME_ATTRIBUTES = [*_BASE_ATTRIBUTES, *DOSE_ATTRIBUTES]
+"""Per-frame values this camera stores beside each frame (``/entry/instrument/NDAttributes``)
+and publishes in ``FrameAttrs_RBV``. The tube's values are those of the exposure's
+:class:`~gi_instrument.sim.tube.DoseWindow` (``xray_on`` = 1 when X-rays were on throughout);
+``attempt`` is the stepping scan's attempt number (-1 for a single ``Acquire``)."""
 _ATTR_NAMES = ",".join([*FRAME_ATTRIBUTES, "frame_index"])
 
 _INLINE_PIXELS = 512 * 512
@@ -60,7 +66,12 @@ class SimCamera(PVGroup):
     (put 1: at each position the piezo moves and settles, its readback is checked against the
     tolerance before the exposure, and one frame is taken; the put completes when all are
     written), ``StepAttrs_RBV`` (the ``FrameAttrs_RBV`` rows of those frames, concatenated), so
-    a stepping scan is one request and one read for a client.
+    a stepping scan is one request and one read for a client. Every step scan is an attempt
+    with a file of its own, ``FileName_a<k>.h5`` with ``k`` (``Attempt_RBV``) the first number
+    not on disk, so a repeated scan never meets the file of an earlier one; ``StepAttrs_RBV``
+    and ``FrameAttrs_RBV`` are cleared when a scan starts, so no value of an earlier attempt can
+    be read as this one's. ``StepAbort`` (put 1) stops a running step scan after the present
+    exposure (it fails with "aborted"); a new step scan waits for a running one to end.
     Fault injection: ``DropFrame`` (1: the next frame is exposed but never written),
     ``AcquireTimeout`` (1: the next Acquire hangs for ``HangTime`` nominal s).
     """
@@ -94,6 +105,8 @@ class SimCamera(PVGroup):
                              dtype=ChannelType.DOUBLE, max_length=len(FRAME_ATTRIBUTES) + 1, read_only=True)
     preview = pvproperty(name=Camera.PREVIEW, value=np.zeros(PREVIEW_PX * PREVIEW_PX, dtype=np.float32),
                          dtype=ChannelType.FLOAT, max_length=PREVIEW_PX * PREVIEW_PX, read_only=True)
+    attempt = pvproperty(name=Camera.ATTEMPT_RBV, value=-1, read_only=True)
+    step_abort = pvproperty(name=Camera.STEP_ABORT, value=0)
     drop_frame = pvproperty(name=Camera.DROP_FRAME, value=0)
     acquire_timeout = pvproperty(name=Camera.ACQUIRE_TIMEOUT, value=0)
     hang_time = pvproperty(name=Camera.HANG_TIME, value=3600.0, units="s")
@@ -111,6 +124,8 @@ class SimCamera(PVGroup):
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-io")
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-prefetch")
         self._angles_seen: list[float] = []
+        self._abort = asyncio.Event()
+        self._scan_lock = asyncio.Lock()
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -175,12 +190,20 @@ class SimCamera(PVGroup):
         await self.state.write("Error")
         raise RuntimeError(message)
 
-    async def _ensure_file(self) -> FrameFile:
+    async def _ensure_file(self, *, new_attempt: bool = False) -> FrameFile:
+        """The file the next frame goes to; with ``new_attempt`` always a new one, named for the
+        first attempt number not on disk (``Attempt_RBV``)."""
         try:
             path = self._target_path()
         except ValueError as exc:
             await self._fail(str(exc))
-        if self._file is not None and self._file.path == path and not self._file.full:
+        if new_attempt:
+            k = 0
+            while (attempt_path := path.with_name(f"{path.stem}_a{k}.h5")).exists():
+                k += 1
+            path = attempt_path
+            await self.attempt.write(k)
+        elif self._file is not None and self._file.path == path and not self._file.full:
             return self._file
         if self._file is not None:
             self._file.close()
@@ -209,11 +232,26 @@ class SimCamera(PVGroup):
         or any error; ``Status_RBV`` says which)."""
         if not value:
             return 0
-        positions = list(self.step_positions.value)
-        frame_file = await self._ensure_file()
+        async with self._scan_lock:
+            self._abort.clear()
+            await self.step_attrs.write([float("nan")])
+            await self.frame_attrs.write([float("nan")] * (len(FRAME_ATTRIBUTES) + 1))
+            await self._step_scan(list(self.step_positions.value))
+        return 0
+
+    @step_abort.putter
+    async def step_abort(self, instance, value: int) -> int:
+        if value:
+            self._abort.set()
+        return 0
+
+    async def _step_scan(self, positions: list[float]) -> None:
+        frame_file = await self._ensure_file(new_attempt=True)
         rows: list[float] = []
         try:
             for target in positions:
+                if self._abort.is_set():
+                    await self._fail("step scan aborted")
                 try:
                     true_um = await self.piezo.move_to(target)
                 except (ValueError, RuntimeError) as exc:
@@ -221,24 +259,29 @@ class SimCamera(PVGroup):
                 if abs(true_um - target) > self.step_tolerance.value:
                     await self._fail(f"{STEP_POSITION_ERROR}: G2 at {true_um:.4f} um for step {target} um "
                                      f"(tolerance {self.step_tolerance.value} um)")
-                row = await self._acquire_one(frame_file)
+                row = await self._acquire_one(frame_file, attempt=int(self.attempt.value))
+                if self._abort.is_set():
+                    await self._fail("step scan aborted")
                 if not row:
                     await self._fail(f"{FRAME_DROPPED}: stepping scan stopped")
                 rows.extend(row)
         finally:
+            frame_file.close()          # an attempt's file is complete or left partial, never reopened
+            self._file = None
             await self.step_attrs.write(rows or [float("nan")])
         await self.state.write("Idle")
-        return 0
 
-    async def _acquire_one(self, frame_file: FrameFile) -> list[float]:
+    async def _acquire_one(self, frame_file: FrameFile, attempt: int = -1) -> list[float]:
         """Expose, render and write one frame; returns its FrameAttrs_RBV row."""
         await self.state.write("Acquire")
         exposure_s = float(self.acquire_time.value)
         if self.acquire_timeout.value:
             await self.acquire_timeout.write(0)
-            await self.clock.sleep(self.hang_time.value)
-        emitting_at_start = self.tube.emitting
-        real_s = await self.clock.sleep(exposure_s)
+            await self.clock.sleep(self.hang_time.value, until=self._abort)
+        tube = self.tube
+        window = tube.open_window()
+        real_s = await tube.expose(exposure_s, until=self._abort)
+        dose = tube.close_window(window)
         attrs = {
             "angle_deg": self.rotation.pos_rbv.value,
             "g2_setpoint_um": self.piezo.pos.value,
@@ -247,9 +290,18 @@ class SimCamera(PVGroup):
             "exposure_s": exposure_s,
             "real_exposure_s": real_s,
             "time_s": self.clock.now_s(),
-            "voltage_kV": self.tube.voltage_rbv.value,
-            "current_mA": self.tube.current_rbv.value,
-            "xray_on": float(emitting_at_start and self.tube.emitting),
+            "voltage_kV": tube.voltage_rbv.value,
+            "current_mA": tube.current_rbv.value,
+            "xray_on": float(not dose.xray_off),
+            "voltage_set_kV": tube.voltage.value,
+            "current_set_mA": tube.current.value,
+            "voltage_min_kV": dose.voltage_min_kV,
+            "voltage_max_kV": dose.voltage_max_kV,
+            "current_min_mA": dose.current_min_mA,
+            "current_max_mA": dose.current_max_mA,
+            "arc": float(dose.arc),
+            "interlock_open": float(dose.interlock_open),
+            "attempt": float(attempt),
         }
         drop = bool(self.drop_frame.value)
         if frame_file.shape[0] * frame_file.shape[1] <= _INLINE_PIXELS:

@@ -48,8 +48,9 @@ class SimClock:
         """Real duration, s, of a nominal duration."""
         return nominal_s * self.time_scale
 
-    async def sleep(self, nominal_s: float) -> float:
-        """Sleep for a nominal duration; returns the real seconds slept.
+    async def sleep(self, nominal_s: float, until: asyncio.Event | None = None) -> float:
+        """Sleep for a nominal duration, or less once ``until`` is set; returns the real seconds
+        slept.
 
         Real durations under ``_PRECISE_BELOW_S`` block for exactly that long instead of going
         through the event loop, whose timers round up to whole milliseconds.
@@ -62,8 +63,13 @@ class SimClock:
         try:
             if real < _PRECISE_BELOW_S:
                 time.sleep(real)
-            else:
+            elif until is None:
                 await asyncio.sleep(real)
+            else:
+                try:
+                    await asyncio.wait_for(until.wait(), real)
+                except asyncio.TimeoutError:
+                    pass
         finally:
             end = time.monotonic()
             self._sleeping -= 1

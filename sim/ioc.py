@@ -23,6 +23,7 @@ simulator from a real controller.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import socket
 import sys
@@ -41,7 +42,7 @@ from gi_instrument.sim.camera import BINNINGS, FrameModel, SimCamera
 from gi_instrument.sim.clock import SimClock
 from gi_instrument.sim.control import SimControl
 from gi_instrument.sim.piezo import SimPiezo
-from gi_instrument.sim.tube import SimTube
+from gi_instrument.sim.tube import DoseWindow, SimTube
 
 __all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK", "PHANTOM_NAMES"]
 
@@ -54,13 +55,27 @@ PARTS = ("tube", "g2", "rotation", "sample", "camera", "sim")
 
 class ExternalTube:
     """Stands in for a tube served by another IOC (``--parts`` without ``tube``): the camera
-    renders frames as if X-rays were on at the profile's setting (kV, mA)."""
+    renders frames as if X-rays were on at the profile's setting (kV, mA), undisturbed (the
+    client checks the real tube's readbacks itself)."""
 
     emitting = True
 
-    def __init__(self, source: Source) -> None:
-        self.voltage_rbv = SimpleNamespace(value=source.voltage_kV)
-        self.current_rbv = SimpleNamespace(value=source.current_mA)
+    def __init__(self, source: Source, clock: SimClock) -> None:
+        self.voltage_rbv = self.voltage = SimpleNamespace(value=source.voltage_kV)
+        self.current_rbv = self.current = SimpleNamespace(value=source.current_mA)
+        self._clock = clock
+
+    def open_window(self) -> DoseWindow:
+        """The beam over an exposure: the profile's setting throughout."""
+        kv, ma = self.voltage.value, self.current.value
+        return DoseWindow(kv, kv, ma, ma)
+
+    def close_window(self, window: DoseWindow) -> DoseWindow:
+        return window
+
+    async def expose(self, exposure_s: float, until: asyncio.Event | None = None) -> float:
+        """Sleep through one exposure (nominal s); the real s it took."""
+        return await self._clock.sleep(exposure_s, until=until)
 
 
 class SimScanner:
@@ -73,7 +88,9 @@ class SimScanner:
         self.profile = profile
         self.clock = SimClock(time_scale)
         sim, stage = profile.simulation, profile.sample_stage
-        self.tube = SimTube(prefix=f"{prefix}TUBE:", clock=self.clock, source=profile.source)
+        self.tube = SimTube(prefix=f"{prefix}TUBE:", clock=self.clock, source=profile.source,
+                            tolerance_pct=profile.recovery.beam_tolerance_pct,
+                            watchdog_timeout_s=profile.recovery.watchdog_timeout_s)
         self.piezo = SimPiezo(prefix=f"{prefix}G2:", clock=self.clock, settle_s=sim.piezo_settle_s,
                               jitter_nm=sim.piezo_jitter_nm, seed=seed)
         self.rotation = SimAxis(prefix=f"{prefix}ROT:", clock=self.clock, start=profile.ct.start_deg,
@@ -81,7 +98,7 @@ class SimScanner:
         self.sample = SimSampleStage(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=stage.in_mm,
                                      velocity=sim.stage_velocity_mm_s, limits=(stage.min_mm, stage.max_mm),
                                      egu="mm", in_mm=stage.in_mm, out_mm=stage.out_mm)
-        tube = self.tube if "tube" in parts else ExternalTube(profile.source)
+        tube = self.tube if "tube" in parts else ExternalTube(profile.source, self.clock)
         engine_prefix = f"{prefix}CAM:" if camera_layout == "scanner" else f"{prefix}CAM:engine:"
         self.camera = SimCamera(prefix=engine_prefix, clock=self.clock, profile=profile, model=model,
                                 tube=tube, piezo=self.piezo, rotation=self.rotation, sample=self.sample,

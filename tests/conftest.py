@@ -3,6 +3,7 @@ embedded catalog, each started once per test session (the catalog takes seconds 
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
 import subprocess
@@ -17,16 +18,20 @@ SPARE_CA_PORTS: list[int] = []
 """Free loopback ports in the session's Channel Access address list (see ``sim_ioc``)."""
 
 
-def _destroy_without_linger(self: zmq.Context) -> None:
-    """A 0MQ context collected with open sockets is destroyed with linger 0. pyzmq's own
-    ``__del__`` keeps the sockets' default linger (forever), so a socket created by a library in
-    a test (a RemoteDispatcher's, a Publisher's whose proxy is gone) blocked pytest's final
-    garbage collection for ever, after every test had passed."""
+def _close_sockets_without_term(self: zmq.Context) -> None:
+    """A 0MQ context collected with open sockets has them closed with linger 0 and is not
+    terminated. pyzmq's own ``__del__`` calls ``destroy()``, whose ``term()`` waits until every
+    socket of the context is closed, also one that a library's thread still holds (an asyncio
+    socket is polled through its file descriptor, so ``term`` cannot interrupt it): pytest's
+    final garbage collection then blocked for ever, after every test had passed. The process
+    ends right after; its 0MQ threads end with it."""
     if not self._shadow and not self.closed:
-        self.destroy(linger=0)
+        for socket in list(getattr(self, "_sockets", None) or []):
+            if socket is not None and not socket.closed:
+                socket.close(linger=0)
 
 
-zmq.Context.__del__ = _destroy_without_linger
+zmq.Context.__del__ = _close_sockets_without_term
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 """``../shared`` beside the checkout (real data); tests that need it skip when it is absent."""
@@ -153,3 +158,9 @@ def follow(in_addr: str, out_addr: str, callback):
         publisher("stop", {"uid": "probe", "run_start": "probe", "exit_status": "probe"})
         time.sleep(0.1)
     return receiver, publisher
+
+
+def pytest_unconfigure(config):
+    """If the process has not ended 120 s after the last test (a thread or a socket holding it),
+    print every thread's stack and exit with status 1, instead of hanging until CI's timeout."""
+    faulthandler.dump_traceback_later(120, exit=True)

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from gi_instrument.devices import BeamStateError, FrameLostError, make_instrument
+from gi_instrument.devices import FrameLostError, make_instrument
 from gi_instrument.devices.ad_detector import ADSCMOSDetector
 from gi_instrument.plans import PositionError, dark_scan, gi_ct, phase_step
 from gi_instrument.pv_interface import FRAME_DATASET
@@ -94,15 +94,24 @@ def test_g2_off_its_step_is_refused_before_exposure(RE, ad_inst, documents, ad_i
 
 
 def test_arc_refuses_the_scan(RE, ad_inst, documents, ad_ioc):
+    """During an arc the tube is in fault and says why (issue 8 item 3): the scan is refused
+    before anything moves, and once the arc is over the tube is ready again."""
     from ophyd import EpicsSignal
 
     EpicsSignal(ad_ioc.prefix + "TUBE:Arc", name="arc").put(2e4, wait=False)   # 2 s real
-    with pytest.raises(BeamStateError, match="X-rays were off"):
+    _wait_for(lambda: ad_inst.tube.fault.get() == 1)
+    with pytest.raises(RuntimeError, match="X-ray tube not ready: tube in fault .arc"):
         RE(phase_step(ad_inst, exposure_s=1.0))
     assert not _frames(documents)
-    deadline = time.monotonic() + 15
-    while ad_inst.tube.voltage_kV.get() != pytest.approx(ad_inst.profile.source.voltage_kV):
-        assert time.monotonic() < deadline
+    tolerance_pct = ad_inst.profile.recovery.beam_tolerance_pct
+    _wait_for(lambda: ad_inst.tube.fault.get() == 0 and ad_inst.tube.ready_to_emit(tolerance_pct) is None)
+    assert ad_inst.tube.voltage_kV.get() == pytest.approx(ad_inst.profile.source.voltage_kV)
+
+
+def _wait_for(predicate, timeout_s=15.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
 
 

@@ -25,7 +25,7 @@ def test_journal_rebuilds_the_run(instrument, catalog, data_dir):
     assert run.metadata["start"]["plan_name"] == "phase_step"
     assert np.all(run["primary"]["frame_angle_index"].read() == 7)
     frames = run["primary"]["camera_image"].read()
-    with h5py.File(instrument.frames_dir / uid / "primary_00007.h5", "r") as f:
+    with h5py.File(instrument.frames_dir / uid / "primary_00007_a0.h5", "r") as f:
         assert np.array_equal(frames, f["/entry/data/data"][()])
     with pytest.raises(ValueError, match="already in the catalog"):
         ingest_journal(catalog, journal)

@@ -107,9 +107,9 @@ def test_files_one_per_stepping_scan(ct_run, instrument):
     uid, _ = ct_run
     run_dir = instrument.frames_dir / uid
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == sorted(["dark.h5", "dark_end.h5"] + [f"reference_{i:05d}.h5" for i in (0, 5, 10)]
-                           + [f"primary_{i:05d}.h5" for i in range(10)])
-    with h5py.File(run_dir / "primary_00003.h5", "r") as f:
+    assert names == sorted(["dark_a0.h5", "dark_end_a0.h5"] + [f"reference_{i:05d}_a0.h5" for i in (0, 5, 10)]
+                           + [f"primary_{i:05d}_a0.h5" for i in range(10)])
+    with h5py.File(run_dir / "primary_00003_a0.h5", "r") as f:
         assert f["/entry/data/data"].shape == (5, 256, 256)
         assert f["/entry/data/data"].attrs["frames_written"] == 5
         attrs = f["/entry/instrument/NDAttributes"]

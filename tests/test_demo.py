@@ -22,7 +22,7 @@ def test_demo_end_to_end(tmp_path):
     assert re.search(r"dark\s+10 frames of 128 x 128", out.stdout)
     assert re.search(r"reference\s+20 frames", out.stdout)
     assert re.search(r"primary\s+25 frames", out.stdout)
-    assert (tmp_path / "frames" / uid / "primary_00004.h5").exists()
+    assert (tmp_path / "frames" / uid / "primary_00004_a0.h5").exists()   # attempt 0: the first try
     assert (tmp_path / "documents" / f"{uid}.jsonl").exists()
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gi_instrument.plans import PositionError, gi_ct, phase_step, reference_scan
+from gi_instrument.plans import gi_ct, phase_step, reference_scan
 
 pytestmark = pytest.mark.ioc
 
@@ -45,17 +45,18 @@ def test_interlock_open_refuses_ct(RE, instrument, sim_pv):
         interlock.put(0, wait=True)
 
 
-def test_piezo_stall_stops_before_exposure(RE, instrument, documents, sim_pv):
+def test_piezo_stall_stops_before_exposure_and_the_scan_is_repeated(RE, instrument, documents, sim_pv):
     stall = sim_pv("G2:Stall")
     counter_before = instrument.camera.frame_counter.get()
     stall.put(1, wait=True)
-    with pytest.raises(PositionError):
-        RE(phase_step(instrument, exposure_s=1.0))
-    # the first step stalled: no frame was exposed at the wrong position, no event was emitted
-    assert instrument.camera.frame_counter.get() == counter_before
-    assert not [doc for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
-    stop = next(doc for name, doc in documents if name == "stop")
-    assert stop["exit_status"] == "fail"
+    RE(phase_step(instrument, exposure_s=1.0))
+    # the first step stalled: no frame was exposed at the wrong position; the repeat took them all
+    steps = instrument.profile.stepping.steps
+    assert instrument.camera.frame_counter.get() == counter_before + steps
+    frames = [doc["data"] for name, doc in documents if name == "event" and "frame_step_index" in doc["data"]]
+    assert len(frames) == steps and {f["frame_attempt"] for f in frames} == {1}
+    (discarded,) = [doc["data"] for name, doc in documents if name == "event" and "discarded_cause" in doc["data"]]
+    assert "G2 position error" in discarded["discarded_cause"]
 
 
 def test_reference_scan_returns_sample(RE, instrument, documents):

@@ -111,7 +111,7 @@ def queue_server(tmp_path_factory, zmq_proxy) -> Iterator[QueueServer]:
             assert not alive, f"RE manager left processes behind: {alive}"
 
 
-def _run_item(api: Any, name: str, **kwargs: Any) -> dict[str, Any]:
+def _run_item(api: Any, name: str, wait_s: float = WAIT_S, **kwargs: Any) -> dict[str, Any]:
     """Queue one plan, start the queue, wait for it to finish; the item's history entry."""
     from bluesky_queueserver_api import BPlan
 
@@ -119,7 +119,7 @@ def _run_item(api: Any, name: str, **kwargs: Any) -> dict[str, Any]:
     assert added["success"], added
     uid = added["item"]["item_uid"]
     assert api.queue_start()["success"]
-    api.wait_for_idle(timeout=WAIT_S)
+    api.wait_for_idle(timeout=wait_s)
     item = next(i for i in api.history_get()["items"] if i["item_uid"] == uid)
     return item["result"]
 
@@ -200,6 +200,37 @@ def test_bad_argument_fails_the_item_and_moves_nothing(queue_server, monkeypatch
     assert api.item_remove(pos="front")["success"]
 
 
+def test_queued_ct_rides_out_a_night_of_faults(queue_server, monkeypatch):
+    """The queue server's session has the suspenders: arcs, the interlock, a stall and an IOC
+    restart during a queued CT give one completed run with every frame once."""
+    import numpy as np
+
+    from gi_instrument.catalog import open_catalog
+    from gi_instrument.sim.fault_script import FaultScript, FaultStep
+
+    ioc = queue_server.ioc
+    for key, value in ioc.client_env().items():
+        monkeypatch.setenv(key, value)
+    script = FaultScript(ioc.prefix, [
+        FaultStep(8, "TUBE:ArcInExposure", 0.3), FaultStep(15, "TUBE:InterlockOpen", 1, hold_s=60.0, reset=0),
+        FaultStep(22, "ROT:Stall", 1), FaultStep(28, "TUBE:Arc", 50.0), FaultStep(34, "SIM:Restart", 1.0)],
+        time_scale=ioc.time_scale)
+    script.start()
+    result = _run_item(queue_server.api, "gi_ct", wait_s=180.0, **CT_KWARGS)
+    script.join(timeout=30)
+    assert script.error is None and len(script.played) == 5, script.error
+    assert result["exit_status"] == "completed", (result, queue_server.log.read_text()[-3000:])
+    (uid,) = result["run_uids"]
+    run = open_catalog(queue_server.data_dir)[uid]
+    assert run.metadata["stop"]["exit_status"] == "success"
+    for stream, indices in (("primary", range(5)), ("reference", (0, 2, 4))):
+        table = run[stream].read()
+        got = sorted(zip(np.asarray(table["frame_angle_index"]).tolist(), np.asarray(table["frame_step_index"]).tolist()))
+        assert got == [(i, k) for i in indices for k in range(5)], stream
+    causes = [str(c) for c in np.asarray(run["discarded"]["discarded_cause"].read())]
+    assert any("arc" in c for c in causes) and any("rotation" in c for c in causes), causes
+
+
 def _task_outcome(api: Any, started: dict[str, Any]) -> dict[str, Any]:
     """The result of a worker task the manager started (function execution, script upload)."""
     assert started["success"], started
@@ -226,8 +257,11 @@ def test_requeued_failed_ct_resumes_instead_of_restarting(queue_server, monkeypa
 
     for key, value in queue_server.ioc.client_env().items():
         monkeypatch.setenv(key, value)
-    write(queue_server.ioc.prefix + "G2:Stall", 1, notify=True, timeout=5, repeater=False)  # the first scan stalls
+    # every G2 readback off its step: the first scan fails past its retry budget (a single stall
+    # would be repeated inside the run); the error is gone before the queue starts again
+    write(queue_server.ioc.prefix + "G2:PositionError", 0.5, notify=True, timeout=5, repeater=False)
     failed = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+    write(queue_server.ioc.prefix + "G2:PositionError", 0.0, notify=True, timeout=5, repeater=False)
     assert failed["exit_status"] == "failed" and len(failed["run_uids"]) == 1, failed
     api = queue_server.api
     assert [i["name"] for i in api.queue_get()["items"]] == ["gi_ct"]     # back at the front

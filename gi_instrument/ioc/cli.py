@@ -35,6 +35,8 @@ def build_bridge(args: argparse.Namespace) -> Any:
     if args.kind == "tube":
         driver = TUBE_DRIVERS[args.driver].open(args.port, timeout_s=args.timeout_s, echo=args.echo)
         return TubeBridge(prefix=args.prefix + GROUP_PREFIXES["tube"], driver=driver, source=profile.source,
+                          tolerance_pct=profile.recovery.beam_tolerance_pct,
+                          watchdog_timeout_s=profile.recovery.watchdog_timeout_s,
                           **common)
     driver = AXIS_DRIVERS[args.driver].open(args.port, axis=args.axis, timeout_s=args.timeout_s, echo=args.echo)
     if args.kind == "piezo":

@@ -1,7 +1,10 @@
 """Bridge IOC of an X-ray tube controller: ``{P}TUBE:`` (:class:`gi_instrument.pv_interface.Tube`).
 
 Setpoints are checked against the tube's limits (kV, mA, W, from the profile) before a command
-reaches the controller; everything else is the controller's own answer, polled.
+reaches the controller; everything else is the controller's own answer, polled. ``Fault_RBV`` is
+1 while the controller reports an overload or, with X-rays on, kV or mA are out of
+``Tolerance_RBV`` of their setpoints; the watchdog switches the X-rays off when the controlling
+client's ``Heartbeat`` stops for ``WatchdogTimeout`` s (armed by the first heartbeat).
 """
 
 from __future__ import annotations
@@ -41,15 +44,54 @@ class TubeBridge(TubeLimits, ControllerBridge):
     interlock = readback(Tube.INTERLOCK_RBV, 0)
     warmed_up = readback(Tube.WARMED_UP_RBV, 0)
     warmup = pvproperty(name=Tube.WARMUP, value=0)
+    fault = readback(Tube.FAULT_RBV, 0)
+    last_fault = pvproperty(name=Tube.LAST_FAULT_RBV, value="", dtype=ChannelType.CHAR, max_length=200,
+                            read_only=True)
+    tolerance = readback(Tube.TOLERANCE_RBV, 0.0, units="%")
+    heartbeat = pvproperty(name=Tube.HEARTBEAT, value=0)
+    watchdog_timeout = pvproperty(name=Tube.WATCHDOG_TIMEOUT, value=0.0, units="s")
 
-    def __init__(self, *args: Any, driver: TubeDriver, source: Source, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, driver: TubeDriver, source: Source, tolerance_pct: float = 2.0,
+                 watchdog_timeout_s: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, driver=driver, **kwargs)
         self.source = source
+        self._tolerance_pct, self._watchdog_s = tolerance_pct, watchdog_timeout_s
+        self._last_beat: float | None = None
 
     @voltage.startup
     async def voltage(self, instance, async_lib) -> None:
         await self.publish_limits(self.source)
+        await self.tolerance.write(self._tolerance_pct)
+        await self.watchdog_timeout.write(self._watchdog_s)
         await self.poll_forever()
+
+    @heartbeat.putter
+    async def heartbeat(self, instance, value: int) -> int:
+        self._last_beat = time.monotonic()
+        return value
+
+    def _fault_reason(self, st: TubeStatus) -> str:
+        """Why the tube is in fault now ('' if it is not)."""
+        if st.state == "overload":
+            return "controller reports an overload"
+        if st.xray_on:
+            tol = self._tolerance_pct / 100.0
+            for name, value, setpoint, unit in (("voltage", st.voltage_kV, st.voltage_setpoint_kV, "kV"),
+                                                ("current", st.current_mA, st.current_setpoint_mA, "mA")):
+                if abs(value - setpoint) > tol * abs(setpoint):
+                    return f"{name} {value:g} {unit} out of tolerance ({self._tolerance_pct:g} % of {setpoint:g} {unit})"
+        return ""
+
+    async def _watchdog(self, st: TubeStatus) -> None:
+        """X-rays off once the heartbeat has been silent for longer than the timeout."""
+        timeout = float(self.watchdog_timeout.value)
+        if timeout > 0 and self._last_beat is not None and time.monotonic() - self._last_beat > timeout:
+            self._last_beat = None
+            if st.xray_on:
+                await self.call(self.driver.xray_off)
+                why = f"watchdog: no heartbeat from the controlling client for {timeout:g} s: X-rays off"
+                await self.status.write(why)
+                await self.last_fault.write(f"{why} (at {time.strftime('%Y-%m-%d %H:%M:%S')})")
 
     async def refresh(self) -> TubeStatus:
         st: TubeStatus = await self.call(self.driver.status)
@@ -63,6 +105,11 @@ class TubeBridge(TubeLimits, ControllerBridge):
         await self.state.write(_STATE_NAMES[st.state])
         await self.interlock.write(int(st.interlock_closed))
         await self.warmed_up.write(int(st.warmed_up))
+        reason = self._fault_reason(st)
+        if reason and not self.fault.value:
+            await self.last_fault.write(f"{reason} (at {time.strftime('%Y-%m-%d %H:%M:%S')})")
+        await self.fault.write(int(bool(reason)))
+        await self._watchdog(st)
         return st
 
     async def _check_setting(self, kV: float, mA: float) -> None:

@@ -31,6 +31,11 @@ the functions of :mod:`.frc` and :mod:`.quality` (definitions there):
   the choice hardly favours a lucky noise patch. The maximum-intensity projection
   over ``mip_slices`` is part of each volume's preview PNG (:func:`.outputs.write_previews`).
 
+- **Interruptions**: the run's suspensions (``suspensions`` stream: cause, interrupted stepping
+  scan, start and end time) and discarded stepping-scan attempts (``discarded`` stream: stream,
+  projection index, attempt, cause, file left on disk, start and end time), as recorded by the
+  plan (:func:`run_interruptions`); none of their frames is in the reconstruction.
+
 Files (``out_dir``): ``quality.json`` (numbers, units in the keys), and under ``quality/``:
 ``frc_delta.png``, ``frc_mu.png``, ``visibility_map.png``, ``angular_sensitivity.png``,
 ``snr_region.png``.
@@ -73,6 +78,7 @@ __all__ = [
     "parse_region",
     "assess_run",
     "format_quality",
+    "run_interruptions",
 ]
 
 QUALITY_JSON = "quality.json"
@@ -208,6 +214,27 @@ def _region_json(mask: NDArray[np.bool_], box: tuple[slice, slice] | None,
             "pixels": int(mask.sum())}
 
 
+_INTERRUPTION_STREAMS = {"suspensions": ("suspensions", "suspension_"),
+                         "discarded_attempts": ("discarded", "discarded_")}
+"""Report key -> (stream, column prefix)."""
+
+
+def run_interruptions(run: Any) -> dict[str, list[dict[str, Any]]]:
+    """The suspensions and discarded attempts recorded in a run (tiled run node): report key ->
+    one dict per event, the column prefix dropped (``cause``, ``start_time``, ...)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, (stream, prefix) in _INTERRUPTION_STREAMS.items():
+        if stream not in run:
+            out[key] = []
+            continue
+        node = run[stream]
+        columns = {name[len(prefix):]: np.asarray(node[name].read()).tolist() for name in node
+                   if name.startswith(prefix)}
+        n = len(next(iter(columns.values()), []))
+        out[key] = [{name: values[i] for name, values in columns.items()} for i in range(n)]
+    return out
+
+
 def assess_run(
     ct: Any,
     out_dir: str | Path,
@@ -303,6 +330,7 @@ def assess_run(
     files["snr_region"] = plot_region(delta, mask, figures / "snr_region.png", unit="delta",
                                       title=f"delta, slice {central_row}")
     report["mip_slices"] = int(mip_slices)
+    report.update(run_interruptions(ct.run))
     report["files"] = {name: str(path) for name, path in files.items()}
     path = out / QUALITY_JSON
     path.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
@@ -333,4 +361,16 @@ def format_quality(report: Mapping[str, Any]) -> str:
         f"  angular sensitivity: {sensitivity}",
         (f"  SNR (mean/std, {report['snr_region']['pixels']} px): "
          f"delta {report['snr_delta']:.3g}, mu {report['snr_mu']:.3g}"),
+        *_interruption_lines(report),
     ])
+
+
+def _interruption_lines(report: Mapping[str, Any]) -> list[str]:
+    """One line per suspension and per discarded attempt."""
+    suspensions, discarded = report.get("suspensions", []), report.get("discarded_attempts", [])
+    lines = [f"  suspensions: {len(suspensions)}, discarded stepping-scan attempts: {len(discarded)}"]
+    lines += [f"    suspended {s['end_time'] - s['start_time']:.1f} s during {s['stream'] or 'no scan'} "
+              f"{s['angle_index']}: {s['cause']}" for s in suspensions]
+    lines += [f"    discarded {d['stream']} {d['angle_index']} attempt {d['attempt']}: {d['cause']} "
+              f"({d['file'] or 'no file'})" for d in discarded]
+    return lines

@@ -1,6 +1,8 @@
 """bluesky-queueserver startup for gi-instrument (``start-re-manager --startup-dir`` this folder).
 
-Builds one acquisition session from the environment of the RE manager's worker and exposes the
+Builds one acquisition session from the environment of the RE manager's worker (with the
+suspenders and the tube heartbeat of :func:`~gi_instrument.session.start_session`, so a queued CT
+rides out tube faults and IOC restarts) and exposes the
 plans of :mod:`gi_instrument.plans` with the instrument already bound, so a queue item names only
 scan parameters (``gi_ct`` with ``exposure_s=60``); the devices by name (``tube``, ``g2``,
 ``rotation``, ``sample``, ``camera``) for bluesky's ``mv``, ``count`` and ``scan``
