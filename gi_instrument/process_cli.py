@@ -4,7 +4,8 @@ Pipeline: the run is read from the catalog (:mod:`gi_instrument.processing.catal
 sinograms of transmission ``T``, differential phase and dark-field ``D`` are built by row chunks
 (:mod:`~gi_instrument.processing.sinograms`, with time-interpolated references and the measured
 G2 positions), then each slab of detector rows is rebinned to parallel beam in the run's geometry
-and reconstructed (:mod:`gi_instrument.processing.reconstruction`) and written to ``volumes.h5``; TIFF stacks and PNG
+and reconstructed (:mod:`gi_instrument.processing.reconstruction`: Fourier gridding, or FDK along
+the tilted rays where the cone angle matters) and written to ``volumes.h5``; TIFF stacks and PNG
 previews are made from that file. Unless ``--no-quality``, the quality of the run is measured
 (:mod:`gi_instrument.processing.quality_report`: FRC resolution of the central slice of delta
 and mu, visibility and angular sensitivity from the reference scans, SNR in a homogeneous
@@ -278,33 +279,49 @@ def preparations(period_um: float, d_eff_cm: float, rings: bool) -> dict[str, An
 
 
 def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, Any],
-                     truncation: str) -> dict[str, NDArray[np.float32]]:
-    """One slab of rows of the three volumes, in pixel units: ``attenuation`` (``mu v``),
-    ``darkfield`` (``eps v``) and ``delta``, from the sinogram stacks ``sino.transmission``,
-    ``.darkfield``, ``.dpc`` (angles, rows, cols) rebinned in ``geometry``; ``prepare`` from
-    :func:`preparations`; ``truncation``: ``"cylinder"`` (the container fitted to the slab's
-    rebinned ``-ln T``, used for ``mu`` and ``delta``) or ``"none"``."""
-    from gi_instrument.processing.reconstruction import fbp, to_parallel
+                     truncation: str, volumes: tuple[str, ...] = tuple(VOLUMES),
+                     ) -> dict[str, NDArray[np.float32]]:
+    """One slab of rows of the ``volumes`` (default all three), in pixel units: ``attenuation``
+    (``mu v``), ``darkfield`` (``eps v``) and ``delta``, from the sinogram stacks
+    ``sino.transmission``, ``.darkfield``, ``.dpc`` (angles, rows, cols) in ``geometry``:
+    rebinned to parallel beam and reconstructed by Fourier gridding, or, where the slab's cone
+    angle matters, by FDK (:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`);
+    ``prepare`` from :func:`preparations`; ``truncation``: ``"cylinder"`` (the container fitted
+    to the slab's rebinned ``-ln T``, used for ``mu`` and ``delta``) or ``"none"``."""
+    from gi_instrument.processing.reconstruction import fbp, reconstruct, to_parallel, use_fdk
     from gi_instrument.processing.truncation import fit_container
 
     angles = sino.angles_deg
+    rows, cols = sino.transmission.shape[1:]
+    fdk = use_fdk(geometry, rows, cols, range(rows)[block])
 
     def rebinned(stack: Any, kind: str) -> Any:
         return to_parallel(stack, angles, geometry, slices=block, prepare=prepare[kind],
                            derivative=kind == "alpha")
 
-    def reconstruct(par: Any, filt: str, **kwargs: Any) -> NDArray[np.float32]:
+    def volume(stack: Any, kind: str, filt: str, par: Any = None,
+               **kwargs: Any) -> NDArray[np.float32]:
+        if fdk:
+            return reconstruct(stack, angles, geometry, filt, slices=block, prepare=prepare[kind],
+                               method="fdk", **kwargs)
+        par = rebinned(stack, kind) if par is None else par
         return fbp(par.sinograms, par.angles_deg, filt, weights=par.weights_rad,
                    center_px=par.center_px, **kwargs)
 
-    line = rebinned(sino.transmission, "line")
+    needed = truncation == "cylinder" or (not fdk and "attenuation" in volumes)
+    line = rebinned(sino.transmission, "line") if needed else None
     container = (fit_container(line.sinograms, line.angles_deg, center_px=line.center_px)
                  if truncation == "cylinder" else None)
-    out = {"attenuation": reconstruct(line, "ramp", truncation=truncation, container=container)}
+    out = {}
+    if "attenuation" in volumes:
+        out["attenuation"] = volume(sino.transmission, "line", "ramp", line,
+                                    truncation=truncation, container=container)
     del line
-    out["darkfield"] = reconstruct(rebinned(sino.darkfield, "line"), "ramp")
-    out["delta"] = reconstruct(rebinned(sino.dpc, "alpha"), "hilbert", truncation=truncation,
-                               container=container)
+    if "darkfield" in volumes:
+        out["darkfield"] = volume(sino.darkfield, "line", "ramp")
+    if "delta" in volumes:
+        out["delta"] = volume(sino.dpc, "alpha", "hilbert", truncation=truncation,
+                              container=container)
     return out
 
 

@@ -25,10 +25,12 @@ def cone_projections(angles_deg, rows, cols, source_axis_px, balls, *, center=No
     for x, y, z, a, value in balls:
         px = x * np.cos(th) + y * np.sin(th)                       # lab x (y_s = -y)
         py = x * np.sin(th) - y * np.cos(th)                       # lab y, towards the detector
-        grow = 1.0 if math.isinf(source_axis_px) else source_axis_px / (source_axis_px - abs(x) - abs(y))
-        r_mid = mid - z * grow
-        r0 = max(0, int(r_mid - (a + 2) * grow))
-        r1 = min(rows, int(r_mid + (a + 2) * grow) + 2)
+        # the shadow's height and size at the axis scale by R / (R + depth), |depth| <= |x| + |y|
+        grow, shrink = ((1.0, 1.0) if math.isinf(source_axis_px) else
+                        (source_axis_px / (source_axis_px - abs(x) - abs(y)),
+                         source_axis_px / (source_axis_px + abs(x) + abs(y))))
+        r0 = max(0, int(mid - max(z * grow, z * shrink) - (a + 2) * grow))
+        r1 = min(rows, int(mid - min(z * grow, z * shrink) + (a + 2) * grow) + 2)
         for du in offs:
             for dv in offs:
                 u = (np.arange(cols) - center + du)[None, None, :]

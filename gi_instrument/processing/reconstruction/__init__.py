@@ -10,6 +10,8 @@ Modules (lower ones do not import higher ones):
   correction);
 - :mod:`.units` ``mu`` / dark-field in 1/m and ``delta`` from the refraction angle;
 - :mod:`.geometry` :class:`Geometry`, the run's beam, distances and rotation axis;
+- :mod:`.fdk` FDK back-projection along the cone's tilted rays (after rebinning and filtering),
+  and :func:`use_fdk`, where the cone angle needs it;
 - :mod:`.cone` rebinning of fan/cone beams (and tilted axes) to parallel beam, and
   :func:`reconstruct`, one call from sinograms and geometry to a volume;
 - :mod:`.axis` rotation-axis (centre and tilt) finding; :mod:`.rings` stripe (ring) removal.
@@ -21,6 +23,7 @@ from gi_instrument.processing.reconstruction.astra_backend import (
 )
 from gi_instrument.processing.reconstruction.axis import AxisFit, find_axis
 from gi_instrument.processing.reconstruction.cone import ParallelSinograms, reconstruct, to_parallel
+from gi_instrument.processing.reconstruction.fdk import use_fdk
 from gi_instrument.processing.reconstruction.geometry import Geometry
 from gi_instrument.processing.reconstruction.parallel import fbp
 from gi_instrument.processing.reconstruction.rings import remove_stripes
@@ -47,4 +50,5 @@ __all__ = [
     "reconstruct",
     "remove_stripes",
     "to_parallel",
+    "use_fdk",
 ]

@@ -18,10 +18,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
-from gi_instrument.processing.reconstruction.filters import pad
+from gi_instrument.processing.reconstruction.filters import filter_projections
 from gi_instrument.processing.reconstruction.gridding import OVERSAMPLING
 
 __all__ = ["astra_available", "astra_slices", "astra_reference_fbp", "astra_fan_backprojection"]
@@ -55,16 +54,10 @@ def astra_slices(
     import astra  # noqa: PLC0415
 
     n_ang, cols, batch = sino.shape
-    m_pad = OVERSAMPLING * cols
-    spec = scipy.fft.rfft(pad(sino, m_pad, padding), axis=1, workers=workers)
-    h = np.zeros(m_pad // 2 + 1, dtype=np.complex128)
-    h[:cols] = response
     # astra puts the rotation axis at (cols - 1) / 2: shift the filtered projection there
-    shift = center_px - (cols - 1) / 2
-    w = np.arange(m_pad // 2 + 1) / m_pad
-    factor = h * np.exp(2j * np.pi * w * shift)
-    filt = scipy.fft.irfft(spec * factor[None, :, None], n=m_pad, axis=1, workers=workers)
-    filt = (filt[:, :cols] * weights[:, None, None]).astype(np.float32)
+    filt = filter_projections(sino, response, OVERSAMPLING * cols, padding,
+                              center_px - (cols - 1) / 2, workers)
+    filt *= weights.astype(np.float32)[:, None, None]
     use_cuda = astra_available(cuda=True)
     vol_geom = astra.create_vol_geom(cols, cols)
     # astra 2.x: rotation axis at the detector centre, angles and image orientation as here

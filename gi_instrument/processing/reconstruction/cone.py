@@ -5,15 +5,17 @@ Method, and why
 The lab sources are points 22.6 cm (TLI) and 46.7 cm (MAAST) from the axis: every detector row is
 a fan of half-angle ~1.1-1.5 deg, and rows off the central one are tilted by the cone angle. A
 parallel-beam FBP of such data puts a point at radius ``r`` at the wrong column by up to
-``~r^2 / (2 R)`` (an astroid 0.1-0.3 mm wide at the field edge). Two correct routes exist: FDK
-(Feldkamp, Davis, Kress, JOSA A 1 (1984) 612), a weighted filtered back-projection along the
-diverging rays, whose voxel-driven back-projection costs ``O(n_angles N^3)`` interpolations and is
-far too slow in numpy for 2048-wide volumes; or rebinning to parallel beam row by row followed
-by a parallel-beam reconstruction (Grass, Koehler, Proksa, Phys. Med. Biol. 45 (2000) 329: the
-fan-to-parallel rebinning of the ``P-FDK`` algorithm). This module rebins, so that the fast
-Fourier gridding of :mod:`~gi_instrument.processing.reconstruction.gridding`, the truncation
-correction and the astra parallel back-end all apply unchanged, and each slice costs the same as
-in parallel beam plus two cheap interpolations.
+``~r^2 / (2 R)`` (an astroid 0.1-0.3 mm wide at the field edge). Two correct routes exist, and
+:func:`reconstruct` uses both: rebinning to parallel beam row by row followed by a parallel-beam
+reconstruction (Grass, Koehler, Proksa, Phys. Med. Biol. 45 (2000) 329: the fan-to-parallel
+rebinning of the ``P-FDK`` algorithm), exact in the mid-plane, where the fast Fourier gridding of
+:mod:`~gi_instrument.processing.reconstruction.gridding`, the truncation correction and the astra
+parallel back-end apply unchanged and each slice costs the same as in parallel beam plus two
+cheap interpolations; and FDK (Feldkamp, Davis, Kress, JOSA A 1 (1984) 612) on the same rebinned
+and filtered data, back-projected along the tilted rays
+(:mod:`~gi_instrument.processing.reconstruction.fdk`), voxel driven and 15-100x slower, for the
+slices where the cone angle matters (``method="auto"``:
+:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`).
 
 Rebinning (a ray at source angle ``beta`` and detector column ``u``, ``tan gamma = u / R``, is the
 parallel ray ``theta = beta + gamma``, ``s = R sin gamma``; :mod:`.weights`):
@@ -35,9 +37,9 @@ at the detector height where each parallel ray crosses ``z`` at its closest appr
 ``v = z R^2 / (R^2 - s^2)`` (single-slice rebinning), interpolating between rows. This is exact in
 the mid-plane and for points on the axis; a point at radius ``r`` and height ``z`` is seen over
 heights ``z (1 +- r / R)`` during the turn, a blur in ``z`` of at most ``+-z r / R``: for TLI
-``r / R`` <= 2.5 % (0.8 voxel at 32 rows from the mid-plane), for MAAST <= 1.8 %. FDK has a
-comparable cone-beam error of its own away from the mid-plane (its data are incomplete there,
-Tuy's condition); unlike FDK this method keeps the in-plane resolution everywhere.
+``r / R`` <= 2.5 % (0.8 voxel at 32 rows from the mid-plane), for MAAST <= 1.8 %. Where that
+exceeds half a voxel, :func:`reconstruct` back-projects the same rebinned rows along the true
+rays instead (FDK, :mod:`~gi_instrument.processing.reconstruction.fdk`).
 
 Derivative (refraction-angle) sinograms are integrated along the column first (the phase
 projection up to a constant per projection), rebinned at the parallel grid's pixel boundaries and
@@ -54,20 +56,21 @@ projections (exact).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from gi_instrument.processing.reconstruction.fdk import backproject_tilted, rows_seen, use_fdk
 from gi_instrument.processing.reconstruction.geometry import Geometry
-from gi_instrument.processing.reconstruction.parallel import Filter, fbp
+from gi_instrument.processing.reconstruction.parallel import Filter, fbp, filtered_projections
 from gi_instrument.processing.reconstruction.weights import (
     angular_weights,
     fan_weights,
     uniform_step_rad,
 )
 
-__all__ = ["ParallelSinograms", "to_parallel", "reconstruct"]
+__all__ = ["Method", "ParallelSinograms", "to_parallel", "reconstruct"]
 
 _CHUNK_BYTES = 256 * 2**20
 """Memory of one chunk of rebinned sinograms (several temporaries of this size)."""
@@ -233,6 +236,9 @@ def to_parallel(
                              None)
 
 
+Method = Literal["auto", "rebin", "fdk"]
+
+
 def reconstruct(
     sinograms: Any,
     angles_deg: ArrayLike,
@@ -242,6 +248,7 @@ def reconstruct(
     slices: slice | None = None,
     prepare: Callable[[NDArray], NDArray] | None = None,
     out: Any = None,
+    method: Method = "auto",
     **fbp_kwargs: Any,
 ) -> NDArray[np.float32]:
     """Sinograms of any geometry to a volume: the one call from data and geometry to slices.
@@ -254,8 +261,16 @@ def reconstruct(
         slices: output slices (default all rows; slice ``k`` at the axis height of row ``k``).
         prepare: applied to each block of rows read, as in :func:`to_parallel`.
         out: where to write the (slices, cols, cols) volume (array, memmap, h5py dataset).
+        method: ``"rebin"`` (rebinning slice by slice, then Fourier gridding: exact in the
+            mid-plane, fast), ``"fdk"`` (cone beam only: rebinning, filtering, back-projection
+            along the tilted rays, :mod:`~gi_instrument.processing.reconstruction.fdk`) or
+            ``"auto"``: FDK where the slices' height error under rebinning exceeds
+            :data:`~gi_instrument.processing.reconstruction.fdk.HEIGHT_TOLERANCE_VOXELS`
+            (:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`), else rebinning.
         fbp_kwargs: further :func:`~gi_instrument.processing.reconstruction.parallel.fbp`
-            options (``backend``, ``truncation``, ``container``, ``window``, ...).
+            options (``backend``, ``truncation``, ``container``, ``window``, ...); FDK uses
+            ``truncation``, ``container``, ``window``, ``padding`` and ``workers`` (its
+            back-projection is its own, interpolating linearly).
 
     Returns:
         float32 (slices, cols, cols), or (cols, cols) for a 2-D sinogram (``out`` if given).
@@ -263,8 +278,17 @@ def reconstruct(
     flat = len(sinograms.shape) == 2
     n, rows, cols = (sinograms.shape[0], 1, sinograms.shape[1]) if flat else sinograms.shape
     ks = range(rows)[slices or slice(None)]
+    if method == "auto":
+        method = "fdk" if not flat and use_fdk(geometry, rows, cols, ks) else "rebin"
+    if method not in ("rebin", "fdk"):
+        raise ValueError(f"unknown method {method!r} (auto, rebin, fdk)")
+    if method == "fdk" and (flat or geometry.beam != "cone"):
+        raise ValueError("method='fdk' needs a cone beam and a (angles, rows, cols) stack")
     if out is None:
         out = np.empty((cols, cols) if flat else (len(ks), cols, cols), dtype=np.float32)
+    if method == "fdk":
+        _reconstruct_fdk(sinograms, angles_deg, geometry, filter, ks, prepare, out, fbp_kwargs)
+        return out
     per_slice = 4 * 4 * cols * (n + 2 * max(4, n // 20))
     chunk = max(1, _CHUNK_BYTES // per_slice)
     for i0 in range(0, len(ks), chunk):
@@ -278,3 +302,35 @@ def reconstruct(
         else:
             out[i0:i0 + len(part)] = result
     return out
+
+
+_FDK_SLICES = 16
+"""Output slices back-projected together by the FDK path. Each chunk rebins and filters the rows
+its tilted rays read: 16 plus the rays' height spread ``2 |z| r / (L - r)`` (at binning 1 up to
+~70 rows at the top of a TLI frame, ~0.7 GB of float32 per copy for 1200 views x 2048 columns;
+the rebinning holds a few copies)."""
+
+
+def _reconstruct_fdk(sinograms: Any, angles_deg: ArrayLike, geometry: Geometry,
+                     filter: Filter,  # noqa: A002 - as fbp
+                     ks: range, prepare: Callable[[NDArray], NDArray] | None, out: Any,
+                     fbp_kwargs: dict[str, Any]) -> None:
+    """:func:`reconstruct`'s FDK path, ``_FDK_SLICES`` output slices at a time."""
+    _, rows, cols = sinograms.shape
+    options = {k: v for k, v in fbp_kwargs.items()
+               if k in ("truncation", "container", "window", "padding", "workers")}
+    mid = geometry.midplane(rows)
+    for i0 in range(0, len(ks), _FDK_SLICES):
+        part = ks[i0:i0 + _FDK_SLICES]
+        seen = rows_seen(geometry, rows, cols, part)
+        par = to_parallel(sinograms, angles_deg, geometry, derivative=filter == "hilbert",
+                          slices=slice(seen.start, seen.stop), prepare=prepare)
+        filtered = filtered_projections(par.sinograms, par.angles_deg, filter,
+                                        weights=par.weights_rad, center_px=par.center_px,
+                                        **options)
+        theta = np.deg2rad(par.angles_deg)
+        del par
+        out[i0:i0 + len(part)] = backproject_tilted(
+            filtered, theta, mid - np.asarray(seen, dtype=np.float64),
+            mid - np.asarray(part, dtype=np.float64), geometry.source_axis_px,
+            options.get("workers"))

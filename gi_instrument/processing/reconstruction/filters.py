@@ -17,9 +17,10 @@ reconstruction free of a constant offset. (A pixel-averaged derivative has
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 
-__all__ = ["kernel_response", "window_response", "filter_response", "pad"]
+__all__ = ["kernel_response", "window_response", "filter_response", "pad", "filter_projections"]
 
 
 def kernel_response(kind: str, m_pad: int) -> NDArray[np.complex128]:
@@ -94,3 +95,22 @@ def pad(sino: NDArray[np.floating], m_pad: int, padding: str) -> NDArray[np.floa
     out[:, half:] = sino[:, :1]
     return out
 
+
+def filter_projections(
+    sino: NDArray[np.floating], response: NDArray[np.complex128], m_pad: int, padding: str,
+    shift_px: float, workers: int,
+) -> NDArray[np.float32]:
+    """Projections ``(angles, cols, batch)`` filtered in real space: padded to ``m_pad`` columns
+    (:func:`pad`), multiplied by ``response`` (rfft bins ``0 .. cols - 1``, e.g.
+    :func:`filter_response`) and moved by ``shift_px`` columns (a Fourier shift: a rotation axis
+    at column ``(cols - 1) / 2 + shift_px`` ends up at the centre), cropped to ``cols``."""
+    cols = sino.shape[1]
+    spec = scipy.fft.rfft(pad(sino, m_pad, padding), axis=1, workers=workers)
+    h = np.zeros(m_pad // 2 + 1, dtype=np.complex128)
+    h[:cols] = response
+    w = np.arange(m_pad // 2 + 1) / m_pad
+    factor = (h * np.exp(2j * np.pi * w * shift_px)).astype(np.complex64)
+    extra = (1,) * (spec.ndim - 2)
+    filt = scipy.fft.irfft(spec * factor.reshape(factor.shape + extra), n=m_pad, axis=1,
+                           workers=workers)
+    return np.ascontiguousarray(filt[:, :cols], dtype=np.float32)

@@ -57,7 +57,11 @@ import scipy.fft
 from numpy.typing import ArrayLike, NDArray
 
 from gi_instrument.processing.reconstruction.astra_backend import astra_available, astra_slices
-from gi_instrument.processing.reconstruction.filters import filter_response, kernel_response
+from gi_instrument.processing.reconstruction.filters import (
+    filter_projections,
+    filter_response,
+    kernel_response,
+)
 from gi_instrument.processing.reconstruction.gridding import (
     OVERSAMPLING,
     coefficients,
@@ -72,7 +76,8 @@ from gi_instrument.processing.truncation import (
     fit_container,
 )
 
-__all__ = ["Filter", "Backend", "Interpolation", "Padding", "Truncation", "fbp"]
+__all__ = ["Filter", "Backend", "Interpolation", "Padding", "Truncation", "fbp",
+           "filtered_projections"]
 
 Filter = Literal["ramp", "hilbert"]
 Backend = Literal["auto", "numpy", "astra"]
@@ -173,23 +178,7 @@ def fbp(
         raise ImportError("backend='astra' needs astra-toolbox (pip install gi-instrument[astra])")
     if backend == "astra" and interpolation != "linear":
         raise ValueError("backend='astra' interpolates linearly")
-    coefficient = None
-    if truncation == "cylinder":
-        if isinstance(container, str):
-            if container != "fit":
-                raise ValueError(f"unknown container {container!r} (a Container, None, 'fit')")
-            if filter != "ramp":
-                raise ValueError("truncation='cylinder' with the Hilbert filter needs the "
-                                 "container: container=fit_container(-ln T sinogram, angles)")
-            container = fit_container(sino, np.rad2deg(theta), center_px=center)
-        if container is not None and filter == "hilbert":
-            coefficient = derivative_coefficient(sino, np.rad2deg(theta), container,
-                                                 center_px=center)
-    elif truncation == "none":
-        container = None
-    else:
-        raise ValueError(f"unknown truncation {truncation!r} (none, cylinder)")
-
+    container, coefficient = _truncation_setup(sino, theta, filter, truncation, container, center)
     volume = len(sino.shape) == 3
     batch = sino.shape[1] if volume else 1
     weights = (angular_weights(np.rad2deg(theta)) if weights is None
@@ -233,6 +222,71 @@ def fbp(
             out[...] = slices[0]
     return out
 
+
+def _truncation_setup(sino: Any, theta: NDArray[np.float64], filter: str,  # noqa: A002
+                      truncation: str, container: Any, center: float,
+                      ) -> tuple[Container | None, float | None]:
+    """The container a truncated sinogram is continued with (``None``: no correction) and, for
+    the Hilbert filter, its fitted coefficient (``fbp``'s ``truncation`` and ``container``)."""
+    if truncation == "none":
+        return None, None
+    if truncation != "cylinder":
+        raise ValueError(f"unknown truncation {truncation!r} (none, cylinder)")
+    if isinstance(container, str):
+        if container != "fit":
+            raise ValueError(f"unknown container {container!r} (a Container, None, 'fit')")
+        if filter != "ramp":
+            raise ValueError("truncation='cylinder' with the Hilbert filter needs the "
+                             "container: container=fit_container(-ln T sinogram, angles)")
+        container = fit_container(sino, np.rad2deg(theta), center_px=center)
+    coefficient = None
+    if container is not None and filter == "hilbert":
+        coefficient = derivative_coefficient(sino, np.rad2deg(theta), container, center_px=center)
+    return container, coefficient
+
+
+def filtered_projections(
+    sinogram: Any,
+    angles_deg: ArrayLike,
+    filter: Filter = "ramp",  # noqa: A002 - as fbp
+    *,
+    weights: ArrayLike,
+    center_px: float | None = None,
+    window: str | None = None,
+    padding: Padding = "edge",
+    truncation: Truncation = "none",
+    container: Container | None | Literal["fit"] = "fit",
+    workers: int | None = None,
+) -> NDArray[np.float32]:
+    """The filtered projections of :func:`fbp` in real space, for a back-projection done
+    elsewhere (the cone-beam FDK path, :mod:`~gi_instrument.processing.reconstruction.fdk`):
+    ``(angles, rows, cols)`` float32, each projection times its quadrature weight ``weights``
+    (rad) and moved so that the rotation axis sits at column ``(cols - 1) / 2``; the filter is
+    the sampled kernel without an interpolation transfer function (the back-projector
+    interpolates linearly). Arguments as :func:`fbp`."""
+    sino = np.asarray(sinogram)
+    if sino.ndim != 3:
+        raise ValueError(f"sinogram must be (angles, rows, cols), got {sino.shape}")
+    theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if not theta.size == w.size == sino.shape[0]:
+        raise ValueError(f"{theta.size} angles and {w.size} weights for {sino.shape[0]} "
+                         "projections")
+    if not np.all(np.isfinite(sino)):
+        raise ValueError("sinogram holds non-finite values")
+    cols = sino.shape[-1]
+    center = (cols - 1) / 2 if center_px is None else float(center_px)
+    workers = workers or os.cpu_count() or 1
+    container, coefficient = _truncation_setup(sino, theta, filter, truncation, container, center)
+    part = np.moveaxis(sino.astype(np.float32, copy=False), 1, 2)  # (angles, cols, rows)
+    if container is not None:
+        part = _filtered_extension(part, filter, theta, container, center, coefficient, workers)
+    response = filter_response("identity" if container is not None else filter, cols,
+                               OVERSAMPLING * cols, window, "sinc")
+    filt = filter_projections(part, response, OVERSAMPLING * cols, padding, center - (cols - 1) / 2,
+                              workers)
+    filt *= w.astype(np.float32)[:, None, None]
+    return np.ascontiguousarray(np.moveaxis(filt, 2, 1))
 
 
 def _filtered_extension(
