@@ -61,6 +61,11 @@ class LineServer:
         with self.lock:
             self._faults.extend([fault] * count)
 
+    def clear_faults(self) -> None:
+        """Replies are good again (faults injected and not yet spent are dropped)."""
+        with self.lock:
+            self._faults.clear()
+
     def reboot(self) -> None:
         """Drop the connection; the controller comes back in its power-on state."""
         with self.lock:
