@@ -187,13 +187,17 @@ def close_journal(journal: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
+FRAME_REFERENCES = ("stream_resource", "stream_datum")
+"""Documents that reference frames in files; a frame counts in the catalog once an event follows."""
+
+
 def _without_dangling_frames(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
     """``items`` without the frame references (stream_resource / stream_datum) after the last
     event: a process killed between a frame's reference and its event leaves such a reference,
     which would give a stream more frames than rows."""
     last_event = max((i for i, (name, _) in enumerate(items) if name in ("event", "event_page")), default=0)
     return [item for i, item in enumerate(items)
-            if i <= last_event or item[0] not in ("stream_resource", "stream_datum")]
+            if i <= last_event or item[0] not in FRAME_REFERENCES]
 
 
 def ingest_journal(client: Any, journal: str | Path) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gi_instrument.catalog import CatalogPaths, catalog_paths, open_catalog, tiled_writer
+from gi_instrument.catalog import FRAME_REFERENCES, CatalogPaths, catalog_paths, open_catalog, tiled_writer
 
 __all__ = ["JournalFollower", "start_follower", "wait_for_stop", "main"]
 
@@ -49,6 +49,8 @@ class _Followed:
         self.offset = 0
         self.writer: Any = None
         self.done = False
+        self.pending: list[tuple[str, Any]] = []
+        """Frame references not yet followed by an event (held back: see ``_follow``)."""
 
 
 class JournalFollower:
@@ -90,14 +92,24 @@ class JournalFollower:
                     return written
                 steps = int(doc.get("profile", {}).get("stepping", {}).get("steps", 1))
                 state.writer = tiled_writer(self.client, batch_size=max(1, steps))
+            # A frame reference is written with the next event: the writer writes a stepping scan's
+            # references as soon as it has them all, and after a kill between the last reference
+            # and its event the catalog would show frames without rows. Those left at the stop
+            # are dropped, as ingest_journal does.
+            if name in FRAME_REFERENCES:
+                state.pending.append((name, doc))
+                continue
+            batch = [(name, doc)] if name == "stop" else [*state.pending, (name, doc)]
+            state.pending = []
             try:
-                state.writer(name, doc)
+                for document in batch:
+                    state.writer(*document)
             except Exception as exc:  # the journal stays the record; ingest_journal repairs it
                 print(f"gi-catalog-follower: run {journal.stem} left for ingest_journal after a "
                       f"failed {name} write: {exc}", file=sys.stderr, flush=True)
                 state.done = True
                 return written
-            written += 1
+            written += len(batch)
             if name == "stop":
                 state.done = True
                 state.writer = None

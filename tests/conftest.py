@@ -164,3 +164,17 @@ def pytest_unconfigure(config):
     """If the process has not ended 120 s after the last test (a thread or a socket holding it),
     print every thread's stack and exit with status 1, instead of hanging until CI's timeout."""
     faulthandler.dump_traceback_later(120, exit=True)
+
+
+@pytest.fixture(scope="session")
+def undisturbed_cts(RE, instrument, catalog, tmp_path_factory):
+    """Two undisturbed runs of :data:`delta_comparison.CT` (uids) and their 5 central delta
+    slices, A and B (:func:`delta_comparison.central_delta`), shared by the night-of-faults tests."""
+    from delta_comparison import CT, central_delta
+
+    from gi_instrument.plans import gi_ct
+    from gi_instrument.processing.catalog_reader import open_ct_run
+
+    uids = [RE(gi_ct(instrument, **CT, md={"case": f"undisturbed {k}"}))[0] for k in range(2)]
+    out = tmp_path_factory.mktemp("undisturbed")
+    return uids, [central_delta(open_ct_run(catalog, uid), out / uid[:8]) for uid in uids]

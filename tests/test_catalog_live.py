@@ -4,13 +4,8 @@ every completed stepping scan is in the catalog, and ``ingest_journal`` complete
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +17,14 @@ from gi_instrument.catalog_follower import JournalFollower
 from gi_instrument.plans import ct_schedule, gi_ct, gi_ct_resume
 from gi_instrument.plans.resume import chain, complete_scans, journal_runs
 
+from ct_process import kill_ct_process, start_ct_process
+
 pytestmark = pytest.mark.ioc
 
 STEPS = 5
+CT = dict(exposure_s=60.0, angle_step_deg=5.0, range_deg=40.0, reference_every_deg=20.0, final_reference=True,
+          n_darks=2)
+"""The CT that ``ct_process.py`` runs and the test kills: 8 projections, references before 0 and 4 and after 7."""
 
 
 def _complete_scans(items, stream):
@@ -42,8 +42,10 @@ def _catalog_scans(catalog, uid, stream):
     run = catalog[uid]
     if stream not in run:
         return []
-    angle = np.asarray(run[stream]["frame_angle_index"].read())
-    assert run[stream]["camera_image"].shape[0] == angle.size  # every row has its frame
+    node = run[stream]
+    angle = np.asarray(node["frame_angle_index"].read() if "frame_angle_index" in node else [], dtype=int)
+    frames = node["camera_image"].shape[0] if "camera_image" in node else 0
+    assert frames == angle.size  # every row has its frame, and every frame its row
     values, counts = np.unique(angle, return_counts=True)
     return sorted(int(v) for v, c in zip(values, counts) if c == STEPS)
 
@@ -61,14 +63,18 @@ def test_follower_writes_each_stepping_scan_as_it_completes(instrument, catalog,
     seen: list[int] = []
     with open(journal, "w") as f:
         for n, line in enumerate(lines, 1):
+            item = json.loads(line)
+            data = item["doc"]["data"] if item["name"] == "event_page" else {}
+            last_step = data.get("frame_step_index") == [STEPS - 1] and data["frame_angle_index"][0] >= 0
             f.write(line[:-1])           # a line written halfway is not read
             f.flush()
             follower.poll()
+            if last_step:                # all the scan's frame references, not its last event: no frame without its row
+                for stream in ("primary", "reference"):
+                    _catalog_scans(catalog, uid, stream)
             f.write("\n")
             f.flush()
-            item = json.loads(line)
-            data = item["doc"]["data"] if item["name"] == "event_page" else {}
-            if data.get("frame_step_index") == [STEPS - 1] and data["frame_angle_index"][0] >= 0:
+            if last_step:
                 follower.poll()          # the scan's last frame is in the journal: in the catalog now
                 items = [(json.loads(x)["name"], json.loads(x)["doc"]) for x in lines[:n]]
                 assert _catalog_scans(catalog, uid, "primary") == _complete_scans(items, "primary")
@@ -85,27 +91,20 @@ def test_follower_writes_each_stepping_scan_as_it_completes(instrument, catalog,
 
 def test_kill_at_random_points_loses_no_completed_scan(sim_ioc, instrument, catalog, data_dir):
     paths = catalog_paths(data_dir)
-    script = Path(__file__).with_name("ct_process.py")
     rng = random.Random(9)
     # kill at a random number of journal lines: the whole run journals ~140
     for kill_at_line in (rng.randint(10, 110), rng.randint(10, 110)):
         before = set(paths.documents.glob("*.jsonl"))
-        proc = subprocess.Popen([sys.executable, str(script), str(data_dir), sim_ioc.prefix],
-                                stdout=subprocess.PIPE, text=True)
-        follower_pid = int(proc.stdout.readline().split()[1])
+        ct = start_ct_process(data_dir, sim_ioc.prefix, json.dumps(CT))
         deadline = time.monotonic() + 120
         while True:
-            assert time.monotonic() < deadline and proc.poll() is None
+            assert time.monotonic() < deadline and ct.proc.poll() is None
             new = set(paths.documents.glob("*.jsonl")) - before
             if new and next(iter(new)).read_bytes().count(b"\n") >= kill_at_line:
                 break
             time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        while _pid_alive(follower_pid):                            # writes what the journal holds, then ends
-            assert time.monotonic() < deadline + 60
-            time.sleep(0.1)
+        # X-rays off (the watchdog), the catalog writer wrote what the journal holds and ended
+        kill_ct_process(ct, instrument.tube, instrument.profile.recovery.watchdog_timeout_s)
         (journal,) = set(paths.documents.glob("*.jsonl")) - before
         items = read_journal(journal)
         uid = items[0][1]["uid"]
@@ -128,19 +127,8 @@ def test_kill_at_random_points_loses_no_completed_scan(sim_ioc, instrument, cata
     (resumed,) = RE(gi_ct_resume(instrument, uid, client=catalog))
     runs = chain(journal_runs(paths.documents), uid)
     assert [r.uid for r in runs] == [uid, resumed]
-    schedule = ct_schedule(instrument.profile, angle_step_deg=5.0, range_deg=40.0, reference_every_deg=20.0,
-                           final_reference=True)
+    schedule = ct_schedule(instrument.profile, **{k: CT[k] for k in (
+        "angle_step_deg", "range_deg", "reference_every_deg", "final_reference")})
     assert set().union(*(complete_scans(r.items(), STEPS) for r in runs)) == {
         (item.kind, item.angle_index) for item in schedule.items()}
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -18,8 +18,9 @@ from gi_instrument.session_cli import main, session_namespace
 pytestmark = pytest.mark.ioc
 
 
-def test_namespace_help_and_persistent_metadata(sim_ioc, tmp_path, capsys):
+def test_namespace_help_and_persistent_metadata(sim_ioc, tmp_path, capsys, request):
     session = start_session("maast", sim_ioc.prefix, tmp_path, progress=False, best_effort=True)
+    request.addfinalizer(session.heartbeat.stop)   # a heartbeat left beating keeps the tube's watchdog off
     ns = session_namespace(session)
     for name in ("RE", "db", "inst", "bp", "bps", "bpp", "bec", "tube", "g2", "rotation", "sample", "camera",
                  "gi_ct", "phase_step", "warm_up_tube", "take_test_image", "format_duration", "Key", "gi_help"):
@@ -38,6 +39,7 @@ def test_namespace_help_and_persistent_metadata(sim_ioc, tmp_path, capsys):
     (first,) = RE(bp.count([ns["camera"]]))
     assert "Transient Scan ID: 1" in capsys.readouterr().out  # the BestEffortCallback's heading
     again = start_session("maast", sim_ioc.prefix, tmp_path, progress=False)  # a later session
+    request.addfinalizer(again.heartbeat.stop)
     (second,) = again.RE(bp.count([again.inst.camera]))
     starts = [session.client[uid].metadata["start"] for uid in (first, second)]
     assert [s["scan_id"] for s in starts] == [1, 2]

@@ -80,7 +80,7 @@ def test_live_snapshot_waits_for_a_run(qt_app, zmq_proxy, tmp_path):
 
 
 @pytest.mark.ioc
-def test_session_publishes_to_the_proxy(sim_ioc, zmq_proxy, follow_documents, tmp_path):
+def test_session_publishes_to_the_proxy(sim_ioc, zmq_proxy, follow_documents, tmp_path, request):
     from gi_instrument.plans import dark_scan
     from gi_instrument.session import start_session
     from gi_instrument.viewer.live import LiveState
@@ -90,6 +90,7 @@ def test_session_publishes_to_the_proxy(sim_ioc, zmq_proxy, follow_documents, tm
     try:
         session = start_session("maast", prefix=sim_ioc.prefix, data_dir=tmp_path, progress=False,
                                 zmq_publish=zmq_proxy[0])
+        request.addfinalizer(session.heartbeat.stop)   # a heartbeat left beating keeps the tube's watchdog off
         session.RE(dark_scan(session.inst, n_frames=2, exposure_s=1.0))
         deadline = time.monotonic() + 10
         while state.status().running or state.status().uid in ("", "probe"):
