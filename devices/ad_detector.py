@@ -30,8 +30,9 @@ from ophyd.areadetector.plugins import HDF5Plugin
 from ophyd.utils.epics_pvs import AlarmSeverity
 
 from gi_instrument.devices.axis import PositionError
-from gi_instrument.devices.detector import FRAME_KEYS, BeamStateError, FrameLostError, SCMOSDetector
+from gi_instrument.devices.detector import FRAME_KEYS, BeamStateError, SCMOSDetector
 from gi_instrument.devices.errors import InstrumentFault
+from gi_instrument.devices.frame_handout import FrameHandout, FrameLostError
 from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, FRAME_ATTRIBUTES
 
 __all__ = ["ADSCMOSDetector", "ControllerLostError"]
@@ -65,8 +66,7 @@ class ADSCMOSDetector(Device):
     file_template = "%s%s.h5"
     """HDF5 plugin template: ``FilePath`` + ``FileName`` + .h5 (one file per stepping scan)."""
 
-    # the SCMOSDetector logic that does not depend on its PVs: stream documents per frame
-    _reference = SCMOSDetector._reference
+    # the SCMOSDetector logic that does not depend on its PVs: frames handed out into events
     collect_asset_docs = SCMOSDetector.collect_asset_docs
     image_key = SCMOSDetector.image_key
 
@@ -74,12 +74,11 @@ class ADSCMOSDetector(Device):
         super().__init__(*args, **kwargs)
         self.angle_index.name = "frame_angle_index"
         self._devices: dict[str, Any] = {}
-        self._pending: list[tuple[str, dict[str, Any]]] = []
-        self._queue: list[tuple[dict[str, float], float]] = []
         self._triggered = False
         self._error: Exception | None = None
-        self._compose_datum: Any = None
-        self._path, self._next_index = "", 0
+        self.frames = FrameHandout(self.name, self.image_key, lambda: (self.full_file_name.get(), self.frame_shape()),
+                                   lambda: self.status_message.get())
+        """Frames of the stepping scan not yet handed out into events (see SCMOSDetector.read)."""
         self._t0 = time.monotonic()
 
     def attach(self, *, tube: Any, g2: Any, rotation: Any, sample: Any) -> None:
@@ -157,8 +156,8 @@ class ADSCMOSDetector(Device):
         return [self]
 
     def unstage(self) -> list[Any]:
-        self._pending, self._triggered, self._queue, self._error = [], False, [], None
-        self._path, self._next_index = "", 0
+        self._triggered, self._error = False, None
+        self.frames.clear()
         return [self]
 
     def trigger(self) -> DeviceStatus:
@@ -168,14 +167,14 @@ class ADSCMOSDetector(Device):
             raise RuntimeError(f"{self.name}: an areaDetector camera takes frames in stepping scans (step_mode)")
         self._triggered = True
         status = DeviceStatus(self)
-        if self._queue:
+        if self.frames:
             status.set_finished()
             return status
         positions = list(self.step_positions.get())
 
         def run() -> None:
             try:
-                self._queue = self._scan(positions)
+                self.frames.load(self._scan(positions), "frame_step_index")
             except Exception as exc:  # raised by read(), as SCMOSDetector raises a failed scan
                 self._error = exc
             status.set_finished()
@@ -191,9 +190,9 @@ class ADSCMOSDetector(Device):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        frame, timestamp = self._queue.pop(0)
-        self._reference(frame["frame_step_index"])
-        reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
+        frame = self.frames.offer()
+        if frame is not None:
+            reading.update({key: {"value": value, "timestamp": frame[1]} for key, value in frame[0].items()})
         return reading
 
     # ------------------------------------------------------------------ the frame-by-frame scan

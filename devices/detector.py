@@ -29,13 +29,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from event_model import compose_stream_resource
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
 
 from gi_instrument.devices.attempts import AttemptLog, DiscardedAttemptRecord, SuspensionRecord
 from gi_instrument.devices.axis import PositionError
 from gi_instrument.devices.errors import InstrumentFault
+from gi_instrument.devices.frame_handout import FrameHandout, FrameLostError
 from gi_instrument.pv_interface import FRAME_DATASET, MAX_STEPS, STEP_POSITION_ERROR, Camera
 
 __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
@@ -67,10 +67,6 @@ IOC adds beyond these become ``{name}_<attribute>``. A frame's index in its file
 step (one file per stepping scan), hence ``frame_step_index``. Single frames (no ``step_mode``)
 name them all ``{name}_<key>`` (``camera_g2_position_um``), so that a plan reading the camera
 beside the positioners (``bp.scan([camera], g2, ...)``) has no colliding keys."""
-
-
-class FrameLostError(InstrumentFault):
-    """The camera acknowledged an exposure but the frame is not in the file."""
 
 
 class BeamStateError(InstrumentFault):
@@ -164,14 +160,12 @@ class SCMOSDetector(Device):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._compose_datum: Any = None
-        self._path = ""
-        self._next_index = 0
-        self._pending: list[tuple[str, dict[str, Any]]] = []
         self._triggered = False
         self._time_scale: float | None = None
         self._attr_names: list[str] = []
-        self._queue: list[tuple[dict[str, float], float]] = []
+        self.frames = FrameHandout(self.name, self.image_key, lambda: (self.full_file_name.get(), self.frame_shape()),
+                                   lambda: self.status_message.get())
+        """Frames taken and not yet handed out into events (:meth:`read`)."""
         self._steps_expected = 0
         self._in_flight: dict[str, Any] | None = None
         self._status: DeviceStatus | None = None
@@ -235,8 +229,8 @@ class SCMOSDetector(Device):
             self._time_scale = float(self.time_scale.get())
         frames = 1
         target = self.acquire
+        self.frames.clear()
         if self.step_mode.get():
-            self._queue = []
             if self._in_flight is not None:     # a replay after a suspension: the try before is void
                 self._discard_in_flight("interrupted before its events were emitted")
             identity = self.scan_identity
@@ -297,7 +291,8 @@ class SCMOSDetector(Device):
     def abandon(self, cause: str) -> bool:
         """Give up the attempt in flight (the plan repeats the scan): it is recorded as
         discarded with ``cause``. False when there was none."""
-        self._triggered, self._queue = False, []
+        self._triggered = False
+        self.frames.clear()
         if self._in_flight is None:
             return False
         self._discard_in_flight(cause)
@@ -326,24 +321,21 @@ class SCMOSDetector(Device):
             signal.set(value).wait(self.put_timeout_s)
 
     def read(self) -> dict[str, dict[str, Any]]:
-        """Scalar readings; after a trigger, the values recorded with its frame (checked to be in
-        the file), and the documents that reference the frame are queued (see
-        :meth:`collect_asset_docs`)."""
+        """Scalar readings; after a trigger, the values recorded with its next frame (checked to
+        be in the file). The frame is handed out (its documents and the next read's frame) only
+        when the RunEngine collects its documents (:meth:`collect_asset_docs`), i.e. once its
+        reading is in an event: a read cancelled by a suspension gives the same frame again."""
         reading = super().read()
         if self.step_mode.get():
             if self._triggered:
                 raise RuntimeError(f"{self.name}: stepping scan read before it was checked (read frames_checked)")
-            if not self._queue:
-                return reading
-            frame, timestamp = self._queue.pop(0)
         elif self._triggered:
             self._triggered = False
-            frame, timestamp = self._rows(self.frame_attrs.get())[0], self.frame_attrs.timestamp
-        else:
-            return reading
-        index = frame["frame_step_index" if self.step_mode.get() else f"{self.name}_frame_step_index"]
-        self._reference(index)
-        reading.update({key: {"value": value, "timestamp": timestamp} for key, value in frame.items()})
+            self.frames.load([(self._rows(self.frame_attrs.get())[0], self.frame_attrs.timestamp)],
+                             f"{self.name}_frame_step_index")
+        frame = self.frames.offer()
+        if frame is not None:
+            reading.update({key: {"value": value, "timestamp": frame[1]} for key, value in frame[0].items()})
         return reading
 
     def _rows(self, values: Any) -> list[dict[str, float]]:
@@ -359,11 +351,11 @@ class SCMOSDetector(Device):
         the following reads. A scan that fails raises and stays in flight: the plan that repeats
         it names the cause and abandons it (:meth:`abandon`), else the next trigger discards it."""
         if not self._triggered:
-            return len(self._queue)
+            return len(self.frames)
         self._triggered = False
-        self._queue = self._step_frames()
+        self.frames.load(self._step_frames(), "frame_step_index")
         self._in_flight = None
-        return len(self._queue)
+        return len(self.frames)
 
     def _step_frames(self) -> list[tuple[dict[str, float], float]]:
         """The frames of the stepping scan just taken; raises unless all of them are there."""
@@ -390,33 +382,12 @@ class SCMOSDetector(Device):
                                  f"{self.status_message.get()})")
         return [(row, timestamp) for row in rows]
 
-    def _reference(self, index_value: float) -> None:
-        """Queue the stream_resource (first frame of a file) and stream_datum of the frame at
-        ``index_value`` in the file; FrameLostError if it is not the next frame of the file."""
-        index = int(index_value) if math.isfinite(index_value) else -1
-        if index == 0:
-            path = self.full_file_name.get()
-            self._path, self._next_index = path, 0
-            bundle = compose_stream_resource(
-                mimetype="application/x-hdf5", uri=f"file://localhost{path}", data_key=self.image_key,
-                parameters={"dataset": FRAME_DATASET, "chunk_shape": [1, *self.frame_shape()],
-                            "join_method": "stack"})
-            self._compose_datum = bundle.compose_stream_datum
-            self._pending.append(("stream_resource", bundle.stream_resource_doc))
-        if index != self._next_index:
-            raise FrameLostError(
-                f"{self.name}: expected frame {self._next_index} in {self._path}, the camera reports frame "
-                f"{index} ({self.status_message.get()})")
-        self._pending.append(("stream_datum", self._compose_datum(
-            indices={"start": self._next_index, "stop": self._next_index + 1})))
-        self._next_index += 1
-
     def collect_asset_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The stream_resource (new file) and stream_datum (each frame) documents since the last call."""
-        pending, self._pending = self._pending, []
-        yield from pending
+        """Hand out the frame the last :meth:`read` gave: its stream_resource (first frame of a
+        file) and stream_datum documents."""
+        yield from self.frames.take()
 
     def unstage(self) -> list[Any]:
-        self._pending, self._triggered, self._queue, self._in_flight = [], False, [], None
-        self._path, self._next_index = "", 0
+        self._triggered, self._in_flight = False, None
+        self.frames.clear()
         return super().unstage()

@@ -13,12 +13,14 @@ from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 from gi_instrument.devices.errors import InstrumentFault
 
 __all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
-           "emit_discarded", "PositionError", "SettingRefusedError"]
+           "emit_discarded", "save_reading", "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
 
 SETTING_TIMEOUT_S = 10.0
 """Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
+READ_TRIES = 10
+"""Most times one event is bundled again because a suspension cancelled its read."""
 
 
 class SettingRefusedError(InstrumentFault):
@@ -125,9 +127,7 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     for _ in positions_um:
         # the camera reads everything a frame needs: the G2, rotation and sample positions its
         # IOC recorded at the exposure, the beam over it, and the frame's identity
-        yield from bps.create(stream)
-        yield from bps.read(camera)
-        yield from bps.save()
+        yield from save_reading(stream, camera)
     yield Msg("rewindable", None, True)
     yield from bps.mv(camera.step_mode, False)
 
@@ -142,6 +142,23 @@ def emit_discarded(camera: SCMOSDetector) -> Plan:
                                     ("suspensions", camera.suspension, suspensions)):
         for record in records:
             device.show(record)
-            yield from bps.create(stream)
-            yield from bps.read(device)
-            yield from bps.save()
+            yield from save_reading(stream, device)
+
+
+def save_reading(stream: str, device: Any) -> Plan:
+    """One event in ``stream`` holding ``device``'s reading, with rewinding off (no replay).
+
+    A bluesky suspension cancels the message the RunEngine is working on. When that is the
+    ``read`` (the first read of a device into a stream awaits its description), bluesky answers
+    it with None, the reading is not in the event and the ``save`` emits nothing; the event is
+    then bundled again. The device must give the same reading again: a camera hands out a frame
+    only once its reading is in an event (:mod:`gi_instrument.devices.frame_handout`).
+    """
+    for _ in range(READ_TRIES):
+        yield from bps.create(stream)
+        reading = yield from bps.read(device)
+        yield from bps.save()
+        if reading is not None:
+            return
+    raise RuntimeError(f"{device.name}: no reading reached the {stream} stream in {READ_TRIES} tries "
+                       "(each read was cancelled)")

@@ -5,6 +5,7 @@ off when the controlling process is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -174,3 +175,40 @@ def test_ioc_restart_and_reconnect(RE, instrument, sim_pv, documents):
     frames = _events(documents, "primary")
     assert len(frames) == instrument.profile.stepping.steps
     assert np.isfinite([ev["data"]["g2_position_um"] for ev in frames]).all()
+
+
+def test_a_suspension_inside_the_read_of_a_frame_loses_no_frame(RE, instrument, documents):
+    """A suspension that lands while the RunEngine is inside the ``read`` of an event (here the
+    first read of the camera in the ``primary`` stream, which awaits its description) cancels
+    that read: bluesky then answers the read with None, leaves the reading out of the event and
+    the following ``save`` emits nothing. The scan's events still hold every frame once."""
+    from bluesky.suspenders import SuspendBoolHigh
+    from ophyd import Signal
+
+    camera, trip = instrument.camera, Signal(name="trip", value=0)
+    suspender = SuspendBoolHigh(trip, sleep=0.0)
+    RE.install_suspender(suspender)
+    describe_configuration = camera.describe_configuration
+    tripped: list[float] = []
+
+    async def tripping_describe_configuration():
+        """The first description of the camera in the run trips the suspender and takes a while."""
+        if not tripped:
+            tripped.append(time.time())
+            trip.put(1)
+            threading.Timer(0.3, trip.put, (0,)).start()
+            await asyncio.sleep(0.1)
+        return describe_configuration()
+
+    camera.describe_configuration = tripping_describe_configuration
+    try:
+        RE(phase_step(instrument, exposure_s=1.0))
+    finally:
+        del camera.describe_configuration
+        RE.remove_suspender(suspender)
+    assert tripped, "the suspension was not provoked"
+    frames = [ev["data"] for ev in _events(documents, "primary")]
+    assert [f["frame_step_index"] for f in frames] == list(range(instrument.profile.stepping.steps))
+    datums = [doc for name, doc in documents if name == "stream_datum"]
+    assert [d["indices"]["start"] for d in datums] == list(range(len(frames)))   # one frame per event
+    assert [d["seq_nums"]["start"] for d in datums] == [ev["seq_num"] for ev in _events(documents, "primary")]

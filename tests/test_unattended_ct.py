@@ -65,8 +65,6 @@ def night(RE, instrument, sim_ioc):
     return disturbed, script
 
 
-@pytest.mark.xfail(strict=False, reason="once under load a stepping scan of the night reached the run with "
-                   "4 of 5 frames (49 of 50 primary rows); not yet diagnosed")
 def test_a_night_of_faults_gives_one_complete_run(night, catalog):
     disturbed, script = night
     assert script.error is None and len(script.played) == len(NIGHT), (script.error, script.played)
