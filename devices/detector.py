@@ -31,6 +31,7 @@ from typing import Any, Iterator
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO, Signal
+from ophyd.utils import InvalidState
 
 from gi_instrument.devices.attempts import AttemptLog, DiscardedAttemptRecord, SuspensionRecord
 from gi_instrument.devices.axis import PositionError
@@ -92,6 +93,16 @@ def beam_disturbance(row: dict[str, float], xray_on: bool, tolerance_pct: float)
         if not (abs(low - setpoint) <= tol * abs(setpoint) and abs(high - setpoint) <= tol * abs(setpoint)):
             return f"{quantity} {low:g}..{high:g} {unit} outside {tolerance_pct:g} % of {setpoint:g} {unit}"
     return ""
+
+
+def _finish(status: DeviceStatus) -> None:
+    """Mark ``status`` finished unless it already is: the IOC's put completion (also when the
+    IOC goes away), a suspension (:meth:`SCMOSDetector.pause`) and the status's own timeout may
+    each get there first, from different threads."""
+    try:
+        status.set_finished()
+    except InvalidState:
+        pass
 
 
 class _ScanCheck(Signal):
@@ -245,11 +256,7 @@ class SCMOSDetector(Device):
         real_s = frames * float(self.exposure_s.get()) * self._time_scale
         status = self._status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
 
-        def done(**kwargs: Any) -> None:
-            if not status.done:
-                status.set_finished()
-
-        target.put(1, callback=done)
+        target.put(1, callback=lambda **kwargs: _finish(status))
         return status
 
     @property
@@ -268,7 +275,7 @@ class SCMOSDetector(Device):
             self.step_abort.put(1, wait=False)
         except Exception as exc:  # the IOC may be the thing that went away
             logging.getLogger(__name__).info("%s: step scan abort not delivered: %s", self.name, exc)
-        status.set_finished()
+        _finish(status)
 
     def note_interruption(self, cause: str) -> None:
         """Name the cause of the interruption of the attempt in flight."""

@@ -109,15 +109,18 @@ def _ct_body(inst: GIInstrument, schedule: CTSchedule, start_index: int, n_darks
 
 
 def _ct_item(inst: GIInstrument, item: ScheduleItem, run_dir: Path, g2_origin_um: float) -> Plan:
-    """One try of a schedule item: rotate, then its stepping scan."""
+    """One try of a schedule item: rotate, put the sample where the item needs it (out for a
+    reference, in for a projection), then its stepping scan. A try sets up all it depends on, so
+    a repeat needs nothing from the try before."""
     yield from move_checked(inst.rotation, item.angle_deg)
     if item.kind == "reference":
         yield from reference_frames(inst, angle_index=item.angle_index, run_dir=run_dir,
                                     g2_origin_um=g2_origin_um, angle_deg=item.angle_deg)
     else:
+        in_mm = inst.profile.sample_stage.in_mm
+        yield from move_checked(inst.sample, in_mm)
         yield from stepping_frames(inst, stream="primary", angle_index=item.angle_index, run_dir=run_dir,
-                                   g2_origin_um=g2_origin_um, angle_deg=item.angle_deg,
-                                   sample_mm=inst.profile.sample_stage.in_mm)
+                                   g2_origin_um=g2_origin_um, angle_deg=item.angle_deg, sample_mm=in_mm)
 
 
 def gi_ct_resume(inst: GIInstrument, uid: str, *, documents_dir: str | Path | None = None,

@@ -27,18 +27,16 @@ __all__ = ["phase_step", "reference_scan", "dark_scan", "reference_frames", "dar
 
 def reference_frames(inst: GIInstrument, *, angle_index: int, run_dir: Path, g2_origin_um: float,
                      angle_deg: float | None = None) -> Plan:
-    """Stub: sample out, a stepping scan into the ``reference`` stream, sample back in.
+    """Stub: sample out, a stepping scan into the ``reference`` stream.
 
-    The sample returns to the beam even if the stepping scan fails.
+    The sample stays out: whatever comes next puts it where it needs it (a CT's next projection
+    moves it in as part of its try, the run's end moves it in). Nothing follows the scan's
+    events inside a try, so no failure can make a repeat deliver them twice.
     """
-    stage = inst.profile.sample_stage
-
-    def scan() -> Plan:
-        yield from move_checked(inst.sample, stage.out_mm)
-        yield from stepping_frames(inst, stream="reference", angle_index=angle_index, run_dir=run_dir,
-                                   g2_origin_um=g2_origin_um, angle_deg=angle_deg, sample_mm=stage.out_mm)
-
-    yield from cleanup_wrapper(scan(), lambda: bps.mv(inst.sample, stage.in_mm))
+    out_mm = inst.profile.sample_stage.out_mm
+    yield from move_checked(inst.sample, out_mm)
+    yield from stepping_frames(inst, stream="reference", angle_index=angle_index, run_dir=run_dir,
+                               g2_origin_um=g2_origin_um, angle_deg=angle_deg, sample_mm=out_mm)
 
 
 def dark_frames(inst: GIInstrument, *, n_frames: int, run_dir: Path, file_name: str = "dark",
@@ -129,7 +127,7 @@ def phase_step(inst: GIInstrument, *, exposure_s: float | None = None, angle_ind
 
 def reference_scan(inst: GIInstrument, *, exposure_s: float | None = None, angle_index: int = 0,
                    g2_origin_um: float = 0.0, md: dict[str, Any] | None = None) -> Plan:
-    """Sample out, a stepping scan into the ``reference`` stream, sample back in.
+    """Sample out, a stepping scan into the ``reference`` stream, sample back in (at the run's end).
 
     Args: as :func:`phase_step`.
     """

@@ -13,7 +13,7 @@ from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 from gi_instrument.devices.errors import InstrumentFault
 
 __all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
-           "emit_discarded", "save_reading", "PositionError", "SettingRefusedError"]
+           "emit_discarded", "save_reading", "PartialScanError", "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
 
@@ -25,6 +25,12 @@ READ_TRIES = 10
 
 class SettingRefusedError(InstrumentFault):
     """The controller did not take a setting (its readback differs after the put)."""
+
+
+class PartialScanError(RuntimeError):
+    """Some events of a stepping scan were emitted when the next failed. Not a failure of one
+    try (not :data:`~gi_instrument.plans.recovery.TRANSIENT`): repeating the scan would deliver
+    those events twice, so the plan stops."""
 
 
 def set_checked(signal: Any, value: Any, reason: Any = None) -> Plan:
@@ -124,10 +130,16 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     yield from bps.rd(camera.frames_checked)
     yield Msg("rewindable", None, False)
     yield from emit_discarded(camera)
-    for _ in positions_um:
+    for k in range(len(positions_um)):
         # the camera reads everything a frame needs: the G2, rotation and sample positions its
         # IOC recorded at the exposure, the beam over it, and the frame's identity
-        yield from save_reading(stream, camera)
+        try:
+            yield from save_reading(stream, camera)
+        except Exception as exc:
+            if k == 0:      # nothing of the scan is in the run: it may be repeated
+                raise
+            raise PartialScanError(f"{stream} projection {angle_index}: {k} of {len(positions_um)} frames are "
+                                   f"in the run when the next failed ({exc}); not repeated") from exc
     yield Msg("rewindable", None, True)
     yield from bps.mv(camera.step_mode, False)
 
@@ -156,7 +168,11 @@ def save_reading(stream: str, device: Any) -> Plan:
     """
     for _ in range(READ_TRIES):
         yield from bps.create(stream)
-        reading = yield from bps.read(device)
+        try:
+            reading = yield from bps.read(device)
+        except Exception:
+            yield from bps.drop()           # a failed read leaves no half-bundled event behind
+            raise
         yield from bps.save()
         if reading is not None:
             return

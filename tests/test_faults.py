@@ -212,3 +212,48 @@ def test_a_suspension_inside_the_read_of_a_frame_loses_no_frame(RE, instrument, 
     datums = [doc for name, doc in documents if name == "stream_datum"]
     assert [d["indices"]["start"] for d in datums] == list(range(len(frames)))   # one frame per event
     assert [d["seq_nums"]["start"] for d in datums] == [ev["seq_num"] for ev in _events(documents, "primary")]
+
+
+def test_a_failure_after_a_scans_events_never_repeats_them(RE, instrument, documents, sim_pv):
+    """The sample's move back in stalls right after a reference scan's events: the scan is in
+    the run once, and the projection that needed the sample in is tried again."""
+    stall = sim_pv("SAMPLE:Stall")
+
+    def stall_after_the_first_reference(name, doc):
+        if name == "event" and doc["data"].get("frame_step_index") == 4 and not stall.get():
+            stall.put(1, wait=True)                   # before the plan goes on: the next move stalls
+
+    token = RE.subscribe(stall_after_the_first_reference)
+    try:
+        RE(gi_ct(instrument, **{**SMALL_CT, "reference_every_deg": 10.0}, md={"case": "stall after events"}))
+    finally:
+        RE.unsubscribe(token)
+        stall.put(0, wait=True)
+    for stream, indices in (("primary", [0, 1]), ("reference", [0])):
+        got = sorted((ev["data"]["frame_angle_index"], ev["data"]["frame_step_index"])
+                     for ev in _events(documents, stream))
+        assert got == [(i, k) for i in indices for k in range(instrument.profile.stepping.steps)], stream
+    (discarded,) = [ev["data"] for ev in _events(documents, "discarded")]
+    assert (discarded["discarded_stream"], discarded["discarded_angle_index"]) == ("primary", 0)
+    assert "sample" in discarded["discarded_cause"]
+
+
+def test_a_failure_between_a_scans_events_stops_the_plan(RE, instrument, documents, monkeypatch):
+    """Were a frame's read to fail after some of its scan's events are out, repeating the scan
+    would deliver those twice: the plan stops instead, naming the stream and projection."""
+    from gi_instrument.plans.stubs import PartialScanError
+
+    camera, read = instrument.camera, instrument.camera.read
+    calls = []
+
+    def read_failing_at_the_third_frame():
+        if camera.step_mode.get() and camera.frames:
+            calls.append(1)
+            if len(calls) == 3:
+                raise TimeoutError("simulated failure inside the events")
+        return read()
+
+    monkeypatch.setattr(camera, "read", read_failing_at_the_third_frame)
+    with pytest.raises(PartialScanError, match=r"primary projection 0: 2 of 5 frames are in the run"):
+        RE(phase_step(instrument, exposure_s=1.0))
+    assert len(_events(documents, "primary")) == 2 and not _events(documents, "discarded")
