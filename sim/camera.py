@@ -45,6 +45,9 @@ class FrameModel(Protocol):
 
     def prefetch(self, *, angle_deg: float, sample_offset_mm: float, binning: int = 1) -> None: ...
 
+    noise_state: dict[str, Any]
+    """State of the noise generator, carried across an IOC restart (:mod:`gi_instrument.sim.world`)."""
+
 
 class SimCamera(PVGroup):
     """sCMOS camera PVs with a built-in HDF5 writer.

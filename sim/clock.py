@@ -14,7 +14,9 @@ class SimClock:
     """Maps nominal durations (what the instrument would take) to real ones.
 
     ``time_scale`` = real seconds per nominal second: 1.0 runs in real time, 0.001 makes a
-    "50 s" exposure take 50 ms. Nominal time (``now_s``) drives the simulated fringe drift.
+    "50 s" exposure take 50 ms. Nominal time (``now_s``) drives the simulated fringe drift; it
+    starts at ``start_s`` (an IOC restarted by ``SIM:Restart`` goes on from the time before it,
+    :mod:`gi_instrument.sim.world`).
 
     Only what the instrument itself takes is scaled: while at least one :meth:`sleep` (exposure,
     move, settle, warm-up) is in progress, nominal time runs ``1 / time_scale`` times faster than
@@ -24,10 +26,13 @@ class SimClock:
     fringe drift that scaling its delays by ``1 / time_scale`` would invent.
     """
 
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(self, time_scale: float = 1.0, start_s: float = 0.0) -> None:
         if not 0 < time_scale <= 1000:
             raise ValueError(f"time_scale must be in (0, 1000], got {time_scale}")
+        if not start_s >= 0:
+            raise ValueError(f"start_s must be >= 0, got {start_s}")
         self.time_scale = float(time_scale)
+        self.start_s = float(start_s)
         self._t0 = time.monotonic()
         self._sleeping = 0            # sleeps in progress
         self._asleep_since = 0.0      # monotonic time the current sleeping period began, s
@@ -38,11 +43,11 @@ class SimClock:
         return self._asleep_real_s + (now - self._asleep_since if self._sleeping else 0.0)
 
     def now_s(self) -> float:
-        """Nominal seconds since the IOC started: real time outside sleeps plus the nominal
-        duration of the time spent sleeping."""
+        """Instrument time, nominal s: ``start_s``, plus since then real time outside sleeps
+        and the nominal duration of the time spent sleeping."""
         now = time.monotonic()
         asleep = self._asleep_s(now)
-        return (now - self._t0 - asleep) + asleep / self.time_scale
+        return self.start_s + (now - self._t0 - asleep) + asleep / self.time_scale
 
     def real_s(self, nominal_s: float) -> float:
         """Real duration, s, of a nominal duration."""

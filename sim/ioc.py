@@ -43,6 +43,7 @@ from gi_instrument.sim.clock import SimClock
 from gi_instrument.sim.control import SimControl
 from gi_instrument.sim.piezo import SimPiezo
 from gi_instrument.sim.tube import DoseWindow, SimTube
+from gi_instrument.sim.world import WorldState
 
 __all__ = ["SimScanner", "build_scanner", "main", "LOOPBACK", "PHANTOM_NAMES"]
 
@@ -80,24 +81,31 @@ class ExternalTube:
 
 class SimScanner:
     """The PV groups of the simulated scanner (all, or ``parts``), wired to one clock and one
-    physics model; the camera in the ``scanner`` or the standard ``areadetector`` layout."""
+    physics model; the camera in the ``scanner`` or the standard ``areadetector`` layout.
+    ``world``: the physical state to go on from (after ``SIM:Restart``; default: a fresh
+    instrument at time 0, stages at their start, tube warm, interlock closed)."""
 
     def __init__(self, profile: Profile, prefix: str, *, model: FrameModel, time_scale: float = 1.0,
                  binning: int = 1, seed: int = 0, argv: list[str] | None = None, camera_layout: str = "scanner",
-                 parts: tuple[str, ...] = PARTS, data_root: str | Path = "/") -> None:
-        self.profile = profile
-        self.clock = SimClock(time_scale)
+                 parts: tuple[str, ...] = PARTS, data_root: str | Path = "/", world: WorldState | None = None) -> None:
+        self.profile, self.model = profile, model
         sim, stage = profile.simulation, profile.sample_stage
+        world = world or WorldState(nominal_s=0.0, wall_s=time.time(), rotation_deg=profile.ct.start_deg,
+                                    sample_mm=stage.in_mm, g2_um=0.0, tube_warmed_up=True, interlock_open=False)
+        self.clock = SimClock(time_scale, start_s=world.nominal_now_s())
         self.tube = SimTube(prefix=f"{prefix}TUBE:", clock=self.clock, source=profile.source,
                             tolerance_pct=profile.recovery.beam_tolerance_pct,
-                            watchdog_timeout_s=profile.recovery.watchdog_timeout_s)
+                            watchdog_timeout_s=profile.recovery.watchdog_timeout_s,
+                            warmed_up=world.tube_warmed_up, interlock_open=world.interlock_open)
         self.piezo = SimPiezo(prefix=f"{prefix}G2:", clock=self.clock, settle_s=sim.piezo_settle_s,
-                              jitter_nm=sim.piezo_jitter_nm, seed=seed)
-        self.rotation = SimAxis(prefix=f"{prefix}ROT:", clock=self.clock, start=profile.ct.start_deg,
+                              jitter_nm=sim.piezo_jitter_nm, seed=seed, start_um=world.g2_um)
+        self.rotation = SimAxis(prefix=f"{prefix}ROT:", clock=self.clock, start=world.rotation_deg,
                                 velocity=sim.rotation_velocity_deg_s, limits=(-720.0, 720.0), egu="deg")
-        self.sample = SimSampleStage(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=stage.in_mm,
+        self.sample = SimSampleStage(prefix=f"{prefix}SAMPLE:", clock=self.clock, start=world.sample_mm,
                                      velocity=sim.stage_velocity_mm_s, limits=(stage.min_mm, stage.max_mm),
                                      egu="mm", in_mm=stage.in_mm, out_mm=stage.out_mm)
+        if world.noise:
+            model.noise_state, self.piezo.rng.bit_generator.state = world.noise["frames"], world.noise["g2_jitter"]
         tube = self.tube if "tube" in parts else ExternalTube(profile.source, self.clock)
         engine_prefix = f"{prefix}CAM:" if camera_layout == "scanner" else f"{prefix}CAM:engine:"
         self.camera = SimCamera(prefix=engine_prefix, clock=self.clock, profile=profile, model=model,
@@ -105,10 +113,18 @@ class SimScanner:
                                 binning=binning, data_root=data_root)
         if camera_layout == "areadetector":
             self.camera = SimADCamera(prefix=f"{prefix}CAM:", engine=self.camera, binning=binning)
-        self.control = SimControl(prefix=f"{prefix}SIM:", argv=list(argv or []), on_restart=self.camera.close)
+        self.control = SimControl(prefix=f"{prefix}SIM:", argv=list(argv or []), on_restart=self.camera.close,
+                                  world_state=lambda: self.world_state().to_json())
         groups = {"tube": self.tube, "g2": self.piezo, "rotation": self.rotation, "sample": self.sample,
                   "camera": self.camera, "sim": self.control}
         self.groups = [group for name, group in groups.items() if name in parts]
+
+    def world_state(self) -> WorldState:
+        """The physical state now (what an IOC restart must not change)."""
+        return WorldState(nominal_s=self.clock.now_s(), wall_s=time.time(), rotation_deg=self.rotation.pos_rbv.value,
+                          sample_mm=self.sample.pos_rbv.value, g2_um=self.piezo.pos_rbv.value,
+                          tube_warmed_up=bool(self.tube.warmed_up.value), interlock_open=not self.tube.interlock.value,
+                          noise={"frames": self.model.noise_state, "g2_jitter": self.piezo.rng.bit_generator.state})
 
     @property
     def pvdb(self) -> dict[str, Any]:
@@ -122,17 +138,17 @@ class SimScanner:
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
                   seed: int = 0, phantom: str | None = None, argv: list[str] | None = None,
                   camera_layout: str = "scanner", parts: tuple[str, ...] = PARTS,
-                  data_root: str | Path = "/") -> SimScanner:
+                  data_root: str | Path = "/", world: WorldState | None = None) -> SimScanner:
     """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``
     imaging ``phantom`` (a name of :data:`~gi_instrument.sim.scanner_model.PHANTOMS`; default the
     profile's ``simulation.phantom``); the camera writes only below ``data_root``; ``argv`` (the
-    command line) lets ``SIM:Restart`` start the same IOC again."""
+    command line) lets ``SIM:Restart`` start the same IOC again, which goes on from ``world``."""
     from gi_instrument.sim.scanner_model import PHANTOMS, ScannerModel
 
     specimen = PHANTOMS[phantom](profile, seed=seed) if phantom is not None else None
     return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed, phantom=specimen),
                       time_scale=time_scale, binning=binning, seed=seed, argv=argv,
-                      camera_layout=camera_layout, parts=parts, data_root=data_root)
+                      camera_layout=camera_layout, parts=parts, data_root=data_root, world=world)
 
 
 def port_free(interface: str, port: int) -> bool:
@@ -174,6 +190,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "those real controllers serve")
     parser.add_argument("--start-delay", type=float, default=0.0,
                         help="real s to wait before serving (used by SIM:Restart)")
+    parser.add_argument("--world-state", type=WorldState.from_json, default=None,
+                        help="JSON: time, stage positions, tube and noise state to go on from (used by SIM:Restart)")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be in 1..65535, got {args.port}")
@@ -219,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     data_root = Path(args.data_root).expanduser() if args.data_root else default_data_dir()
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
                             seed=args.seed, phantom=args.phantom, argv=argv, camera_layout=args.camera_layout,
-                            parts=args.parts, data_root=data_root)
+                            parts=args.parts, data_root=data_root, world=args.world_state)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
           f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}, "
           f"frames below {data_root}", flush=True)

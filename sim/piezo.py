@@ -34,16 +34,20 @@ class SimPiezo(PVGroup):
     position_error = pvproperty(name=Piezo.POSITION_ERROR, value=0.0, units="um")
 
     def __init__(self, *args, clock: SimClock, settle_s: float, jitter_nm: float, seed: int = 0,
-                 **kwargs) -> None:
+                 start_um: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.clock = clock
         self._settle_s = settle_s
         self._jitter_um = jitter_nm * 1e-3
-        self._rng = np.random.default_rng(seed)
+        self._start_um = start_um
+        self.rng = np.random.default_rng(seed)
+        """Draws the positioning jitter."""
 
     @pos.startup
     async def pos(self, instance, async_lib) -> None:
         await self.settle_time.write(self._settle_s)
+        await self.pos_rbv.write(self._start_um)
+        await instance.write(self._start_um, verify_value=False)
 
     @pos.putter
     async def pos(self, instance, value: float) -> float:
@@ -63,7 +67,7 @@ class SimPiezo(PVGroup):
             if self.stall.value:
                 await self.stall.write(0)
                 target = self.pos_rbv.value + 0.5 * (value - self.pos_rbv.value)
-            true_um = target + self.position_error.value + self._rng.normal(0.0, self._jitter_um)
+            true_um = target + self.position_error.value + self.rng.normal(0.0, self._jitter_um)
             await self.pos_rbv.write(true_um)
             if target != value:
                 await self.status.write(f"stalled at {target:.4f} um on the way to {value} um")

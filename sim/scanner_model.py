@@ -52,6 +52,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -245,6 +246,18 @@ class ScannerModel:
         out += a * np.float32(scale)
         np.maximum(out, 0.0, out=out)
         return out
+
+    @property
+    def noise_state(self) -> dict[str, Any]:
+        """State of the noise generator (numpy ``bit_generator.state``); set it to go on drawing
+        where another model stopped (an IOC restart, :mod:`gi_instrument.sim.world`)."""
+        with self._lock:
+            return self._rng.bit_generator.state
+
+    @noise_state.setter
+    def noise_state(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._rng.bit_generator.state = state
 
     def fringe_drift_rad(self, time_s: float) -> float:
         """Global fringe phase drift psi(t), rad, at instrument time ``time_s``."""

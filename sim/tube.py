@@ -63,6 +63,8 @@ class SimTube(TubeLimits):
     ``Arc`` (put a duration in nominal s: high voltage and current collapse for that long),
     ``ArcInExposure`` (a duration in nominal s, shorter than an exposure: the next exposure gets an
     arc that long, starting a quarter into it), ``ColdStart`` (1 forgets the warm-up).
+    ``warmed_up`` / ``interlock_open``: the state at start-up (an IOC restart keeps both; X-rays
+    always start off).
     """
 
     voltage = pvproperty(name=Tube.VOLTAGE, value=0.0, precision=2, units="kV")
@@ -92,9 +94,10 @@ class SimTube(TubeLimits):
     cold_start = pvproperty(name=Tube.COLD_START, value=0)
 
     def __init__(self, *args, clock: SimClock, source: Source, tolerance_pct: float,
-                 watchdog_timeout_s: float, **kwargs) -> None:
+                 watchdog_timeout_s: float, warmed_up: bool = True, interlock_open: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.clock = clock
+        self._start = (warmed_up, interlock_open)
         self.source = source
         self._tolerance_pct = tolerance_pct
         self._watchdog_s = watchdog_timeout_s
@@ -119,6 +122,11 @@ class SimTube(TubeLimits):
         await self.voltage_rbv.write(s.voltage_kV)
         await self.current.write(s.current_mA, verify_value=False)
         await self.current_rbv.write(s.current_mA)
+        warmed_up, interlock_open = self._start
+        await self.warmed_up.write(int(warmed_up))
+        await self.interlock_open.write(int(interlock_open), verify_value=False)
+        await self.interlock.write(0 if interlock_open else 1)
+        await self._refresh()
 
     async def _fail(self, message: str) -> None:
         await self.status.write(message)

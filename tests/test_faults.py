@@ -9,6 +9,7 @@ import asyncio
 import threading
 import time
 
+import bluesky.plan_stubs as bps
 import numpy as np
 import pytest
 from ophyd.utils.errors import StatusTimeoutError
@@ -165,16 +166,29 @@ def test_acquisition_timeout(instrument, sim_pv):
 
 
 def test_ioc_restart_and_reconnect(RE, instrument, sim_pv, documents):
-    camera = instrument.camera
+    """The IOC process restarts (its PVs back at their start-up values) and clients reconnect;
+    the physical world it simulates goes on: instrument time (the fringe drift's clock), the
+    stage positions, the noise."""
+    camera, steps = instrument.camera, instrument.profile.stepping.steps
+    RE(phase_step(instrument, exposure_s=60.0))        # 5 min of instrument time
+    RE(bps.mv(instrument.rotation, 33.0, instrument.g2, 1.2))
+    before = _events(documents, "primary")[-1]["data"]
     assert camera.file_number.get() > 0               # files were written before
     sim_pv("SIM:Restart").put(1.0)                     # 1 s down, then the same IOC again
     time.sleep(0.5)
     _wait_for(lambda: camera.file_number.connected and camera.file_number.get() == 0, timeout_s=60)
     instrument.wait_for_connection(timeout_s=30)
-    RE(phase_step(instrument, exposure_s=1.0))
-    frames = _events(documents, "primary")
-    assert len(frames) == instrument.profile.stepping.steps
+    try:
+        assert instrument.rotation.position == pytest.approx(33.0)
+        assert instrument.g2.readback.get() == pytest.approx(1.2, abs=0.01)
+        RE(phase_step(instrument, exposure_s=1.0))
+    finally:
+        RE(bps.mv(instrument.rotation, instrument.profile.ct.start_deg, instrument.g2, 0.0))
+    frames = _events(documents, "primary")[steps:]
+    assert len(frames) == steps
     assert np.isfinite([ev["data"]["g2_position_um"] for ev in frames]).all()
+    gap_s = frames[0]["data"]["camera_ioc_time_s"] - before["camera_ioc_time_s"]
+    assert 0 < gap_s < 120, gap_s                      # the downtime and reconnection, not back to 0
 
 
 def test_a_suspension_inside_the_read_of_a_frame_loses_no_frame(RE, instrument, documents):

@@ -32,3 +32,22 @@ def test_real_time_scale_is_plain_real_time() -> None:
     real = asyncio.run(clock.sleep(0.03))
     assert real == pytest.approx(0.03, abs=0.02)
     assert clock.now_s() - start == pytest.approx(0.03, abs=0.02)
+
+
+def test_a_restarted_clock_goes_on_from_the_world_state() -> None:
+    """An IOC restart hands its instrument time to the new process (``--world-state``): the new
+    clock goes on from there, counting the downtime at the real rate."""
+    from gi_instrument.sim.world import WorldState
+
+    before = SimClock(time_scale=1e-3)
+    asyncio.run(before.sleep(3600.0))                # an hour of exposures: 3.6 s real
+    state = WorldState(nominal_s=before.now_s(), wall_s=time.time(), rotation_deg=12.5, sample_mm=20.0, g2_um=1.2,
+                       tube_warmed_up=False, interlock_open=True)
+    text = state.to_json()
+    time.sleep(0.2)                                  # the IOC is down
+    after = SimClock(time_scale=1e-3, start_s=WorldState.from_json(text).nominal_now_s())
+    gap = after.now_s() - state.nominal_s
+    assert 0.2 <= gap < 0.5, gap                     # the downtime at the real rate, no hour lost or added
+    assert WorldState.from_json(text) == state
+    with pytest.raises(ValueError, match="not a world state"):
+        WorldState.from_json('{"nominal_s": 1}')
