@@ -101,8 +101,6 @@ def test_a_night_of_faults_gives_one_complete_run(night, catalog):
     assert f"discarded stepping-scan attempts: {len(discarded)}" in lines and "rotation" in lines
 
 
-@pytest.mark.xfail(strict=False, reason="the simulated IOC's restart restarts its clock, which drives the "
-                   "fringe drift: the night's references and projections then disagree in fringe phase")
 def test_the_night_matches_an_undisturbed_scan(night, catalog, undisturbed_cts, tmp_path):
     disturbed, _ = night
     uid = next(doc["uid"] for name, doc in disturbed if name == "start")
