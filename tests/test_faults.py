@@ -187,8 +187,10 @@ def test_ioc_restart_and_reconnect(RE, instrument, sim_pv, documents):
     frames = _events(documents, "primary")[steps:]
     assert len(frames) == steps
     assert np.isfinite([ev["data"]["g2_position_um"] for ev in frames]).all()
-    gap_s = frames[0]["data"]["camera_ioc_time_s"] - before["camera_ioc_time_s"]
-    assert 0 < gap_s < 120, gap_s                      # the downtime and reconnection, not back to 0
+    # instrument time goes on: a clock that restarted with the IOC would be back near 0, minutes
+    # of exposures earlier (how far it went on depends on what else the IOC slept through)
+    assert before["camera_ioc_time_s"] >= 300.0
+    assert frames[0]["data"]["camera_ioc_time_s"] > before["camera_ioc_time_s"]
 
 
 def test_a_suspension_inside_the_read_of_a_frame_loses_no_frame(RE, instrument, documents):
