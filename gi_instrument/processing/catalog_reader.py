@@ -6,8 +6,7 @@ Run layout (written by :func:`gi_instrument.plans.gi_ct`): the start document ca
 ``pixel_at_sample_um``, ...) and ``plan_args``.
 Streams ``dark``, ``reference`` and ``primary`` hold one event per frame with the fields
 ``camera_image`` (rows, cols) uint16 (external HDF5), ``g2_position_um``, ``rotation_angle_deg``,
-``frame_angle_index``, ``frame_step_index``, the event ``time`` and the instrument's time at the
-exposure, ``camera_ioc_time_s`` (see :func:`instrument_times`).
+``frame_angle_index``, ``frame_step_index`` and the event ``time``.
 
 Only the scalar columns are read whole; frames are fetched as row slabs, so
 :meth:`CTRun.sinograms` keeps its memory bound on a full-size CT: straight from the HDF5 files
@@ -17,7 +16,7 @@ the catalog references when they are on this machine (:class:`HDF5Frames`), else
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -38,8 +37,6 @@ __all__ = ["IMAGE_KEY", "CTRun", "ChainedCTRun", "HDF5Frames", "read_ct_run", "o
 
 IMAGE_KEY = "camera_image"
 """Data key of the frames in every stream."""
-CLOCK_KEY = "camera_ioc_time_s"
-"""Data key of the instrument's time at each exposure, s (its camera IOC's clock)."""
 
 
 @dataclass
@@ -179,25 +176,6 @@ def _column(stream: Any, key: str) -> NDArray | None:
     return np.asarray(stream[key].read()) if key in stream else None
 
 
-def instrument_times(event_s: list[NDArray], clock_s: list[NDArray | None]) -> list[NDArray]:
-    """Per stream, the time of each frame on the instrument's clock, s: ``clock_s`` (what the
-    camera recorded at each exposure) placed so that the run's first frame keeps its event time
-    (``event_s``). References are interpolated in this time: the fringes drift with the
-    instrument's time. On hardware it ticks with the event times; a simulated instrument with a
-    time scale (``gi-sim-ioc --time-scale``) runs its clock (and its fringe drift) faster while
-    exposing than while waiting for a suspension or the client, so there only its clock places
-    the frames between their references as they were taken. The event times are kept when a
-    stream lacks the clock or it does not run forward with the events (an IOC whose clock restarted)."""
-    if any(e is None for e in event_s) or any(c is None or not np.all(np.isfinite(c)) for c in clock_s):
-        return event_s
-    events, clock = np.concatenate(event_s), np.concatenate(clock_s)
-    order = np.argsort(events, kind="stable")
-    if np.any(np.diff(clock[order]) < 0):
-        return event_s
-    first = order[0]
-    return [events[first] + (c - clock[first]) for c in clock_s]
-
-
 def _stream_frames(stream: Any) -> StreamFrames:
     """Per-event metadata of a stream node."""
     angle = _column(stream, "frame_angle_index")
@@ -223,14 +201,11 @@ def read_ct_run(run: Any, direct: bool = True) -> CTRun:
         raise ValueError(f"run {start['uid']} lacks stream(s) {sorted(missing)}")
     rows, cols = run["primary"][IMAGE_KEY].shape[1:]
     n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
-    reference, primary = _stream_frames(run["reference"]), _stream_frames(run["primary"])
-    ref_s, primary_s = instrument_times([reference.time_s, primary.time_s],
-                                        [_column(run[name], CLOCK_KEY) for name in ("reference", "primary")])
     return CTRun(
         uid=start["uid"], start=start,
         profile=profile_from_dict(start["profile"], source=f"run {start['uid']}"),
         shape=(int(rows), int(cols)), n_dark=int(n_dark),
-        reference=replace(reference, time_s=ref_s), primary=replace(primary, time_s=primary_s),
+        reference=_stream_frames(run["reference"]), primary=_stream_frames(run["primary"]),
         run=run, files={} if not direct else {
             name: files for name in ("dark", "reference", "primary") if name in streams
             and (files := HDF5Frames.of(run[name][IMAGE_KEY])) is not None})

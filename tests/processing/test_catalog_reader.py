@@ -44,19 +44,3 @@ def test_other_plans_are_refused(catalog, compose_gi_ct_run, drifting_ct) -> Non
     uid = compose_gi_ct_run(drifting_ct[0], plan_name="count")
     with pytest.raises(ValueError, match="not gi_ct"):
         open_ct_run(catalog, uid)
-
-
-def test_references_are_placed_in_the_instruments_time() -> None:
-    """A simulated instrument with a time scale: 300 s exposures take 30 ms of the event clock,
-    a suspension of 5 s (event clock) is 5 s of instrument time. The frames get the instrument's
-    times, placed at the first frame's event time; without a usable clock, the event times."""
-    from gi_instrument.processing.catalog_reader import instrument_times
-
-    events = [np.array([100.0, 105.2]), np.array([100.1, 105.1])]    # reference, primary
-    clock = [np.array([7.0, 912.0]), np.array([307.0, 607.0])]      # 300 s scans, a 5 s wait
-    ref_s, primary_s = instrument_times(events, clock)
-    np.testing.assert_allclose(ref_s, [100.0, 1005.0])
-    np.testing.assert_allclose(primary_s, [400.0, 700.0])            # a third and two thirds of the way
-    assert instrument_times(events, [clock[0], None]) is events
-    restarted = [np.array([7.0, 12.0]), np.array([307.0, 1.0])]     # the IOC's clock began again at 0
-    assert instrument_times(events, restarted) is events
