@@ -127,9 +127,9 @@ def minus_log(values: ArrayLike) -> NDArray[np.float32]:
     return -np.log(np.maximum(np.asarray(values, dtype=np.float32), np.float32(MIN_SIGNAL)))
 
 
-def _wrap(x: NDArray) -> NDArray:
-    """``x`` wrapped to ``[-pi, pi)``."""
-    return (x + np.pi) % (2 * np.pi) - np.pi
+def _wrap(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``x`` wrapped to ``[-pi, pi]`` (float32)."""
+    return x - np.float32(2 * np.pi) * np.rint(x * np.float32(0.5 / np.pi))
 
 
 def unreliable_pixels(dpc: ArrayLike, transmission: ArrayLike, darkfield: ArrayLike,
@@ -151,10 +151,10 @@ def unreliable_pixels(dpc: ArrayLike, transmission: ArrayLike, darkfield: ArrayL
 def refraction_edges(dpc: ArrayLike, criteria: Criteria = Criteria()) -> NDArray[np.bool_]:
     """Mask (..., cols) of the refraction-edge pixels of projections (..., cols) of differential
     phase, rad (module docstring); the first and last column are never marked."""
-    phase = np.asarray(dpc, dtype=np.float64)
-    departure = np.zeros(phase.shape)
-    departure[..., 1:-1] = np.abs(0.5 * (_wrap(phase[..., :-2] - phase[..., 1:-1])
-                                         + _wrap(phase[..., 2:] - phase[..., 1:-1])))
+    phase = np.asarray(dpc, dtype=np.float32)
+    departure = np.zeros(phase.shape, np.float32)
+    departure[..., 1:-1] = np.abs(np.float32(0.5) * (_wrap(phase[..., :-2] - phase[..., 1:-1])
+                                                     + _wrap(phase[..., 2:] - phase[..., 1:-1])))
     spread = 1.4826 * np.median(departure[..., 1:-1], axis=-1, keepdims=True)
     return departure > np.maximum(criteria.edge_rad, criteria.edge_noise_factor * spread)
 
@@ -189,50 +189,84 @@ def _row_gradient(a: NDArray) -> NDArray[np.float64]:
     return grad
 
 
+def _dilated(mask: NDArray[np.bool_], px: int) -> NDArray[np.bool_]:
+    """``mask`` (..., cols) widened by ``px`` pixels along the row."""
+    for _ in range(px):
+        grown = mask.copy()
+        grown[..., 1:] |= mask[..., :-1]
+        grown[..., :-1] |= mask[..., 1:]
+        mask = grown
+    return mask
+
+
+def _window_sums(values: NDArray[np.float64], rows: NDArray[np.intp], lo: NDArray[np.intp],
+                 hi: NDArray[np.intp], span: int) -> NDArray[np.float64]:
+    """Per run (``rows``, ``[lo, hi)``), the sum of ``values`` (R, C) over the ``span`` columns
+    either side of it within the row."""
+    cum = np.zeros((values.shape[0], values.shape[1] + 1))
+    np.cumsum(values, axis=1, out=cum[:, 1:])
+    cols = values.shape[1]
+    return (cum[rows, lo] - cum[rows, np.maximum(lo - span, 0)]
+            + cum[rows, np.minimum(hi + span, cols)] - cum[rows, hi])
+
+
 def repair_rows(dpc: ArrayLike, minus_log_d: ArrayLike, attenuation: ArrayLike, unreliable: ArrayLike,
                 edges: ArrayLike, criteria: Criteria = Criteria()) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Differential phase (rad) and ``-ln D`` (..., cols) repaired, guided by the attenuation
     ``A = -ln T`` (module docstring): the ``unreliable`` pixels' phase interpolated along the row,
     then each run of ``unreliable | edges`` (widened by ``criteria.dilation_px``) that is an
-    object's edge filled from its neighbours."""
+    object's edge filled from its neighbours (all runs at once)."""
     unreliable = np.asarray(unreliable, dtype=bool)
-    mask = unreliable | np.asarray(edges, dtype=bool)
-    for _ in range(criteria.dilation_px):
-        grown = mask.copy()
-        grown[..., 1:] |= mask[..., :-1]
-        grown[..., :-1] |= mask[..., 1:]
-        mask = grown
-    a = np.asarray(attenuation, dtype=np.float64)
-    phase_in = np.asarray(dpc)
-    phase, lnd = interpolate_rows(phase_in, unreliable), np.array(minus_log_d, dtype=np.float32)
+    phase = interpolate_rows(dpc, unreliable)
+    lnd = np.array(minus_log_d, dtype=np.float32)
     cols = phase.shape[-1]
-    gradient = _row_gradient(a).reshape(-1, cols)
-    flat = (phase.reshape(-1, cols), lnd.reshape(-1, cols), phase_in.reshape(-1, cols), a.reshape(-1, cols),
-            mask.reshape(-1, cols))
-    span, contrast = criteria.fit_span_px, criteria.min_contrast
-    for i in np.flatnonzero(flat[4].any(axis=1)):
-        p_out, l_out, p_in, a_row, row_mask = (x[i] for x in flat)
-        g_row = gradient[i]
-        for run in _runs(row_mask):
-            lo, hi = run.start, run.stop
-            if lo == 0 or hi == cols:
-                continue
-            a_lo, a_hi = sorted((a_row[lo - 1], a_row[hi]))
-            if a_row[run].max() > a_hi + contrast or a_row[run].min() < a_lo - contrast:
-                continue  # an object within the run (no interior to learn from): as measured
-            near = np.r_[max(0, lo - span):lo, hi:min(cols, hi + span)]
-            near = near[~row_mask[near]]
-            if len(near) >= 4 and np.ptp(g_row[near]) > 0:
-                x, y = g_row[near], p_in[near].astype(np.float64)
-                if np.std(y) > 0 and abs(np.corrcoef(x, y)[0, 1]) >= criteria.min_correlation:
-                    kappa, c = np.polyfit(x, y, 1)
-                    p_out[run] = kappa * g_row[run] + c
-            left, right = l_out[lo - 1], l_out[hi]
-            if a_hi - a_lo >= contrast:
-                w = np.clip((a_row[run] - a_row[lo - 1]) / (a_row[hi] - a_row[lo - 1]), 0.0, 1.0)
-            else:
-                w = (np.arange(lo, hi) - (lo - 1)) / (hi - lo + 1)
-            l_out[run] = left + w * (right - left)
+    mask = _dilated(unreliable | np.asarray(edges, dtype=bool), criteria.dilation_px).reshape(-1, cols)
+    a = np.asarray(attenuation, dtype=np.float64).reshape(-1, cols)
+    step = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, lo = np.nonzero(step == 1)
+    hi = np.nonzero(step == -1)[1]
+    inner = (lo > 0) & (hi < cols)  # a run at the row's end has no neighbour to learn from
+    rows, lo, hi = rows[inner], lo[inner], hi[inner]
+    if rows.size == 0:
+        return phase, lnd
+    a_left, a_right = a[rows, lo - 1], a[rows, hi]
+    bounds = np.stack([rows * cols + lo, rows * cols + hi], axis=1).ravel()
+    run_max = np.maximum.reduceat(a.ravel(), bounds)[::2]
+    run_min = np.minimum.reduceat(a.ravel(), bounds)[::2]
+    edge = ((run_max <= np.maximum(a_left, a_right) + criteria.min_contrast)
+            & (run_min >= np.minimum(a_left, a_right) - criteria.min_contrast))  # else an object
+    rows, lo, hi, a_left, a_right = rows[edge], lo[edge], hi[edge], a_left[edge], a_right[edge]
+    # the runs' pixels, each with its run's number
+    length = hi - lo
+    run = np.repeat(np.arange(rows.size), length)
+    col = np.repeat(lo, length) + np.arange(run.size) - np.repeat(np.cumsum(length) - length, length)
+    row = rows[run]
+    # phase: kappa dA/du + c, least squares over the reliable pixels either side of each run
+    gradient = _row_gradient(a)
+    reliable = ~mask
+    x = np.where(reliable, gradient, 0.0)
+    y = np.where(reliable, np.asarray(dpc, dtype=np.float64).reshape(-1, cols), 0.0)
+    span = criteria.fit_span_px
+    n, sx, sy, sxx, sxy, syy = (_window_sums(v, rows, lo, hi, span)
+                                for v in (reliable.astype(np.float64), x, y, x * x, x * y, y * y))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_x, var_y = sxx / n - (sx / n) ** 2, syy / n - (sy / n) ** 2
+        cov = sxy / n - sx * sy / n**2
+        fit = ((n >= 4) & (var_x > 1e-12 * sxx / n) & (var_y > 1e-12 * syy / n)
+               & (np.abs(cov) >= criteria.min_correlation * np.sqrt(var_x * var_y)))
+        kappa = np.where(fit, cov / var_x, 0.0)
+    offset = np.where(fit, (sy - kappa * sx) / np.where(fit, n, 1), 0.0)
+    flat_phase, flat_lnd = phase.reshape(-1, cols), lnd.reshape(-1, cols)
+    use = fit[run]
+    flat_phase[row[use], col[use]] = (kappa[run] * gradient[row, col] + offset[run])[use]
+    # -ln D: linear in A between the run's neighbours where they differ enough, else along the row
+    left, right = flat_lnd[rows, lo - 1], flat_lnd[rows, hi]
+    by_attenuation = np.abs(a_right - a_left) >= criteria.min_contrast
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(by_attenuation[run],
+                     np.clip((a[row, col] - a_left[run]) / (a_right - a_left)[run], 0.0, 1.0),
+                     (col - lo[run] + 1) / (length[run] + 1))
+    flat_lnd[row, col] = left[run] + w * (right - left)[run]
     return phase, lnd
 
 
