@@ -124,10 +124,12 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     yield from emit_discarded(camera)
     for _ in positions_um:
         # the camera reads everything a frame needs: the G2, rotation and sample positions its
-        # IOC recorded at the exposure, the beam over it, and the frame's identity
-        yield from bps.create(stream)
-        yield from bps.read(camera)
-        yield from bps.save()
+        # IOC recorded at the exposure, the beam over it, and the frame's identity (the messages
+        # of bps.create / read / save, yielded directly: each bps call records the call stack,
+        # ~0.2 ms, to warn about plans never iterated)
+        yield Msg("create", name=stream)
+        yield Msg("read", camera)
+        yield Msg("save")
     yield Msg("rewindable", None, True)
     yield from bps.mv(camera.step_mode, False)
 
