@@ -33,6 +33,7 @@ from gi_instrument.devices.axis import PositionError
 from gi_instrument.devices.detector import FRAME_KEYS, BeamStateError, SCMOSDetector
 from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.devices.frame_handout import FrameHandout, FrameLostError
+from gi_instrument.devices.soft import SoftSetting
 from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, FRAME_ATTRIBUTES
 
 __all__ = ["ADSCMOSDetector", "ControllerLostError"]
@@ -49,11 +50,11 @@ class ADSCMOSDetector(Device):
 
     cam = Cpt(AreaDetectorCam, ADCam.SUFFIX, kind="omitted")
     hdf = Cpt(HDF5Plugin, ADHDF5.SUFFIX, kind="omitted")
-    angle_index = Cpt(Signal, value=-1, kind="normal")
-    step_mode = Cpt(Signal, value=False, kind="omitted")
-    xray_on_expected = Cpt(Signal, value=1, kind="omitted")
-    step_positions = Cpt(Signal, value=[], kind="omitted")
-    step_tolerance_um = Cpt(Signal, value=0.05, kind="config")
+    angle_index = Cpt(SoftSetting, value=-1, kind="normal")
+    step_mode = Cpt(SoftSetting, value=False, kind="omitted")
+    xray_on_expected = Cpt(SoftSetting, value=1, kind="omitted")
+    step_positions = Cpt(SoftSetting, value=[], kind="omitted")
+    step_tolerance_um = Cpt(SoftSetting, value=0.05, kind="config")
     time_scale = Cpt(Signal, value=1.0, kind="config")
     """Real s per nominal s of the camera (1 on hardware; a simulated camera's ``--time-scale``)."""
 

@@ -37,6 +37,7 @@ from gi_instrument.devices.attempts import AttemptLog, DiscardedAttemptRecord, S
 from gi_instrument.devices.axis import PositionError
 from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.devices.frame_handout import FrameHandout, FrameLostError
+from gi_instrument.devices.soft import SoftSetting
 from gi_instrument.pv_interface import FRAME_DATASET, MAX_STEPS, STEP_POSITION_ERROR, Camera
 
 __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
@@ -125,13 +126,13 @@ class SCMOSDetector(Device):
     Hints (what BestEffortCallback tables): in step mode the frame's angle and step index and G2
     readback, for single frames the real exposure; never the image."""
 
-    angle_index = Cpt(Signal, value=-1, kind="normal")
-    scan_stream = Cpt(Signal, value="", kind="omitted")
-    step_mode = Cpt(Signal, value=False, kind="omitted")
-    xray_on_expected = Cpt(Signal, value=1, kind="omitted")
-    beam_tolerance_pct = Cpt(Signal, value=2.0, kind="omitted")
-    exposure_request_s = Cpt(Signal, value=math.nan, kind="omitted")
-    expected = Cpt(Signal, value={}, kind="omitted")
+    angle_index = Cpt(SoftSetting, value=-1, kind="normal")
+    scan_stream = Cpt(SoftSetting, value="", kind="omitted")
+    step_mode = Cpt(SoftSetting, value=False, kind="omitted")
+    xray_on_expected = Cpt(SoftSetting, value=1, kind="omitted")
+    beam_tolerance_pct = Cpt(SoftSetting, value=2.0, kind="omitted")
+    exposure_request_s = Cpt(SoftSetting, value=math.nan, kind="omitted")
+    expected = Cpt(SoftSetting, value={}, kind="omitted")
     frames_checked = Cpt(_ScanCheck, kind="omitted")
     discarded = Cpt(DiscardedAttemptRecord, kind="omitted")
     suspension = Cpt(SuspensionRecord, kind="omitted")
@@ -253,7 +254,10 @@ class SCMOSDetector(Device):
         else:
             self._open_single_frame_file()
         self._triggered = True
-        real_s = frames * float(self.exposure_s.get()) * self._time_scale
+        exposure_s = float(self.exposure_request_s.get())   # in step mode, what the plan just set
+        if not (self.step_mode.get() and math.isfinite(exposure_s)):
+            exposure_s = float(self.exposure_s.get())
+        real_s = frames * exposure_s * self._time_scale
         status = self._status = DeviceStatus(self, timeout=real_s + self.acquire_margin_s)
 
         target.put(1, callback=lambda **kwargs: _finish(status))

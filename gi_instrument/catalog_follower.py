@@ -1,7 +1,7 @@
 """The live catalog writer: a process of its own that follows the document journal.
 
 The RunEngine only appends each document to its run's journal (``documents/<uid>.jsonl``,
-:func:`gi_instrument.catalog.document_journal`, one ``open``/``write``/``close`` per document);
+:func:`gi_instrument.catalog.document_journal`, one flushed line per document);
 this follower reads the journals as they grow and writes each run into the catalog with
 bluesky-tiled-plugins' TiledWriter in batches of one stepping scan (the run's phase steps), so
 

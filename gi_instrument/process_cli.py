@@ -40,12 +40,13 @@ sample, lever arm, projections actually used), not the profile's.
 ``T`` and ``D`` are clipped to at least ``1e-6`` before the logarithm; pixels the retrieval
 flags carry ``T = D = 1`` and ``dphi = 0`` (no signal).
 
-Strong and weak signals: before the delta FBP, the differential phase of wrapped, fringe-less and
-dim pixels
+Strong and weak signals: before the reconstruction, the differential phase and the dark-field of
+wrapped, fringe-less, dim pixels and of refraction edges
 (:mod:`gi_instrument.processing.unreliable`: neighbour step > 1.5 pi, ``D < 0.2``, ``T < 0.01``,
-or flagged by the retrieval) is replaced along each row by interpolation from the reliable
-neighbours (``sinograms/sinogram_dpc_repaired.npy``); their fraction is
-``processing.unreliable_fraction``.
+flagged by the retrieval, or a phase off its neighbours' mean by > 0.05 rad and > 4 x the
+row's noise; widened by one pixel) are filled along each row from the reliable neighbours,
+guided by the transmission (``sinograms/sinogram_dpc_repaired.npy``,
+``sinogram_darkfield_repaired.npy``); their fraction is ``processing.unreliable_fraction``.
 
 Geometry: from the run's start document
 (:meth:`~gi_instrument.processing.reconstruction.geometry.Geometry.from_run`: ``geometry.beam``,
@@ -76,7 +77,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["VOLUMES", "process_run", "reconstruct_slab", "preparations", "main"]
+__all__ = ["VOLUMES", "CONE_METHODS", "process_run", "reconstruct_slab", "preparations", "main"]
 
 VOLUMES = {
     "attenuation": ("1/m", "linear attenuation coefficient mu, FBP (ramp) of -ln T"),
@@ -85,12 +86,18 @@ VOLUMES = {
 }
 """Reconstructed volumes: name → (unit, description)."""
 
-_MIN_SIGNAL = 1e-6
+CONE_METHODS = ("auto", "rebin", "fdk")
+"""How a cone-beam slab is reconstructed: ``auto`` (FDK where the slab's cone angle matters,
+:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`), ``rebin`` (always rebinned to
+parallel beam and gridded: fast, exact at the mid-plane, a height error off it), ``fdk``."""
 
 
 def _minus_log(values: NDArray) -> NDArray[np.float32]:
-    """``-ln(max(x, 1e-6))`` as float32 (line integral of a transmission-like ratio)."""
-    return -np.log(np.maximum(np.asarray(values, dtype=np.float32), np.float32(_MIN_SIGNAL)))
+    """:func:`gi_instrument.processing.unreliable.minus_log` (imported when used: the CLI starts
+    without the processing package)."""
+    from gi_instrument.processing.unreliable import minus_log
+
+    return minus_log(values)
 
 
 def _rows_per_slab(n_proj: int, cols: int, memory_bytes: int) -> int:
@@ -138,6 +145,7 @@ def process_run(
     beam: str | None = None,
     rings: bool = True,
     truncation: str = "cylinder",
+    cone_method: str = "auto",
     tiff: bool = False,
     progress: bool = True,
     mip_slices: int = 32,
@@ -157,15 +165,18 @@ def process_run(
 
     Geometry (module docstring): ``beam`` overrides the run's beam kind (``"parallel"``,
     ``"cone"``); ``center_px`` (with ``tilt_deg``) fixes the rotation axis, else it is found in
-    the data (``find_center``) or put at the detector centre; ``rings`` removes stripes.
+    the data (``find_center``) or put at the detector centre; ``rings`` removes stripes;
+    ``cone_method`` (:data:`CONE_METHODS`) chooses between rebinning and FDK.
     """
     from tqdm import tqdm
 
     from gi_instrument import __version__
     from gi_instrument.processing.outputs import VolumeFile, write_previews, write_tiff_stack
     from gi_instrument.processing.reconstruction import attenuation_per_m
-    from gi_instrument.processing.unreliable import Criteria, repair_sinograms
+    from gi_instrument.processing.unreliable import MIN_SIGNAL, Criteria, repair_sinograms
 
+    if cone_method not in CONE_METHODS:
+        raise ValueError(f"cone_method must be one of {CONE_METHODS}, got {cone_method!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     noise = ct.noise_model(use_positions) if darkfield_bias else None
@@ -175,18 +186,18 @@ def process_run(
                         correct_steps=correct_steps, progress=progress, noise=noise)
     n_proj, rows, cols = sino.transmission.shape
     angles = sino.angles_deg
-    repaired, unreliable_fraction = repair_sinograms(
-        sino.dpc, sino.transmission, sino.darkfield, sino.flags, criteria=criteria,
-        path=out / "sinograms" / "sinogram_dpc_repaired.npy")
-    sino = dataclasses.replace(sino, dpc=repaired)
+    repaired = repair_sinograms(sino.dpc, sino.transmission, sino.darkfield, sino.flags,
+                                criteria=criteria, out_dir=out / "sinograms")
+    unreliable_fraction = repaired.fraction
+    sino = dataclasses.replace(sino, dpc=repaired.dpc, darkfield=repaired.darkfield)
     geometry, axis_record = _geometry(ct, beam, center_px, tilt_deg, find_center, angles,
                                       sino.transmission)
     parameters = {
         "gi_instrument_version": __version__, "reference_mode": reference_mode,
         "use_positions": use_positions, "correct_steps": correct_steps,
         "center_px": geometry.center(cols), "tilt_deg": geometry.tilt_deg, **axis_record,
-        "beam": geometry.beam, "rings": rings, "truncation": truncation,
-        "min_signal": _MIN_SIGNAL,
+        "beam": geometry.beam, "cone_method": cone_method, "rings": rings, "truncation": truncation,
+        "min_signal": MIN_SIGNAL,
         "unreliable_criteria": criteria.as_dict(), "unreliable_fraction": unreliable_fraction,
         "darkfield_noise": None if noise is None else {
             "gain_adu_per_photon": noise.gain_adu_per_photon,
@@ -209,7 +220,7 @@ def process_run(
         prepare = preparations(ct.period_um, ct.lever_arm_cm, rings)
         for r0 in range(0, rows, slab_rows):
             block = slice(r0, min(r0 + slab_rows, rows))
-            slab = reconstruct_slab(sino, block, geometry, prepare, truncation)
+            slab = reconstruct_slab(sino, block, geometry, prepare, truncation, cone_method=cone_method)
             vf.volume("attenuation")[block] = attenuation_per_m(slab["attenuation"], ct.voxel_um)
             vf.volume("darkfield")[block] = attenuation_per_m(slab["darkfield"], ct.voxel_um)
             vf.volume("delta")[block] = slab["delta"]
@@ -279,13 +290,14 @@ def preparations(period_um: float, d_eff_cm: float, rings: bool) -> dict[str, An
 
 
 def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, Any],
-                     truncation: str, volumes: tuple[str, ...] = tuple(VOLUMES),
+                     truncation: str, volumes: tuple[str, ...] = tuple(VOLUMES), cone_method: str = "auto",
                      ) -> dict[str, NDArray[np.float32]]:
     """One slab of rows of the ``volumes`` (default all three), in pixel units: ``attenuation``
     (``mu v``), ``darkfield`` (``eps v``) and ``delta``, from the sinogram stacks
     ``sino.transmission``, ``.darkfield``, ``.dpc`` (angles, rows, cols) in ``geometry``:
     rebinned to parallel beam and reconstructed by Fourier gridding, or, where the slab's cone
-    angle matters, by FDK (:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`);
+    angle matters, by FDK (:func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`;
+    ``cone_method`` of :data:`CONE_METHODS` overrides the choice);
     ``prepare`` from :func:`preparations`; ``truncation``: ``"cylinder"`` (the container fitted
     to the slab's rebinned ``-ln T``, used for ``mu`` and ``delta``) or ``"none"``."""
     from gi_instrument.processing.reconstruction import fbp, reconstruct, to_parallel, use_fdk
@@ -293,7 +305,10 @@ def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, 
 
     angles = sino.angles_deg
     rows, cols = sino.transmission.shape[1:]
-    fdk = use_fdk(geometry, rows, cols, range(rows)[block])
+    if cone_method not in CONE_METHODS:
+        raise ValueError(f"cone_method must be one of {CONE_METHODS}, got {cone_method!r}")
+    fdk = geometry.beam == "cone" and (cone_method == "fdk" or (
+        cone_method == "auto" and use_fdk(geometry, rows, cols, range(rows)[block])))
 
     def rebinned(stack: Any, kind: str) -> Any:
         return to_parallel(stack, angles, geometry, slices=block, prepare=prepare[kind],
@@ -401,6 +416,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="estimate each scan's G2 step positions from its curves")
     parser.add_argument("--beam", choices=("cone", "parallel"), default=None,
                         help="beam geometry (default: the run's)")
+    parser.add_argument("--cone-method", choices=CONE_METHODS, default="auto",
+                        help="cone beam: 'rebin' always rebins to parallel beam (fast; exact at the "
+                             "mid-plane, a height error of up to a few voxels far from it), 'fdk' "
+                             "always uses FDK, 'auto' (default) FDK where the cone angle matters")
     parser.add_argument("--center-px", type=_finite_float, default=None,
                         help="detector column of the rotation axis on the mid-plane row "
                              "(default: found in the data)")
@@ -466,7 +485,7 @@ def _process(args: argparse.Namespace) -> None:
         reference_mode="nearest" if args.nearest_reference else "linear",
         use_positions=not args.equidistant, correct_steps=args.correct_steps,
         center_px=args.center_px, tilt_deg=args.tilt_deg, find_center=not args.no_find_axis,
-        beam=args.beam, rings=not args.no_rings, truncation=args.truncation,
+        beam=args.beam, rings=not args.no_rings, truncation=args.truncation, cone_method=args.cone_method,
         tiff=args.tiff, progress=not args.quiet, mip_slices=args.mip_slices,
         quality=not args.no_quality, snr_region=args.snr_region,
         darkfield_bias=not args.no_darkfield_bias)

@@ -113,20 +113,27 @@ def test_fdk_is_chosen_where_the_cone_angle_matters() -> None:
         reconstruct(sino, angles, Geometry("parallel"), method="fdk")
 
 
-def test_gi_process_slabs_use_fdk_off_the_midplane() -> None:
-    """gi-process's slab step (:func:`~gi_instrument.process_cli.reconstruct_slab`) reconstructs
-    a slab far from the mid-plane by FDK and one at the mid-plane by rebinning, from the same
-    sinogram stacks, for every volume asked for."""
+def _slab_inputs() -> tuple:
+    """(angles, -ln T line integrals, sinogram stacks, gi-process preparations) of two balls."""
     from types import SimpleNamespace
 
-    from gi_instrument.process_cli import preparations, reconstruct_slab
+    from gi_instrument.process_cli import preparations
 
     angles = np.arange(360) * 1.0
     line = cone_projections(angles, ROWS, COLS, GEOMETRY.source_axis_px,
                             [(10.0, -6.0, 0.0, 12.0, 0.02), (-15.0, 9.0, 55.0, 6.0, 0.03)], sub=1)
     sino = SimpleNamespace(transmission=np.exp(-line), darkfield=np.exp(-0.5 * line),
                            dpc=np.zeros_like(line), angles_deg=angles)
-    prepare = preparations(1.0, 10.0, False)
+    return angles, line, sino, preparations(1.0, 10.0, False)
+
+
+def test_gi_process_slabs_use_fdk_off_the_midplane() -> None:
+    """gi-process's slab step (:func:`~gi_instrument.process_cli.reconstruct_slab`) reconstructs
+    a slab far from the mid-plane by FDK and one at the mid-plane by rebinning, from the same
+    sinogram stacks, for every volume asked for."""
+    from gi_instrument.process_cli import reconstruct_slab
+
+    angles, line, sino, prepare = _slab_inputs()
     for block, method in [(slice(40, 46), "fdk"), (slice(97, 103), "rebin")]:
         slab = reconstruct_slab(sino, block, GEOMETRY, prepare, "none",
                                 volumes=("attenuation", "darkfield"))
@@ -136,3 +143,19 @@ def test_gi_process_slabs_use_fdk_off_the_midplane() -> None:
         np.testing.assert_allclose(slab["darkfield"], 0.5 * expected, atol=2e-4)
     assert use_fdk(GEOMETRY, ROWS, COLS, range(40, 46))
     assert not use_fdk(GEOMETRY, ROWS, COLS, range(97, 103))
+
+
+def test_gi_process_cone_method_forces_rebinning_or_fdk() -> None:
+    """``cone_method`` (gi-process ``--cone-method``) overrides the automatic choice: ``rebin``
+    rebins the slab far from the mid-plane too, ``fdk`` uses FDK at the mid-plane; an unknown
+    method is refused."""
+    from gi_instrument.process_cli import reconstruct_slab
+
+    angles, line, sino, prepare = _slab_inputs()
+    for block, method in [(slice(40, 46), "rebin"), (slice(97, 103), "fdk")]:
+        slab = reconstruct_slab(sino, block, GEOMETRY, prepare, "none", volumes=("attenuation",),
+                                cone_method=method)
+        expected = reconstruct(line, angles, GEOMETRY, slices=block, method=method)
+        np.testing.assert_allclose(slab["attenuation"], expected, atol=2e-4)
+    with pytest.raises(ValueError, match="cone_method"):
+        reconstruct_slab(sino, slice(0, 2), GEOMETRY, prepare, "none", cone_method="fast")
