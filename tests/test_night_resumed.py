@@ -110,7 +110,7 @@ def test_killed_night_resumed_with_one_call_gives_one_tomogram(sim_ioc, instrume
     assert catalog[resumed].metadata["start"]["resumes"] == killed
     assert catalog[resumed].metadata["start"]["plan_args"]["start_index"] == KILL_AFTER_PROJECTION + 1
     schedule = ct_schedule(instrument.profile, **{k: CT[k] for k in ("angle_step_deg", "range_deg",
-                                                                     "reference_every_deg")})
+                                                                     "reference_every_deg", "final_reference")})
     assert set().union(*(complete_scans(r.items(), STEPS) for r in runs)) == {
         (item.kind, item.angle_index) for item in schedule.items()}
     # the faults were ridden out inside each run, and each run records them with their causes

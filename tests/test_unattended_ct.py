@@ -101,10 +101,6 @@ def test_a_night_of_faults_gives_one_complete_run(night, catalog):
     assert f"discarded stepping-scan attempts: {len(discarded)}" in lines and "rotation" in lines
 
 
-@pytest.mark.xfail(strict=False, reason="the simulated IOC's clock now survives its restart (test_faults), but "
-                   "the comparison still depends on where in the fringe drift's wobble each CT falls and on "
-                   "gi-process placing references by event time, which a time-scaled simulator distorts: "
-                   "RMS(D-A)/RMS(B-A) measured 0.5 to 3.1 from one session to the next")
 def test_the_night_matches_an_undisturbed_scan(night, catalog, undisturbed_cts, tmp_path):
     disturbed, _ = night
     uid = next(doc["uid"] for name, doc in disturbed if name == "start")
