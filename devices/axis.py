@@ -11,7 +11,7 @@ from typing import Any
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal, EpicsSignalRO
-from ophyd.status import StatusBase
+from ophyd.status import StatusBase, StatusTimeoutError, WaitTimeoutError
 
 from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.pv_interface import Positioner
@@ -83,6 +83,11 @@ class PutCompletePositioner(Device):
         def relay(done: StatusBase) -> None:
             if not status.done:
                 exc = done.exception()
+                if isinstance(exc, (StatusTimeoutError, WaitTimeoutError)):
+                    # ophyd refuses its own timeout classes in set_exception: say it as a position fault
+                    timed_out = PositionError(f"{self.name}: move to {value} not done within "
+                                              f"{kwargs['timeout']:.1f} s (the controller did not complete it)")
+                    timed_out.__cause__, exc = exc, timed_out
                 status.set_finished() if exc is None else status.set_exception(exc)
 
         move.add_callback(relay)
