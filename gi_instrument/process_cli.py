@@ -92,6 +92,12 @@ CONE_METHODS = ("auto", "rebin", "fdk")
 parallel beam and gridded: fast, exact at the mid-plane, a height error off it), ``fdk``."""
 
 
+def _check_cone_method(cone_method: str) -> None:
+    """ValueError unless ``cone_method`` is one of :data:`CONE_METHODS`."""
+    if cone_method not in CONE_METHODS:
+        raise ValueError(f"cone_method must be one of {CONE_METHODS}, got {cone_method!r}")
+
+
 def _minus_log(values: NDArray) -> NDArray[np.float32]:
     """:func:`gi_instrument.processing.unreliable.minus_log` (imported when used: the CLI starts
     without the processing package)."""
@@ -175,8 +181,7 @@ def process_run(
     from gi_instrument.processing.reconstruction import attenuation_per_m
     from gi_instrument.processing.unreliable import MIN_SIGNAL, Criteria, repair_sinograms
 
-    if cone_method not in CONE_METHODS:
-        raise ValueError(f"cone_method must be one of {CONE_METHODS}, got {cone_method!r}")
+    _check_cone_method(cone_method)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     noise = ct.noise_model(use_positions) if darkfield_bias else None
@@ -305,8 +310,7 @@ def reconstruct_slab(sino: Any, block: slice, geometry: Any, prepare: dict[str, 
 
     angles = sino.angles_deg
     rows, cols = sino.transmission.shape[1:]
-    if cone_method not in CONE_METHODS:
-        raise ValueError(f"cone_method must be one of {CONE_METHODS}, got {cone_method!r}")
+    _check_cone_method(cone_method)
     fdk = geometry.beam == "cone" and (cone_method == "fdk" or (
         cone_method == "auto" and use_fdk(geometry, rows, cols, range(rows)[block])))
 
