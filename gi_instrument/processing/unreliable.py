@@ -333,8 +333,9 @@ def repair_sinograms(dpc: Any, transmission: Any, darkfield: Any, flags: Any, *,
                  else np.asarray(dpc[:, rows], dtype=np.float32))
         unreliable = unreliable_pixels(phase, t, d, flags[:, rows], criteria)
         edges = refraction_edges(phase, criteria)
-        out_dpc[:, rows], lnd = repair_rows(phase, minus_log(d), minus_log(t), unreliable, edges, criteria)
-        n_bad += int(np.count_nonzero((out_dpc[:, rows] != phase) | (lnd != minus_log(d))))
+        measured_lnd = minus_log(d)
+        out_dpc[:, rows], lnd = repair_rows(phase, measured_lnd, minus_log(t), unreliable, edges, criteria)
+        n_bad += int(np.count_nonzero((out_dpc[:, rows] != phase) | (lnd != measured_lnd)))
         out_d[:, rows] = np.exp(-lnd)
     for out in (out_dpc, out_d):
         if isinstance(out, np.memmap):
