@@ -73,3 +73,23 @@ def test_no_opposite_projections_or_no_object() -> None:
         find_axis(np.zeros((100, 4, 32)), angles)
     with pytest.raises(ValueError, match="object"):
         find_axis(np.zeros((360, 4, 32)), np.arange(360) * 1.0)
+
+
+def test_outlier_rows_and_non_finite_pixels_do_not_break_the_fit() -> None:
+    """Rows that register sharply about another column (dust on the detector: a pattern that
+    does not turn with the sample, so it "mirrors" about its own column) and rows with
+    non-finite pixels: the fit keeps the majority, it neither fails nor follows the outliers."""
+    rows, cols = 64, 96
+    angles = np.arange(360) * 1.0
+    center = 50.3
+    sino = tilted_parallel_projections(angles, rows, cols, center, 0.0, BALLS)
+    outliers = np.arange(8, 20)
+    dust = np.zeros(cols)
+    dust[36:45] = np.random.default_rng(3).uniform(0, 50, 9)
+    sino[:, outliers] += dust
+    sino[::7, 40, ::5] = np.nan
+    sino[::3, 41, 60] = np.inf
+    fit = find_axis(sino, angles)
+    assert fit.center_px == pytest.approx(center, abs=0.15)
+    assert fit.tilt_deg == pytest.approx(0.0, abs=0.15)
+    assert not np.isfinite(fit.row_centers_px[np.isin(fit.rows, outliers)]).any()

@@ -67,7 +67,10 @@ def _pairs(angles_deg: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[n
 
 def _row_shift(direct: NDArray[np.float64], mirrored: NDArray[np.float64]) -> tuple[float, float]:
     """Shift (px) of ``direct`` against ``mirrored`` ((pairs, cols) each), and the correlation
-    peak's height over the correlation's standard deviation."""
+    peak's height over the correlation's standard deviation; ``(nan, 0)`` where either holds a
+    non-finite value."""
+    if not (np.isfinite(direct).all() and np.isfinite(mirrored).all()):
+        return math.nan, 0.0
     cols = direct.shape[-1]
     taper = np.hanning(cols)
     a = (direct - direct.mean(axis=-1, keepdims=True)) * taper
@@ -143,6 +146,9 @@ def find_axis(
                 mirrored = _mirrored_rows(read, n_rows, cols, second, int(use[i]), c0, tilt, mid)
                 shift, _ = _row_shift(direct[:, i], mirrored)
                 centers[i] = c0 + slope * x[i] + shift / 2
+            good &= np.isfinite(centers)
+            if not good.any():
+                raise ValueError("no detector row registers once mirrored about the tilted axis")
             c0, slope, good = _fit_line(x, centers, quality, good, fit_tilt)
     centers[~good] = np.nan
     return AxisFit(float(c0), math.degrees(math.atan(slope)), use, centers)
@@ -191,8 +197,10 @@ def _mirrored_rows(read: Callable[[NDArray[np.intp], Any], NDArray[np.float64]],
 
 def _fit_line(x: NDArray[np.float64], centers: NDArray[np.float64], quality: NDArray[np.float64],
               good: NDArray[np.bool_], fit_tilt: bool) -> tuple[float, float, NDArray[np.bool_]]:
-    """``centers ~ c0 + slope x`` (weighted least squares, outliers beyond 3 robust sigma
-    dropped; a slope within 3 standard errors of zero is zero): ``(c0, slope, rows kept)``."""
+    """``centers ~ c0 + slope x`` (weighted least squares; rows whose residual lies beyond 3
+    robust sigma of the median residual are dropped, so the median row is always kept even when
+    a few heavily weighted outliers pull the fit off the rest; a slope within 3 standard errors
+    of zero is zero): ``(c0, slope, rows kept)``."""
     slope, c0 = 0.0, float(np.average(centers[good], weights=quality[good]))
     for _ in range(3):
         slope = 0.0
@@ -208,8 +216,9 @@ def _fit_line(x: NDArray[np.float64], centers: NDArray[np.float64], quality: NDA
             if abs(b) > 3 * stderr:
                 slope, c0 = b, a
         resid = centers - (c0 + slope * x)
-        mad = 1.4826 * float(np.median(np.abs(resid[good] - np.median(resid[good])))) + 0.05
-        keep = good & (np.abs(resid) <= 3 * mad)
+        median = float(np.median(resid[good]))
+        mad = 1.4826 * float(np.median(np.abs(resid[good] - median))) + 0.05
+        keep = good & (np.abs(resid - median) <= 3 * mad)
         if keep.sum() == good.sum():
             break
         good = keep
