@@ -3,38 +3,45 @@
 
 What crosses the wire: settings, the Acquire request and counters; frames go from the camera
 driver into the HDF5 plugin's file on the IOC side and never through Channel Access. Such an IOC
-does not step G2, so this device does, frame by frame: in step mode the first ``trigger`` of a
-stepping scan opens the scan's file (Stream mode, ``NumCapture`` = steps), and for each step moves
-G2 (put completion), checks its readback against ``step_tolerance_um`` before exposing, reads the
-X-ray state (on, at high voltage) before and after the exposure, acquires one frame, and checks that the frame reached
-the file as its next frame. Each frame's values (G2 setpoint and readback, rotation angle, sample
-position, exposure, tube kV / mA, X-rays on) are read from the other devices at the exposure. The
-events are handed out only once the whole scan is in the file, with the same checks as
-:class:`~gi_instrument.devices.detector.SCMOSDetector` (all frames there, G2 on its steps, X-rays
-as expected throughout): a failed stepping scan leaves no event. Plans cannot tell the two apart.
-The scan runs on a worker thread inside the first ``trigger``: a RunEngine pause or abort takes
-effect once the scan in progress has ended (its file is then complete).
+does not step G2, so this device does, frame by frame: each step-mode ``trigger`` is a new
+attempt of the stepping scan, into a file of its own, ``FileName_a<k>.h5`` (``FileTemplate``
+``%s%s_a%d.h5``, ``FileNumber`` = k, the first attempt number not on disk: a file is never
+overwritten), opened in Stream mode with ``NumCapture`` = steps. For each step it moves G2 (put
+completion), checks its readback against ``step_tolerance_um`` before exposing, watches the beam
+over the exposure (:class:`~.beam_watch.BeamWatch`: kV / mA extremes, the tube's fault flag and
+last fault, interlock, X-rays), acquires one frame, and checks that the frame reached the file as
+its next frame. Each frame's values (G2 setpoint and readback, rotation angle, sample position,
+exposure, the beam over the exposure, attempt) are read from the other devices at the exposure,
+under the same data keys as the scanner layout's. The scan's frames are then checked and handed
+out into events exactly as :class:`~.stepping_camera.SteppingCamera` does for both cameras
+(attempts, retry budget, suspensions): plans cannot tell the two apart.
+
+The scan runs on a worker thread started by ``trigger``. A suspension (``pause``) stops it after
+the present exposure (its file is closed, left partial on disk); the replayed attempt's thread
+starts its scan once the stopped one has ended.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from ophyd import Component as Cpt
-from ophyd import Device, DeviceStatus, Signal
+from ophyd import DeviceStatus, Signal
 from ophyd.areadetector.cam import AreaDetectorCam
 from ophyd.areadetector.plugins import HDF5Plugin
 from ophyd.utils.epics_pvs import AlarmSeverity
 
 from gi_instrument.devices.axis import PositionError
-from gi_instrument.devices.detector import FRAME_KEYS, BeamStateError, SCMOSDetector
+from gi_instrument.devices.beam_watch import BeamWatch
 from gi_instrument.devices.errors import InstrumentFault
-from gi_instrument.devices.frame_handout import FrameHandout, FrameLostError
+from gi_instrument.devices.frame_handout import FrameLostError
 from gi_instrument.devices.soft import SoftSetting
-from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, FRAME_ATTRIBUTES
+from gi_instrument.devices.stepping_camera import FRAME_KEYS, Row, SteppingCamera, finish_status
+from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, DOSE_ATTRIBUTES, FRAME_ATTRIBUTES
 
 __all__ = ["ADSCMOSDetector", "ControllerLostError"]
 
@@ -43,16 +50,13 @@ class ControllerLostError(InstrumentFault):
     """A value the scan depends on is in INVALID alarm: its controller does not answer."""
 
 
-class ADSCMOSDetector(Device):
+class ADSCMOSDetector(SteppingCamera):
     """sCMOS camera on an areaDetector IOC under ``{prefix}`` (``cam1:``, ``HDF1:``). Same data keys,
     signals the plans use and guarantees as :class:`~gi_instrument.devices.detector.SCMOSDetector`;
     :meth:`attach` gives it the tube, G2, rotation and sample devices it reads with each frame."""
 
     cam = Cpt(AreaDetectorCam, ADCam.SUFFIX, kind="omitted")
     hdf = Cpt(HDF5Plugin, ADHDF5.SUFFIX, kind="omitted")
-    angle_index = Cpt(SoftSetting, value=-1, kind="normal")
-    step_mode = Cpt(SoftSetting, value=False, kind="omitted")
-    xray_on_expected = Cpt(SoftSetting, value=1, kind="omitted")
     step_positions = Cpt(SoftSetting, value=[], kind="omitted")
     step_tolerance_um = Cpt(SoftSetting, value=0.05, kind="config")
     time_scale = Cpt(Signal, value=1.0, kind="config")
@@ -64,22 +68,16 @@ class ADSCMOSDetector(Device):
     """Real seconds allowed beyond the exposure before an acquisition times out."""
     file_wait_s = 2.0
     """Real seconds a frame may take to reach the file after its acquisition completed."""
-    file_template = "%s%s.h5"
-    """HDF5 plugin template: ``FilePath`` + ``FileName`` + .h5 (one file per stepping scan)."""
-
-    # the SCMOSDetector logic that does not depend on its PVs: frames handed out into events
-    collect_asset_docs = SCMOSDetector.collect_asset_docs
-    image_key = SCMOSDetector.image_key
+    file_template = "%s%s_a%d.h5"
+    """HDF5 plugin template: ``FilePath`` + ``FileName`` + ``_a`` + ``FileNumber`` (the attempt) + .h5."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.angle_index.name = "frame_angle_index"
         self._devices: dict[str, Any] = {}
-        self._triggered = False
-        self._error: Exception | None = None
-        self.frames = FrameHandout(self.name, self.image_key, lambda: (self.full_file_name.get(), self.frame_shape()),
-                                   lambda: self.status_message.get())
-        """Frames of the stepping scan not yet handed out into events (see SCMOSDetector.read)."""
+        self._worker: threading.Thread | None = None
+        self._outcome: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._last_attempt: tuple[str, int] = ("", -1)
         self._t0 = time.monotonic()
 
     def attach(self, *, tube: Any, g2: Any, rotation: Any, sample: Any) -> None:
@@ -124,8 +122,8 @@ class ADSCMOSDetector(Device):
         cam, hdf = self.cam, self.hdf
         return [cam.acquire_time, cam.acquire, cam.image_mode, cam.array_counter, cam.bin_x, cam.status_message,
                 cam.array_size.array_size_x, cam.array_size.array_size_y, hdf.file_path, hdf.file_name,
-                hdf.file_template, hdf.file_write_mode, hdf.auto_increment, hdf.num_capture, hdf.capture,
-                hdf.num_captured, hdf.full_file_name, hdf.write_message]
+                hdf.file_template, hdf.file_number, hdf.file_write_mode, hdf.auto_increment, hdf.num_capture,
+                hdf.capture, hdf.num_captured, hdf.full_file_name, hdf.write_message]
 
     def wait_for_connection(self, all_signals: bool = False, timeout: float = 10.0) -> None:
         """Connect the signals this device uses (areaDetector components are lazy)."""
@@ -138,8 +136,9 @@ class ADSCMOSDetector(Device):
         return int(self.cam.array_size.array_size_y.get()), int(self.cam.array_size.array_size_x.get())
 
     def frame_attribute_keys(self) -> list[str]:
-        """Data keys of the per-frame values."""
-        return [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in [*FRAME_ATTRIBUTES, "frame_index"]]
+        """Data keys of the per-frame values (those of the scanner layout)."""
+        names = [*FRAME_ATTRIBUTES, *DOSE_ATTRIBUTES, "frame_index"]
+        return [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in names]
 
     def describe(self) -> dict[str, dict[str, Any]]:
         desc = super().describe()
@@ -157,44 +156,72 @@ class ADSCMOSDetector(Device):
         return [self]
 
     def unstage(self) -> list[Any]:
-        self._triggered, self._error = False, None
-        self.frames.clear()
+        self._forget_scan()
         return [self]
 
     def trigger(self) -> DeviceStatus:
-        """One frame (Acquire), or in step mode the whole stepping scan on the first trigger; the
-        status finishes when the frame(s) are in the file, and fails with the reason otherwise."""
+        """A new attempt of the stepping scan the plan set up, run on a worker thread; the status
+        finishes when it has ended (:meth:`check_scan` then says whether it succeeded)."""
         if not self.step_mode.get():
             raise RuntimeError(f"{self.name}: an areaDetector camera takes frames in stepping scans (step_mode)")
+        if not self._devices:
+            raise RuntimeError(f"{self.name}: attach() the tube, G2, rotation and sample devices first")
+        self.frames.clear()
+        flight = self._begin_attempt()
+        flight["attempt"], flight["file"] = self._next_attempt_file()
         self._triggered = True
-        status = DeviceStatus(self)
-        if self.frames:
-            status.set_finished()
-            return status
+        status = self._status = DeviceStatus(self)
+        outcome: dict[str, Any] = {}
+        stop = threading.Event()
+        self._outcome, self._stop = outcome, stop
         positions = list(self.step_positions.get())
+        previous = self._worker
 
         def run() -> None:
             try:
-                self.frames.load(self._scan(positions), "frame_step_index")
-            except Exception as exc:  # raised by read(), as SCMOSDetector raises a failed scan
-                self._error = exc
-            status.set_finished()
+                if previous is not None:        # stopped by a suspension: it ends after its present exposure
+                    previous.join()
+                outcome["rows"] = self._scan(positions, flight["attempt"], flight["file"], stop)
+                outcome["timestamp"] = time.time()
+            except Exception as exc:  # raised by check_scan, as the scanner layout's camera raises
+                outcome["error"] = exc
+            finish_status(status)
 
-        threading.Thread(target=run, daemon=True, name=f"{self.name}-scan").start()
+        self._worker = threading.Thread(target=run, daemon=True, name=f"{self.name}-scan")
+        self._worker.start()
         return status
 
-    def read(self) -> dict[str, dict[str, Any]]:
-        reading = super().read()
-        if not self._triggered:
-            return reading
-        self._triggered = False
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        frame = self.frames.offer()
-        if frame is not None:
-            reading.update({key: {"value": value, "timestamp": frame[1]} for key, value in frame[0].items()})
-        return reading
+    def _next_attempt_file(self) -> tuple[int, str]:
+        """(attempt number, file) of a new attempt: the first number whose file is not on disk
+        and above the last one this device used for the same name (its file may not exist yet)."""
+        directory, name = str(self.hdf.file_path.get()), str(self.hdf.file_name.get())
+        last_stem, last = self._last_attempt
+        k = last + 1 if last_stem == directory + name else 0
+        while Path(self.file_template % (directory, name, k)).exists():
+            k += 1
+        self._last_attempt = (directory + name, k)
+        return k, self.file_template % (directory, name, k)
+
+    def _stop_scan(self) -> None:
+        """Stop the scan after the present exposure (which is aborted where the camera can)."""
+        self._stop.set()
+        try:
+            self.cam.acquire.put(0, wait=False)
+        except Exception as exc:  # the IOC may be the thing that went away
+            logging.getLogger(__name__).info("%s: acquisition abort not delivered: %s", self.name, exc)
+
+    def _attempt_file(self, flight: dict[str, Any]) -> tuple[int, str]:
+        """The attempt's number and file, as chosen when it was triggered."""
+        return int(flight.get("attempt", -1)), str(flight.get("file", ""))
+
+    def _scan_rows(self) -> tuple[list[Row], float]:
+        """The rows of the scan just taken; its failure if it failed."""
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["rows"], self._outcome["timestamp"]
+
+    def _tube_status(self) -> str:
+        return str(self._devices["tube"].last_fault.get())
 
     # ------------------------------------------------------------------ the frame-by-frame scan
     def _fresh(self, signal: Any) -> float:
@@ -204,17 +231,14 @@ class ADSCMOSDetector(Device):
             raise ControllerLostError(f"{signal.name}: {CONTROLLER_LOST} (INVALID alarm)")
         return float(value)
 
-    def _emitting(self) -> bool:
-        """X-rays on at high voltage (an arc collapses the voltage but leaves them switched on)."""
-        tube = self._devices["tube"]
-        return bool(self._fresh(tube.xray_on)) and self._fresh(tube.voltage_kV) > 0
-
-    def _open_file(self, n_frames: int) -> None:
-        """Start the HDF5 plugin on a new file of ``n_frames`` frames; the run directory is made
-        here (the catalog reads the frames from the same, shared, path)."""
+    def _open_file(self, n_frames: int, attempt: int, path: str) -> None:
+        """Start the HDF5 plugin on the new file ``path`` (attempt ``attempt``) of ``n_frames``
+        frames; the run directory is made here (the catalog reads the frames from the same,
+        shared, path)."""
         hdf = self.hdf
-        Path(hdf.file_path.get()).mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         hdf.file_template.set(self.file_template).wait(10)
+        hdf.file_number.set(attempt).wait(10)
         hdf.file_write_mode.set(2).wait(10)          # Stream
         hdf.auto_increment.set(0).wait(10)
         hdf.num_capture.set(n_frames).wait(10)
@@ -223,57 +247,83 @@ class ADSCMOSDetector(Device):
         deadline = time.monotonic() + 10
         while hdf.capture.get() != 1:                # Capture_RBV
             if time.monotonic() > deadline:
-                raise FrameLostError(f"{self.name}: the HDF5 plugin did not open {hdf.file_name.get()} "
-                                     f"({hdf.write_message.get()})")
+                raise FrameLostError(f"{self.name}: the HDF5 plugin did not open {path} ({hdf.write_message.get()})")
             time.sleep(0.005)
+        opened = hdf.full_file_name.get(use_monitor=False)
+        if opened != path:
+            raise FrameLostError(f"{self.name}: the HDF5 plugin opened {opened}, not {path}")
 
-    def _scan(self, positions: list[float]) -> list[tuple[dict[str, float], float]]:
-        """Take one frame per G2 position; raises unless every frame is in the file, G2 on its
-        step and the X-rays as expected throughout."""
+    def _scan(self, positions: list[float], attempt: int, path: str, stop: threading.Event) -> list[Row]:
+        """Take one frame per G2 position into ``path``; raises unless every frame is in the
+        file with G2 on its step. Stops (raises) once ``stop`` is set."""
+        if stop.is_set():
+            raise FrameLostError(f"{self.name}: stepping scan stopped before it began")
         d = self._devices
-        if not d:
-            raise RuntimeError(f"{self.name}: attach() the tube, G2, rotation and sample devices first")
-        self._open_file(len(positions))
+        self._open_file(len(positions), attempt, path)
         exposure_s = float(self.cam.acquire_time.get())
         tolerance = float(self.step_tolerance_um.get())
-        expected = int(self.xray_on_expected.get())
+        tube = d["tube"]
+        setpoints = float(tube.voltage_kV.get_setpoint()), float(tube.current_mA.get_setpoint())
         rows = []
-        for k, target in enumerate(positions):
-            d["g2"].set(target).wait(d["g2"].move_timeout_s(target))
-            position = self._fresh(d["g2"].readback)
-            if not abs(position - target) <= tolerance:
-                raise PositionError(f"{self.name}: G2 at {position:.4f} um for step {target} um "
-                                    f"(tolerance {tolerance} um; {d['g2'].status_message.get()})")
-            on_before = self._emitting()
-            t0 = time.monotonic()
-            done = DeviceStatus(self, timeout=exposure_s + self.acquire_margin_s)
-            self.cam.acquire.put(1, use_complete=True, callback=lambda **kw: done.set_finished())
-            done.wait()
-            real_s = time.monotonic() - t0
-            deadline = time.monotonic() + self.file_wait_s
-            while int(self.hdf.num_captured.get(use_monitor=False)) < k + 1:
-                if time.monotonic() > deadline:
-                    raise FrameLostError(f"{self.name}: frame {k} of {len(positions)} did not reach "
-                                         f"{self.hdf.full_file_name.get()} ({self.status_message.get()})")
-                time.sleep(0.002)
-            values = {
-                "angle_deg": self._fresh(d["rotation"].readback),
-                "g2_setpoint_um": target,
-                "g2_position_um": self._fresh(d["g2"].readback),
-                "sample_x_mm": self._fresh(d["sample"].readback),
-                "exposure_s": exposure_s,
-                "real_exposure_s": real_s,
-                "time_s": t0 - self._t0,
-                "voltage_kV": self._fresh(d["tube"].voltage_kV),
-                "current_mA": self._fresh(d["tube"].current_mA),
-                "xray_on": float(on_before and self._emitting()),
-                "frame_index": float(k),
-            }
-            rows.append({key: values[name] for key, name in zip(self.frame_attribute_keys(), values)})
-        wrong = [k for k, row in enumerate(rows) if int(row["tube_xray_on"]) != expected]
-        if wrong:
-            raise BeamStateError(f"{self.name}: X-rays were {'off' if expected else 'on'} during frame(s) "
-                                 f"{wrong} of the stepping scan ({d['tube'].status_message.get()})")
-        timestamp = time.time()
-        return [(row, timestamp) for row in rows]
+        try:
+            with BeamWatch(tube, self._fresh) as beam:
+                for k, target in enumerate(positions):
+                    if stop.is_set():
+                        raise FrameLostError(f"{self.name}: stepping scan stopped after {k} of {len(positions)} "
+                                             f"frames ({path} left partial)")
+                    d["g2"].set(target).wait(d["g2"].move_timeout_s(target))
+                    position = self._fresh(d["g2"].readback)
+                    if not abs(position - target) <= tolerance:
+                        raise PositionError(f"{self.name}: G2 at {position:.4f} um for step {target} um "
+                                            f"(tolerance {tolerance} um; {d['g2'].status_message.get()})")
+                    last_fault = beam.open()
+                    t0 = time.monotonic()
+                    done = DeviceStatus(self, timeout=exposure_s + self.acquire_margin_s)
+                    self.cam.acquire.put(1, use_complete=True, callback=lambda **kw: finish_status(done))
+                    done.wait()
+                    real_s = time.monotonic() - t0
+                    dose = beam.close(last_fault)
+                    self._wait_for_frame(k, len(positions))
+                    values = {
+                        "angle_deg": self._fresh(d["rotation"].readback),
+                        "g2_setpoint_um": target,
+                        "g2_position_um": self._fresh(d["g2"].readback),
+                        "sample_x_mm": self._fresh(d["sample"].readback),
+                        "exposure_s": exposure_s,
+                        "real_exposure_s": real_s,
+                        "time_s": t0 - self._t0,
+                        "voltage_kV": self._fresh(tube.voltage_kV),
+                        "current_mA": self._fresh(tube.current_mA),
+                        "xray_on": float(not dose.xray_off),
+                        "voltage_set_kV": setpoints[0],
+                        "current_set_mA": setpoints[1],
+                        "voltage_min_kV": dose.voltage_min_kV,
+                        "voltage_max_kV": dose.voltage_max_kV,
+                        "current_min_mA": dose.current_min_mA,
+                        "current_max_mA": dose.current_max_mA,
+                        "arc": float(dose.arc),
+                        "interlock_open": float(dose.interlock_open),
+                        "attempt": float(attempt),
+                        "frame_index": float(k),
+                    }
+                    rows.append({key: values[name] for key, name in zip(self.frame_attribute_keys(), values)})
+        except BaseException:
+            self._close_file()
+            raise
+        return rows
 
+    def _wait_for_frame(self, k: int, n_frames: int) -> None:
+        """Wait until frame ``k`` is in the file; FrameLostError if it does not come."""
+        deadline = time.monotonic() + self.file_wait_s
+        while int(self.hdf.num_captured.get(use_monitor=False)) < k + 1:
+            if time.monotonic() > deadline:
+                raise FrameLostError(f"{self.name}: frame {k} of {n_frames} did not reach "
+                                     f"{self.hdf.full_file_name.get()} ({self.status_message.get()})")
+            time.sleep(0.002)
+
+    def _close_file(self) -> None:
+        """Stop capturing: a failed attempt's file is closed as it is (never reopened)."""
+        try:
+            self.hdf.capture.put(0, wait=False)
+        except Exception as exc:  # the IOC may be the thing that went away
+            logging.getLogger(__name__).info("%s: capture stop not delivered: %s", self.name, exc)

@@ -70,8 +70,7 @@ def make_instrument(profile: Profile, prefix: str, frames_dir: str | Path, *, co
         camera=camera_class(f"{prefix}CAM:", name="camera"),
         frames_dir=frames,
     )
-    if isinstance(inst.camera, SCMOSDetector):
-        inst.camera.beam_tolerance_pct.put(profile.recovery.beam_tolerance_pct)
+    inst.camera.beam_tolerance_pct.put(profile.recovery.beam_tolerance_pct)
     if isinstance(inst.camera, ADSCMOSDetector):
         inst.camera.attach(tube=inst.tube, g2=inst.g2, rotation=inst.rotation, sample=inst.sample)
     else:

@@ -9,7 +9,7 @@
   lost (an IOC restart, a network fault).
 
 When a suspender trips, the RunEngine stops the moves, the camera aborts the stepping scan in
-progress (``SCMOSDetector.pause``), and the run waits. When the condition clears it waits
+progress (``SteppingCamera.pause``), and the run waits. When the condition clears it waits
 ``recovery.settle_s`` more (nominal s, times the IOC's time scale), warms the tube up if it
 needs it, and replays the stepping scan from its checkpoint as a new attempt (see
 :mod:`gi_instrument.plans.recovery`). Each suspension is recorded in the run's
@@ -30,7 +30,7 @@ from bluesky.suspenders import SuspendBoolHigh, SuspendBoolLow, SuspenderBase
 from ophyd import Signal
 from ophyd.signal import EpicsSignalBase
 
-from gi_instrument.devices import GIInstrument, SCMOSDetector
+from gi_instrument.devices import GIInstrument
 
 __all__ = ["ConnectionWatch", "Heartbeat", "install_suspenders", "recover_tube"]
 
@@ -72,8 +72,7 @@ def recover_tube(inst: GIInstrument) -> Any:
     """Plan run before a suspended stepping scan is taken again: the suspension is recorded as
     ended, and the tube warmed up if it needs it (cold start, IOC restart). The scan itself
     switches the X-rays on again."""
-    if isinstance(inst.camera, SCMOSDetector):
-        inst.camera.note_resumption()
+    inst.camera.note_resumption()
     # a plain get, not a 'read' message: a suspension can land while an event is being bundled
     if not inst.tube.warmed_up.get():
         yield from bps.mv(inst.tube.warmup, 1)
@@ -104,8 +103,7 @@ def _note_suspension(RE: Any, inst: GIInstrument) -> None:
     """Pre-plan of every suspender: record the suspension and its cause (the justification of
     the suspender that tripped last) with the stepping scan in flight."""
     when, cause = max((getattr(sus, "last_trip", (0.0, "")) for sus in RE.suspenders), default=(0.0, ""))
-    if isinstance(inst.camera, SCMOSDetector):     # the areaDetector layout records no attempts yet
-        inst.camera.note_suspension(cause or "unknown cause")
+    inst.camera.note_suspension(cause or "unknown cause")
 
 
 def install_suspenders(RE: Any, inst: GIInstrument) -> list[SuspenderBase]:

@@ -80,7 +80,7 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
     while True:
         yield from bps.checkpoint()
         start = time.time()
-        log = getattr(camera, "attempt_log", None)     # None: outside a run, or no attempts (areaDetector)
+        log = camera.attempt_log                        # None: outside a run
         recorded = len(log.discarded) if log is not None else 0
         try:
             return (yield from attempt())

@@ -13,7 +13,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import Msg
 
-from gi_instrument.devices import GIInstrument, SCMOSDetector
+from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.attempts import AttemptLog
 from gi_instrument.plans.arguments import (check_count, check_exposure, check_g2_origin, check_sample_positions,
                                            check_tube_ready)
@@ -72,10 +72,9 @@ def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan],
     camera, recovery = inst.camera, inst.profile.recovery
 
     def run() -> Plan:
-        if isinstance(camera, SCMOSDetector):    # the areaDetector layout has no attempts yet
-            camera.exposure_request_s.put(exposure_s)
-            camera.attempt_log = AttemptLog(recovery.attempts_per_scan, recovery.repeats_per_ct,
-                                            recovery.settle_s * float(camera.time_scale.get()))
+        camera.exposure_request_s.put(exposure_s)
+        camera.attempt_log = AttemptLog(recovery.attempts_per_scan, recovery.repeats_per_ct,
+                                        recovery.settle_s * float(camera.time_scale.get()))
         yield from set_checked(camera.exposure_s, exposure_s, camera.status_message)
         if xrays:
             yield from set_checked(inst.tube.xray_on, 1, inst.tube.status_message)
@@ -92,8 +91,7 @@ def in_run(inst: GIInstrument, md: dict[str, Any], body: Callable[[Path], Plan],
         yield from bps.close_run()
 
     def cleanup() -> Plan:
-        if isinstance(camera, SCMOSDetector):
-            camera.attempt_log = None
+        camera.attempt_log = None
         yield from bps.mv(inst.sample, inst.profile.sample_stage.in_mm)
         if restore_angle is not None:
             yield from bps.mv(inst.rotation, restore_angle)

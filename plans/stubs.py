@@ -8,9 +8,10 @@ from typing import Any, Generator
 import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
-from gi_instrument.devices import GIInstrument, SCMOSDetector
+from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 from gi_instrument.devices.errors import InstrumentFault
+from gi_instrument.devices.stepping_camera import SteppingCamera
 
 __all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
            "emit_discarded", "save_reading", "PartialScanError", "PositionError", "SettingRefusedError"]
@@ -44,7 +45,7 @@ def set_checked(signal: Any, value: Any, reason: Any = None) -> Plan:
         raise SettingRefusedError(f"{signal.name} is {got!r} after setting {value!r}{why}")
 
 
-def open_frame_file(camera: SCMOSDetector, directory: str | Path, name: str, n_frames: int) -> Plan:
+def open_frame_file(camera: SteppingCamera, directory: str | Path, name: str, n_frames: int) -> Plan:
     """Direct the next ``n_frames`` frames into a new HDF5 file ``directory/name.h5``."""
     directory = Path(directory)
     if not directory.is_absolute():
@@ -91,8 +92,10 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
 
     The exposure (``camera.exposure_request_s``) and the X-ray state are set again first, so a
     replay after a suspension (an IOC restart forgets them) takes the scan as planned. The
-    camera IOC steps G2 and exposes at each position in one request, checking each G2 readback
-    against the piezo's tolerance before the exposure; the events are emitted only once every
+    camera (:class:`~gi_instrument.devices.stepping_camera.SteppingCamera`: the scanner
+    layout's IOC in one request, or an areaDetector camera device frame by frame) steps G2 and
+    exposes at each position, checking each G2 readback against the piezo's tolerance before
+    the exposure; the events are emitted only once every
     frame of this attempt is on disk with an undisturbed dose, the rotation at ``angle_deg`` and
     the sample at ``sample_mm`` (when given) and the exposure as requested. A failed scan raises
     (PositionError, FrameLostError, BeamStateError) and leaves no event. The events are emitted
@@ -102,16 +105,6 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     camera = inst.camera
     if not 1 <= len(positions_um) <= camera.max_steps:
         raise ValueError(f"a step scan takes 1 to {camera.max_steps} frames, got {len(positions_um)}")
-    if not isinstance(camera, SCMOSDetector):   # the areaDetector layout: no attempts, no repeats yet
-        yield from set_checked(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
-        yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
-        yield from bps.mv(camera.angle_index, angle_index, camera.step_tolerance_um, inst.g2.tolerance,
-                          camera.step_mode, True, camera.xray_on_expected, int(xray_on))
-        yield from bps.mv(camera.step_positions, list(positions_um))
-        for _ in positions_um:
-            yield from bps.trigger_and_read([camera], name=stream)
-        yield from bps.mv(camera.step_mode, False)
-        return
     exposure_s = float(camera.exposure_request_s.get())
     expected = {f"{camera.name}_exposure_s": (exposure_s, 1e-6)}
     if angle_deg is not None:
@@ -131,8 +124,8 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     yield Msg("rewindable", None, False)
     yield from emit_discarded(camera)
     for k in range(len(positions_um)):
-        # the camera reads everything a frame needs: the G2, rotation and sample positions its
-        # IOC recorded at the exposure, the beam over it, and the frame's identity
+        # the camera reads everything a frame needs: the G2, rotation and sample positions
+        # recorded at the exposure, the beam over it, and the frame's identity
         try:
             yield from save_reading(stream, camera)
         except Exception as exc:
@@ -144,10 +137,10 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     yield from bps.mv(camera.step_mode, False)
 
 
-def emit_discarded(camera: SCMOSDetector) -> Plan:
+def emit_discarded(camera: SteppingCamera) -> Plan:
     """One event in the ``discarded`` stream per try, and in the ``suspensions`` stream per
     ended suspension, recorded since the last call."""
-    if getattr(camera, "attempt_log", None) is None:     # none outside a run or for an areaDetector camera
+    if camera.attempt_log is None:     # none outside a run
         return
     discarded, suspensions = camera.attempt_log.take_new()
     for stream, device, records in (("discarded", camera.discarded, discarded),

@@ -11,38 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 from caproto import ChannelType
 from caproto.server import pvproperty
 
+from gi_instrument.dose_window import DoseWindow
 from gi_instrument.profile import Source
 from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, TUBE_STATES, Tube
 from gi_instrument.sim.clock import SimClock
 
 __all__ = ["SimTube", "TUBE_STATES", "DoseWindow"]
-
-@dataclass
-class DoseWindow:
-    """What the beam did during one exposure: kV and mA readback extremes and fault flags."""
-
-    voltage_min_kV: float
-    voltage_max_kV: float
-    current_min_mA: float
-    current_max_mA: float
-    arc: bool = False
-    interlock_open: bool = False
-    xray_off: bool = False
-
-    def note(self, kv: float, ma: float, *, arcing: bool, interlock_open: bool, emitting: bool) -> None:
-        """Fold the tube's present values into the window."""
-        self.voltage_min_kV, self.voltage_max_kV = min(self.voltage_min_kV, kv), max(self.voltage_max_kV, kv)
-        self.current_min_mA, self.current_max_mA = min(self.current_min_mA, ma), max(self.current_max_mA, ma)
-        self.arc |= arcing
-        self.interlock_open |= interlock_open
-        self.xray_off |= not emitting
-
 
 class SimTube(TubeLimits):
     """X-ray tube PVs.

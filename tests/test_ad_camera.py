@@ -9,9 +9,10 @@ import h5py
 import numpy as np
 import pytest
 
-from gi_instrument.devices import FrameLostError, make_instrument
+from gi_instrument.devices import make_instrument
 from gi_instrument.devices.ad_detector import ADSCMOSDetector
-from gi_instrument.plans import PositionError, dark_scan, gi_ct, phase_step
+from gi_instrument.plans import dark_scan, gi_ct, phase_step
+from gi_instrument.plans.recovery import ScanFailedError
 from gi_instrument.pv_interface import FRAME_DATASET
 from gi_instrument.sim.launcher import SimIOC
 
@@ -67,30 +68,46 @@ def test_darks_have_xrays_off(RE, ad_inst, documents):
     assert ad_inst.tube.xray_on.get() == 0
 
 
-def test_dropped_frame_leaves_no_event(RE, ad_inst, documents, ad_ioc):
+def _events(documents, stream):
+    descriptors = {doc["uid"] for name, doc in documents if name == "descriptor" and doc["name"] == stream}
+    return [doc for name, doc in documents if name == "event" and doc["descriptor"] in descriptors]
+
+
+def test_dropped_frame_is_taken_again_into_a_new_file(RE, ad_inst, documents, ad_ioc):
     from ophyd import EpicsSignal
 
-    drop = EpicsSignal(ad_ioc.prefix + "CAM:DropFrame", name="drop")
-    drop.put(1, wait=True)
-    with pytest.raises(FrameLostError, match="did not reach"):
-        RE(phase_step(ad_inst, exposure_s=1.0))
-    assert not _frames(documents)
-    RE(phase_step(ad_inst, exposure_s=1.0))            # the next scan is clean
+    EpicsSignal(ad_ioc.prefix + "CAM:DropFrame", name="drop").put(1, wait=True)
+    RE(phase_step(ad_inst, exposure_s=1.0, angle_index=7))
+    frames = _frames(documents)
+    assert [ev["data"]["frame_step_index"] for ev in frames] == list(range(ad_inst.profile.stepping.steps))
+    assert {ev["data"]["frame_attempt"] for ev in frames} == {1}
+    (discarded,) = [ev["data"] for ev in _events(documents, "discarded")]
+    assert (discarded["discarded_stream"], discarded["discarded_angle_index"]) == ("primary", 7)
+    assert discarded["discarded_attempt"] == 0 and "did not reach" in discarded["discarded_cause"]
+    assert discarded["discarded_file"].endswith("primary_00007_a0.h5")
+    with h5py.File(discarded["discarded_file"], "r") as f:     # left on disk as the camera wrote it
+        assert f[FRAME_DATASET].shape[1:] == ad_inst.camera.frame_shape()
+    resources = [doc["uri"] for name, doc in documents if name == "stream_resource"]
+    assert len(resources) == 1 and resources[0].endswith("primary_00007_a1.h5")
 
 
-def test_g2_off_its_step_is_refused_before_exposure(RE, ad_inst, documents, ad_ioc):
+def test_g2_off_its_step_uses_up_the_budget_and_stops_the_plan(RE, ad_inst, documents, ad_ioc):
     from ophyd import EpicsSignal
 
     error = EpicsSignal(ad_ioc.prefix + "G2:PositionError", name="g2_error")
     counter = ad_inst.camera.frame_counter.get()
+    attempts = ad_inst.profile.recovery.attempts_per_scan
     error.put(0.2, wait=True)
     try:
-        with pytest.raises(PositionError, match="G2 at"):
+        with pytest.raises(ScanFailedError, match=rf"primary projection 0: .*failed {attempts} times.*G2 at"):
             RE(phase_step(ad_inst, exposure_s=1.0))
     finally:
         error.put(0.0, wait=True)
     assert ad_inst.camera.frame_counter.get() == counter  # nothing exposed at the wrong position
     assert not _frames(documents)
+    discarded = [ev["data"] for ev in _events(documents, "discarded")]
+    assert [d["discarded_attempt"] for d in discarded] == list(range(attempts))   # recorded although it failed
+    assert next(doc for name, doc in documents if name == "stop")["exit_status"] == "fail"
 
 
 def test_arc_refuses_the_scan(RE, ad_inst, documents, ad_ioc):
@@ -115,8 +132,26 @@ def _wait_for(predicate, timeout_s=15.0):
         time.sleep(0.05)
 
 
-def test_small_ct(RE, ad_inst, documents):
-    RE(gi_ct(ad_inst, exposure_s=1.0, angle_step_deg=5.0, range_deg=10.0, reference_every_deg=10.0, n_darks=2))
+def test_small_ct_rides_out_an_arc_inside_an_exposure(RE, ad_inst, documents, ad_ioc):
+    """An arc shorter than an exposure, in the first stepping scan of a CT: that attempt is
+    refused (the client saw the tube's fault) and the scan is taken again into a new file; the
+    run holds every reference and projection frame exactly once."""
+    from ophyd import EpicsSignal
+
+    EpicsSignal(ad_ioc.prefix + "TUBE:ArcInExposure", name="arc").put(0.3, wait=True)  # inside a 1 s exposure
+    RE(gi_ct(ad_inst, exposure_s=1.0, angle_step_deg=5.0, range_deg=10.0, reference_every_deg=10.0, n_darks=0))
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "success"
-    assert stop["num_events"] == {"dark": 4, "reference": 5, "primary": 10, "baseline": 2}  # 2 + 2 darks
+    assert stop["num_events"] == {"reference": 5, "primary": 10, "baseline": 2, "discarded": 1}
+    steps = ad_inst.profile.stepping.steps
+    for stream, angles in (("reference", [0]), ("primary", [0, 1])):
+        frames = [(ev["data"]["frame_angle_index"], ev["data"]["frame_step_index"]) for ev in _events(documents, stream)]
+        assert sorted(frames) == [(a, k) for a in angles for k in range(steps)]
+    (discarded,) = [ev["data"] for ev in _events(documents, "discarded")]
+    assert (discarded["discarded_stream"], discarded["discarded_angle_index"]) == ("reference", 0)
+    assert "frame 0: arc" in discarded["discarded_cause"] and "arc" in ad_inst.tube.last_fault.get()
+    assert {ev["data"]["frame_attempt"] for ev in _events(documents, "reference")} == {1}
+    with h5py.File(discarded["discarded_file"], "r") as f:     # the refused attempt's file, as written
+        assert f[FRAME_DATASET].shape[0] == steps
+        assert list(f["/entry/instrument/NDAttributes/arc"][:]) == [1] + [0] * (steps - 1)   # the IOC's record agrees
+    assert discarded["discarded_file"].endswith("reference_00000_a0.h5")

@@ -12,7 +12,7 @@ from bluesky.utils import Msg
 from ophyd.utils.errors import DisconnectedError
 
 from gi_instrument.devices.attempts import AttemptLog, RetryBudgetExceeded
-from gi_instrument.devices.detector import beam_disturbance
+from gi_instrument.devices.stepping_camera import beam_disturbance
 from gi_instrument.devices.axis import PositionError
 from gi_instrument.plans.recovery import ScanFailedError, cleanup_wrapper, describe_failure, repeatable_scan
 from gi_instrument.profile import ProfileError, load_profile, profile_from_dict
