@@ -292,8 +292,8 @@ class ADSCMOSDetector(SteppingCamera):
                         "exposure_s": exposure_s,
                         "real_exposure_s": real_s,
                         "time_s": t0 - self._t0,
-                        "voltage_kV": self._fresh(tube.voltage_kV),
-                        "current_mA": self._fresh(tube.current_mA),
+                        "voltage_kV": beam.value(tube.voltage_kV),      # read when the window closed
+                        "current_mA": beam.value(tube.current_mA),
                         "xray_on": float(not dose.xray_off),
                         "voltage_set_kV": setpoints[0],
                         "current_set_mA": setpoints[1],

@@ -50,9 +50,11 @@ class BeamWatch:
             if self._window is not None:
                 self._note(self._window)
 
-    def _read_all(self) -> str:
-        """Fresh values of every watched signal; the tube's last fault."""
-        values = {signal.name: self._fresh(signal) for signal in self._signals}
+    def _read(self, signals: list[Any], monitored: tuple[Any, ...] = ()) -> str:
+        """Fresh values of ``signals``, the ``monitored`` ones as their monitors have them; the
+        tube's last fault (fresh)."""
+        values = {signal.name: self._fresh(signal) for signal in signals}
+        values.update({signal.name: float(signal.get()) for signal in monitored})
         last_fault = str(self._tube.last_fault.get(use_monitor=False))
         with self._lock:
             self._values.update(values)
@@ -65,18 +67,22 @@ class BeamWatch:
                     interlock_open=not v[t.interlock_closed.name], emitting=bool(v[t.xray_on.name]))
 
     def open(self) -> str:
-        """Start the window of an exposure; returns the tube's last fault (give it to :meth:`close`)."""
-        last_fault = self._read_all()
+        """Start the window of an exposure; returns the tube's last fault (give it to :meth:`close`).
+        kV, mA and the X-ray state are read fresh; the fault flag and interlock, monitored
+        always, as their monitors have them."""
+        t = self._tube
+        last_fault = self._read([t.voltage_kV, t.current_mA, t.xray_on], (t.fault, t.interlock_closed))
         with self._lock:
-            kv, ma = self._values[self._tube.voltage_kV.name], self._values[self._tube.current_mA.name]
+            kv, ma = self._values[t.voltage_kV.name], self._values[t.current_mA.name]
             self._window = DoseWindow(kv, kv, ma, ma)
             self._note(self._window)
         return last_fault
 
     def close(self, last_fault_at_open: str) -> DoseWindow:
         """End the window: what the beam did since :meth:`open`. A new last fault of the tube
-        marks it as an arc (a fault came and went, unseen by the monitors)."""
-        last_fault = self._read_all()
+        marks it as an arc (a fault came and went, unseen by the monitors). Every watched value
+        is read fresh (:meth:`value` then gives them)."""
+        last_fault = self._read(self._signals)
         with self._lock:
             window, self._window = self._window, None
             if window is None:
@@ -84,3 +90,8 @@ class BeamWatch:
             self._note(window)
         window.arc |= last_fault != last_fault_at_open
         return window
+
+    def value(self, signal: Any) -> float:
+        """The latest value of a watched signal."""
+        with self._lock:
+            return self._values[signal.name]

@@ -73,9 +73,10 @@ def _events(documents, stream):
     return [doc for name, doc in documents if name == "event" and doc["descriptor"] in descriptors]
 
 
-def test_dropped_frame_is_taken_again_into_a_new_file(RE, ad_inst, documents, ad_ioc):
+def test_dropped_frame_is_taken_again_into_a_new_file(RE, ad_inst, documents, ad_ioc, monkeypatch):
     from ophyd import EpicsSignal
 
+    monkeypatch.setattr(ad_inst.camera, "file_wait_s", 0.3)      # real s the missing frame is waited for
     EpicsSignal(ad_ioc.prefix + "CAM:DropFrame", name="drop").put(1, wait=True)
     RE(phase_step(ad_inst, exposure_s=1.0, angle_index=7))
     frames = _frames(documents)
@@ -155,3 +156,47 @@ def test_small_ct_rides_out_an_arc_inside_an_exposure(RE, ad_inst, documents, ad
         assert f[FRAME_DATASET].shape[0] == steps
         assert list(f["/entry/instrument/NDAttributes/arc"][:]) == [1] + [0] * (steps - 1)   # the IOC's record agrees
     assert discarded["discarded_file"].endswith("reference_00000_a0.h5")
+
+
+def test_interlock_opening_inside_a_scan_suspends_and_the_scan_is_taken_again(RE, ad_inst, documents, ad_ioc):
+    """The interlock opens once the first frame of a stepping scan is in its file: the run
+    suspends, the camera stops the scan, and once the interlock is closed (and the settle time
+    passed) the scan is taken again from its first step into a new file."""
+    import threading
+
+    from ophyd import EpicsSignal
+
+    from gi_instrument.suspenders import install_suspenders
+
+    interlock = EpicsSignal(ad_ioc.prefix + "TUBE:InterlockOpen", name="interlock")
+    first_frame = threading.Event()
+    cid = ad_inst.camera.hdf.num_captured.subscribe(lambda value, **kw: value == 1 and first_frame.set(), run=False)
+
+    def open_during_the_scan() -> None:
+        if first_frame.wait(timeout=30):
+            interlock.put(1, wait=True)
+            time.sleep(0.5)
+        interlock.put(0, wait=True)
+
+    suspenders = install_suspenders(RE, ad_inst)
+    thread = threading.Thread(target=open_during_the_scan)
+    try:
+        thread.start()
+        RE(phase_step(ad_inst, exposure_s=60.0, angle_index=2))      # 6 ms real per frame
+    finally:
+        thread.join()
+        ad_inst.camera.hdf.num_captured.unsubscribe(cid)
+        for suspender in suspenders:
+            RE.remove_suspender(suspender)
+        RE.record_interruptions = False
+    assert first_frame.is_set()
+    frames = _frames(documents)
+    assert [ev["data"]["frame_step_index"] for ev in frames] == list(range(ad_inst.profile.stepping.steps))
+    assert {ev["data"]["frame_attempt"] for ev in frames} == {1}
+    (suspension,) = [ev["data"] for ev in _events(documents, "suspensions")]
+    assert "interlock" in suspension["suspension_cause"] and suspension["suspension_angle_index"] == 2
+    (discarded,) = [ev["data"] for ev in _events(documents, "discarded")]
+    assert discarded["discarded_cause"].startswith("suspended") and "interlock" in discarded["discarded_cause"]
+    assert discarded["discarded_file"].endswith("primary_00002_a0.h5") and discarded["discarded_attempt"] == 0
+    with h5py.File(discarded["discarded_file"], "r") as f:
+        assert f[FRAME_DATASET].shape[0] >= 1                     # the stopped attempt's frames stay on disk
