@@ -200,3 +200,41 @@ def test_interlock_opening_inside_a_scan_suspends_and_the_scan_is_taken_again(RE
     assert discarded["discarded_file"].endswith("primary_00002_a0.h5") and discarded["discarded_attempt"] == 0
     with h5py.File(discarded["discarded_file"], "r") as f:
         assert f[FRAME_DATASET].shape[0] >= 1                     # the stopped attempt's frames stay on disk
+
+
+def test_ct_stopped_halfway_resumes_with_one_call(ad_inst, data_dir):
+    """An areaDetector CT whose process died after its first projection (its journal has no stop
+    document: the failure below, with the stop removed) continues with ``gi_ct_resume``: the
+    chain of runs holds every stepping scan of the schedule, the new run's in files of its own."""
+    import json
+
+    from bluesky import RunEngine
+
+    from gi_instrument.catalog import catalog_paths, document_journal
+    from gi_instrument.plans import ct_schedule, gi_ct_resume
+    from gi_instrument.plans.resume import chain, complete_scans, journal_runs
+    from test_resume import _fail_after
+
+    paths = catalog_paths(data_dir)
+    RE = RunEngine({}, call_returns_result=False)
+    RE.subscribe(document_journal(paths))
+    token = RE.subscribe(_fail_after(1))
+    geometry = dict(angle_step_deg=10.0, range_deg=20.0, reference_every_deg=20.0, final_reference=True)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        RE(gi_ct(ad_inst, exposure_s=1.0, n_darks=0, **geometry))
+    RE.unsubscribe(token)
+    first = journal_runs(paths.documents)[-1]
+    journal = paths.documents / f"{first.uid}.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["name"] == "stop"
+    journal.write_text("".join(lines[:-1]))                       # as a killed process leaves it
+    docs = []
+    RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    (second,) = RE(gi_ct_resume(ad_inst, first.uid[:8]))
+    assert docs[0][1]["resumes"] == first.uid and docs[0][1]["plan_args"]["start_index"] == 1
+    runs = chain(journal_runs(paths.documents), first.uid)
+    assert [r.uid for r in runs] == [first.uid, second] and runs[0].stop["exit_status"] == "abort"
+    held = [complete_scans(r.items(), ad_inst.profile.stepping.steps) for r in runs]
+    assert held[0] | held[1] == {(i.kind, i.angle_index) for i in ct_schedule(ad_inst.profile, **geometry).items()}
+    uris = [doc["uri"] for name, doc in docs if name == "stream_resource"]
+    assert all(second in uri for uri in uris) and len(set(uris)) == len(uris)   # files of the new run only
