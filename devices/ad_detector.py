@@ -40,7 +40,7 @@ from gi_instrument.devices.beam_watch import BeamWatch
 from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.devices.frame_handout import FrameLostError
 from gi_instrument.devices.soft import SoftSetting
-from gi_instrument.devices.stepping_camera import FRAME_KEYS, Row, SteppingCamera, finish_status
+from gi_instrument.devices.stepping_camera import Row, SteppingCamera, finish_status, frame_data_key
 from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, DOSE_ATTRIBUTES, FRAME_ATTRIBUTES
 
 __all__ = ["ADSCMOSDetector", "ControllerLostError"]
@@ -137,8 +137,7 @@ class ADSCMOSDetector(SteppingCamera):
 
     def frame_attribute_keys(self) -> list[str]:
         """Data keys of the per-frame values (those of the scanner layout)."""
-        names = [*FRAME_ATTRIBUTES, *DOSE_ATTRIBUTES, "frame_index"]
-        return [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in names]
+        return [frame_data_key(n, self.name) for n in [*FRAME_ATTRIBUTES, *DOSE_ATTRIBUTES, "frame_index"]]
 
     def describe(self) -> dict[str, dict[str, Any]]:
         desc = super().describe()
@@ -294,19 +293,13 @@ class ADSCMOSDetector(SteppingCamera):
                         "time_s": t0 - self._t0,
                         "voltage_kV": beam.value(tube.voltage_kV),      # read when the window closed
                         "current_mA": beam.value(tube.current_mA),
-                        "xray_on": float(not dose.xray_off),
                         "voltage_set_kV": setpoints[0],
                         "current_set_mA": setpoints[1],
-                        "voltage_min_kV": dose.voltage_min_kV,
-                        "voltage_max_kV": dose.voltage_max_kV,
-                        "current_min_mA": dose.current_min_mA,
-                        "current_max_mA": dose.current_max_mA,
-                        "arc": float(dose.arc),
-                        "interlock_open": float(dose.interlock_open),
+                        **dose.frame_values(),
                         "attempt": float(attempt),
                         "frame_index": float(k),
                     }
-                    rows.append({key: values[name] for key, name in zip(self.frame_attribute_keys(), values)})
+                    rows.append({frame_data_key(name, self.name): value for name, value in values.items()})
         except BaseException:
             self._close_file()
             raise

@@ -33,7 +33,7 @@ from ophyd import DeviceStatus, EpicsSignal, EpicsSignalRO
 
 from gi_instrument.devices.axis import PositionError
 from gi_instrument.devices.frame_handout import FrameLostError
-from gi_instrument.devices.stepping_camera import FRAME_KEYS, BeamStateError, Row, SteppingCamera, finish_status
+from gi_instrument.devices.stepping_camera import BeamStateError, Row, SteppingCamera, finish_status, frame_data_key
 from gi_instrument.pv_interface import FRAME_DATASET, MAX_STEPS, STEP_POSITION_ERROR, Camera
 
 __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET", "STEP_POSITION_ERROR"]
@@ -42,7 +42,7 @@ __all__ = ["SCMOSDetector", "FrameLostError", "BeamStateError", "FRAME_DATASET",
 class SCMOSDetector(SteppingCamera):
     """sCMOS camera (PVs under ``{prefix}``). Data key of the frames: ``{name}_image``
     (rows, cols) uint16, external. With each frame it reads, in one get, the values the IOC
-    recorded at that exposure (see :data:`FRAME_KEYS`): G2 setpoint and readback (um), rotation
+    recorded at that exposure (see :data:`~.stepping_camera.FRAME_KEYS`): G2 setpoint and readback (um), rotation
     angle (deg), sample position (mm), nominal and real exposure (s), tube kV / mA. Every frame
     carries its identity: ``frame_angle_index`` (projection index, set by the plan; for a
     reference, the projection it precedes; -1 for darks) and ``frame_step_index`` (its index in
@@ -97,10 +97,10 @@ class SCMOSDetector(SteppingCamera):
 
     def frame_attribute_keys(self) -> list[str]:
         """Data keys of the IOC's per-frame values, in ``FrameAttrs_RBV`` order (names read once);
-        prefixed with the camera's name for single frames (see :data:`FRAME_KEYS`)."""
+        prefixed with the camera's name for single frames (see :data:`~.stepping_camera.FRAME_KEYS`)."""
         if not self._attr_names:
             self._attr_names = [n for n in self.frame_attr_names.get().split(",") if n]
-        keys = [FRAME_KEYS.get(n, "{name}_" + n).format(name=self.name) for n in self._attr_names]
+        keys = [frame_data_key(n, self.name) for n in self._attr_names]
         if self.step_mode.get():
             return keys
         return [k if k.startswith(f"{self.name}_") else f"{self.name}_{k}" for k in keys]

@@ -37,7 +37,8 @@ from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.devices.frame_handout import FrameHandout
 from gi_instrument.devices.soft import SoftSetting
 
-__all__ = ["SteppingCamera", "BeamStateError", "beam_disturbance", "finish_status", "FRAME_KEYS", "Row"]
+__all__ = ["SteppingCamera", "BeamStateError", "beam_disturbance", "finish_status", "frame_data_key", "FRAME_KEYS",
+           "Row"]
 
 Row = dict[str, float]
 """A frame's recorded values, by data key."""
@@ -69,6 +70,11 @@ names); names beyond these become ``{name}_<attribute>``. A frame's index in its
 phase step (one file per stepping scan), hence ``frame_step_index``. Single frames (no
 ``step_mode``) name them all ``{name}_<key>`` (``camera_g2_position_um``), so that a plan reading
 the camera beside the positioners (``bp.scan([camera], g2, ...)``) has no colliding keys."""
+
+
+def frame_data_key(attribute: str, camera_name: str) -> str:
+    """Data key of the per-frame value ``attribute`` of camera ``camera_name`` (:data:`FRAME_KEYS`)."""
+    return FRAME_KEYS.get(attribute, "{name}_" + attribute).format(name=camera_name)
 
 
 class BeamStateError(InstrumentFault):

@@ -31,3 +31,11 @@ class DoseWindow:
         self.arc |= arcing
         self.interlock_open |= interlock_open
         self.xray_off |= not emitting
+
+    def frame_values(self) -> dict[str, float]:
+        """The window as values recorded with a frame (names of
+        :data:`~gi_instrument.pv_interface.FRAME_ATTRIBUTES` and ``DOSE_ATTRIBUTES``)."""
+        return {"xray_on": float(not self.xray_off), "voltage_min_kV": self.voltage_min_kV,
+                "voltage_max_kV": self.voltage_max_kV, "current_min_mA": self.current_min_mA,
+                "current_max_mA": self.current_max_mA, "arc": float(self.arc),
+                "interlock_open": float(self.interlock_open)}

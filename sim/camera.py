@@ -295,15 +295,9 @@ class SimCamera(PVGroup):
             "time_s": self.clock.now_s(),
             "voltage_kV": tube.voltage_rbv.value,
             "current_mA": tube.current_rbv.value,
-            "xray_on": float(not dose.xray_off),
             "voltage_set_kV": tube.voltage.value,
             "current_set_mA": tube.current.value,
-            "voltage_min_kV": dose.voltage_min_kV,
-            "voltage_max_kV": dose.voltage_max_kV,
-            "current_min_mA": dose.current_min_mA,
-            "current_max_mA": dose.current_max_mA,
-            "arc": float(dose.arc),
-            "interlock_open": float(dose.interlock_open),
+            **dose.frame_values(),
             "attempt": float(attempt),
         }
         drop = bool(self.drop_frame.value)
