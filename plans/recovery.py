@@ -6,7 +6,8 @@ Two mechanisms, each where it fits:
   Channel Access connection such as an IOC restart) are bluesky suspenders
   (:mod:`gi_instrument.suspenders`): the RunEngine suspends, waits until the condition clears
   plus a settle time, and replays the messages since the checkpoint that opens the stepping
-  scan. The replayed scan is a new attempt with a file of its own (the camera IOC numbers them)
+  scan. The replayed scan is a new attempt with a file of its own (numbered by the camera:
+  :class:`~gi_instrument.devices.stepping_camera.SteppingCamera`)
   and the camera refuses values of any other attempt, so nothing stale or repeated gets in.
 - **Failures of one try** (a rotation or G2 stall, a move or exposure that times out, a frame
   whose dose was disturbed by an arc shorter than the suspenders can see, a dropped frame) are
