@@ -50,12 +50,15 @@ class BeamWatch:
             if self._window is not None:
                 self._note(self._window)
 
-    def _read(self, signals: list[Any], monitored: tuple[Any, ...] = ()) -> str:
-        """Fresh values of ``signals``, the ``monitored`` ones as their monitors have them; the
-        tube's last fault (fresh)."""
-        values = {signal.name: self._fresh(signal) for signal in signals}
-        values.update({signal.name: float(signal.get()) for signal in monitored})
-        last_fault = str(self._tube.last_fault.get(use_monitor=False))
+    def _read_ends(self) -> str:
+        """The values at a window's start or end: kV, mA and the X-ray state fresh, the fault
+        flag and interlock (monitored always) as their monitors have them; returns the tube's
+        last fault (fresh). A fault still present shows in the last fault, an interlock opening
+        in the X-ray state (it trips them off)."""
+        t = self._tube
+        values = {signal.name: self._fresh(signal) for signal in (t.voltage_kV, t.current_mA, t.xray_on)}
+        values.update({signal.name: float(signal.get()) for signal in (t.fault, t.interlock_closed)})
+        last_fault = str(t.last_fault.get(use_monitor=False))
         with self._lock:
             self._values.update(values)
         return last_fault
@@ -67,11 +70,9 @@ class BeamWatch:
                     interlock_open=not v[t.interlock_closed.name], emitting=bool(v[t.xray_on.name]))
 
     def open(self) -> str:
-        """Start the window of an exposure; returns the tube's last fault (give it to :meth:`close`).
-        kV, mA and the X-ray state are read fresh; the fault flag and interlock, monitored
-        always, as their monitors have them."""
+        """Start the window of an exposure; returns the tube's last fault (give it to :meth:`close`)."""
         t = self._tube
-        last_fault = self._read([t.voltage_kV, t.current_mA, t.xray_on], (t.fault, t.interlock_closed))
+        last_fault = self._read_ends()
         with self._lock:
             kv, ma = self._values[t.voltage_kV.name], self._values[t.current_mA.name]
             self._window = DoseWindow(kv, kv, ma, ma)
@@ -80,9 +81,8 @@ class BeamWatch:
 
     def close(self, last_fault_at_open: str) -> DoseWindow:
         """End the window: what the beam did since :meth:`open`. A new last fault of the tube
-        marks it as an arc (a fault came and went, unseen by the monitors). Every watched value
-        is read fresh (:meth:`value` then gives them)."""
-        last_fault = self._read(self._signals)
+        marks it as an arc (a fault came and went, unseen by the monitors)."""
+        last_fault = self._read_ends()
         with self._lock:
             window, self._window = self._window, None
             if window is None:
