@@ -36,10 +36,13 @@ def persistent_metadata(directory: Path) -> Any:
     return PersistentDict(str(directory))
 
 
-def await_catalog(client: Any, timeout_s: float = 30.0) -> Any:
+def await_catalog(client: Any, timeout_s: float = 120.0) -> Any:
     """A RunEngine callback: at each run's stop document, wait until the live catalog writer has
     written the run, so that ``client[uid]`` works as soon as ``RE(...)`` returns (if the writer
-    lags more than ``timeout_s`` s, a warning in the log instead)."""
+    lags more than ``timeout_s`` s, a warning in the log instead). The writer runs niced
+    (:data:`~gi_instrument.catalog_follower.NICENESS`): on a machine busy with other work its
+    start-up and catch-up can take tens of seconds, hence the generous default; the wait ends as
+    soon as the run is there."""
 
     def callback(name: str, doc: dict[str, Any]) -> None:
         if name == "stop":
