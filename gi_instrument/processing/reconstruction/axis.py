@@ -201,7 +201,6 @@ def _fit_line(x: NDArray[np.float64], centers: NDArray[np.float64], quality: NDA
     robust sigma of the median residual are dropped, so the median row is always kept even when
     a few heavily weighted outliers pull the fit off the rest; a slope within 3 standard errors
     of zero is zero): ``(c0, slope, rows kept)``."""
-    slope, c0 = 0.0, float(np.average(centers[good], weights=quality[good]))
     for _ in range(3):
         slope = 0.0
         c0 = float(np.average(centers[good], weights=quality[good]))
