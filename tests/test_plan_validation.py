@@ -47,6 +47,8 @@ def test_interlock_open_refuses_ct(RE, instrument, sim_pv):
 
 def test_piezo_stall_stops_before_exposure_and_the_scan_is_repeated(RE, instrument, documents, sim_pv):
     stall = sim_pv("G2:Stall")
+    # a stall only shows on a real move: start away from the first step (0 um), whatever ran before
+    instrument.g2.set(instrument.profile.stepping.step_um / 2).wait(timeout=10)
     counter_before = instrument.camera.frame_counter.get()
     stall.put(1, wait=True)
     RE(phase_step(instrument, exposure_s=1.0))
