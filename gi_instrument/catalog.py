@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,22 @@ def catalog_paths(data_dir: str | Path | None = None, *, create: bool = True) ->
     return paths.create() if create else paths
 
 
+def _initialized(catalog_db: Path) -> bool:
+    """Whether ``catalog_db`` is a complete tiled catalog: tiled's ``catalog init`` stamps the
+    schema revision (table ``alembic_version``) after it has made every table. tiled inits in a
+    new Python process (~5 s) on every open that asks for it; this check (milliseconds) lets only
+    the first open of a directory pay for it. A file left by an interrupted init is inited again."""
+    import sqlite3
+
+    if not catalog_db.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{catalog_db.as_uri()}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT count(*) FROM alembic_version").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
 def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> Any:
     """A tiled client on the embedded catalog of ``data_dir`` (created if absent, unless
     ``create`` is False: then a missing catalog raises FileNotFoundError and nothing is made,
@@ -103,7 +120,7 @@ def open_catalog(data_dir: str | Path | None = None, *, create: bool = True) -> 
         f"sqlite:///{paths.catalog_db}",
         writable_storage=[str(paths.files), f"sqlite:///{paths.tables_db}"],
         readable_storage=[str(paths.frames)],
-        init_if_not_exists=create,
+        init_if_not_exists=create and not _initialized(paths.catalog_db),
         specs=_RUN_SPECS,
     )
     # The in-process server logs "Tiled version ..." on every start through its own stderr

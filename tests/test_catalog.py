@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-from gi_instrument.catalog import catalog_paths, document_journal, ingest_journal
+from gi_instrument.catalog import _initialized, catalog_paths, document_journal, ingest_journal, open_catalog
 from gi_instrument.plans import phase_step
 
 pytestmark = pytest.mark.ioc
@@ -29,3 +29,12 @@ def test_journal_rebuilds_the_run(instrument, catalog, data_dir):
         assert np.array_equal(frames, f["/entry/data/data"][()])
     with pytest.raises(ValueError, match="already in the catalog"):
         ingest_journal(catalog, journal)
+
+
+def test_a_catalog_left_by_an_interrupted_init_is_inited_again(tmp_path):
+    paths = catalog_paths(tmp_path)
+    paths.catalog_db.write_bytes(b"")          # the init was killed before it made a table
+    assert not _initialized(paths.catalog_db)
+    assert len(open_catalog(tmp_path)) == 0     # the catalog's tables are there: it answers
+    assert _initialized(paths.catalog_db)       # the next open skips the init (seconds saved)
+    assert len(open_catalog(tmp_path, create=False)) == 0
