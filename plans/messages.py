@@ -14,21 +14,10 @@ from typing import Any, Generator
 import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
-__all__ = ["mv", "mv_in_turn", "checkpoint", "trigger", "read_value"]
+__all__ = ["mv", "checkpoint", "trigger", "read_value"]
 
 mv = bps.mv.__wrapped__
 """``bluesky.plan_stubs.mv``: set every (object, value) pair together, then wait once for all."""
-
-
-def mv_in_turn(settings: list[tuple[Any, Any]], *, timeout: float | None = None) -> Generator[Msg, Any, None]:
-    """Set each (signal, value) of ``settings`` and wait for it before the next. Channel Access
-    puts in flight together on one circuit are slower than one after the other: with the
-    caproto IOC, one of them often completes only after ~40 ms (a delayed TCP acknowledgement),
-    where each alone takes about one round trip (~1 ms)."""
-    for signal, value in settings:
-        yield from mv(signal, value, timeout=timeout)
-
-
 checkpoint = bps.checkpoint.__wrapped__
 """``bluesky.plan_stubs.checkpoint``."""
 trigger = bps.trigger.__wrapped__

@@ -10,8 +10,9 @@ from bluesky.utils import Msg
 from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 from gi_instrument.devices.errors import InstrumentFault
+from gi_instrument.devices.puts_in_turn import PutsInTurn
 from gi_instrument.devices.stepping_camera import SteppingCamera
-from gi_instrument.plans.messages import mv, mv_in_turn, read_value, trigger
+from gi_instrument.plans.messages import mv, read_value, trigger
 
 __all__ = ["frame_file_settings", "move_checked", "set_checked", "check_setting", "stepping_frames", "step_scan_frames",
            "emit_discarded", "save_reading", "PartialScanError", "PositionError", "SettingRefusedError"]
@@ -20,6 +21,8 @@ Plan = Generator[Msg, Any, Any]
 
 SETTING_TIMEOUT_S = 10.0
 """Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
+SCAN_SETTINGS = PutsInTurn("stepping scan settings")
+"""Sets a stepping scan's Channel Access settings, one after the other, in one message."""
 READ_TRIES = 10
 """Most times one event is bundled again because a suspension cancelled its read."""
 
@@ -122,10 +125,10 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
         expected[inst.rotation.readback.name] = (angle_deg, inst.rotation.tolerance)
     if sample_mm is not None:
         expected[inst.sample.readback.name] = (sample_mm, inst.sample.tolerance)
-    yield from mv_in_turn([(camera.exposure_s, exposure_s), (inst.tube.xray_on, int(xray_on)),
-                           *frame_file_settings(camera, run_dir, file_name, len(positions_um)),
-                           (camera.step_tolerance_um, inst.g2.tolerance), (camera.step_positions, list(positions_um))],
-                          timeout=SETTING_TIMEOUT_S)
+    yield from mv(SCAN_SETTINGS, [(camera.exposure_s, exposure_s), (inst.tube.xray_on, int(xray_on)),
+                                  *frame_file_settings(camera, run_dir, file_name, len(positions_um)),
+                                  (camera.step_tolerance_um, inst.g2.tolerance),
+                                  (camera.step_positions, list(positions_um))], timeout=SETTING_TIMEOUT_S)
     yield from check_setting(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
     yield from mv(camera.angle_index, angle_index, camera.scan_stream, stream, camera.step_mode, True,
                   camera.xray_on_expected, int(xray_on), camera.expected, expected)     # soft: set at once
