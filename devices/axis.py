@@ -1,8 +1,9 @@
 """Positioners whose moves complete on EPICS put-completion: the G2 piezo and the two stages.
 
 Readbacks hold no Channel Access monitor (a monitor on a value that changes with every move
-delays the next get by ~40 ms with the caproto server), so every read is a fresh get; only the
-travel limits, which rarely change, are monitored (a limit check costs no round trip).
+delays the next get by ~40 ms with the caproto server), so every read is a fresh get; only values
+that rarely change are monitored: the travel limits (a limit check costs no round trip) and a
+stage's velocity.
 """
 
 from __future__ import annotations
