@@ -22,7 +22,7 @@ Plan = Generator[Msg, Any, Any]
 SETTING_TIMEOUT_S = 10.0
 """Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
 SCAN_SETTINGS = PutsInTurn("stepping scan settings")
-"""Sets a stepping scan's Channel Access settings, one after the other, in one message."""
+"""Sets a stepping scan's settings (Channel Access and soft), one after the other, in one message."""
 READ_TRIES = 10
 """Most times one event is bundled again because a suspension cancelled its read."""
 
@@ -128,10 +128,11 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
     yield from mv(SCAN_SETTINGS, [(camera.exposure_s, exposure_s), (inst.tube.xray_on, int(xray_on)),
                                   *frame_file_settings(camera, run_dir, file_name, len(positions_um)),
                                   (camera.step_tolerance_um, inst.g2.tolerance),
-                                  (camera.step_positions, list(positions_um))], timeout=SETTING_TIMEOUT_S)
+                                  (camera.step_positions, list(positions_um)),
+                                  (camera.angle_index, angle_index), (camera.scan_stream, stream),
+                                  (camera.step_mode, True), (camera.xray_on_expected, int(xray_on)),
+                                  (camera.expected, expected)], timeout=SETTING_TIMEOUT_S)
     yield from check_setting(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
-    yield from mv(camera.angle_index, angle_index, camera.scan_stream, stream, camera.step_mode, True,
-                  camera.xray_on_expected, int(xray_on), camera.expected, expected)     # soft: set at once
     yield from trigger(camera, wait=True)
     yield from read_value(camera.frames_checked)
     yield Msg("rewindable", None, False)
