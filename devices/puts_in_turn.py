@@ -15,8 +15,8 @@ class PutsInTurn:
     failure). A plan sets them all with one ``set`` and one ``wait`` message.
 
     In turn, not together: Channel Access puts in flight together on one circuit are slower than
-    one after the other (with the caproto IOC, one of them often completes only after ~40 ms, a
-    delayed TCP acknowledgement, where each alone takes about one round trip, ~1 ms).
+    one after the other (with the caproto IOC, one of them often completes only after ~40 ms, the
+    signature of a delayed TCP acknowledgement, where each alone takes about one round trip, ~1 ms).
     """
 
     def __init__(self, name: str) -> None:
