@@ -38,9 +38,11 @@ class SimulatedScanner:
 
 
 @contextmanager
-def simulated_scanner(args: argparse.Namespace, camera_layout: str = "scanner") -> Iterator[SimulatedScanner]:
+def simulated_scanner(args: argparse.Namespace, camera_layout: str = "scanner",
+                      frame_model: str = "scanner") -> Iterator[SimulatedScanner]:
     """The simulated MAAST scanner at ``args.time_scale`` and ``args.binning`` in a temporary data
-    directory, for the ``with`` block; Channel Access is finalised on the way out (no teardown noise)."""
+    directory, for the ``with`` block (``frame_model``: the IOC's ``--frame-model``); Channel
+    Access is finalised on the way out (no teardown noise)."""
     from bluesky import RunEngine
 
     from gi_instrument.catalog import catalog_paths
@@ -51,7 +53,7 @@ def simulated_scanner(args: argparse.Namespace, camera_layout: str = "scanner") 
     with tempfile.TemporaryDirectory() as tmp:
         paths = catalog_paths(tmp)
         ioc = SimIOC("maast", time_scale=args.time_scale, binning=args.binning, data_root=tmp,
-                     extra_args=("--camera-layout", camera_layout))
+                     extra_args=("--camera-layout", camera_layout, "--frame-model", frame_model))
         ioc.apply_client_env()
         with ioc:
             inst = make_instrument(load_profile("maast"), ioc.prefix, paths.frames, camera_layout=camera_layout)

@@ -1,12 +1,14 @@
 """Positioners whose moves complete on EPICS put-completion: the G2 piezo and the two stages.
 
 Readbacks hold no Channel Access monitor (a monitor on a value that changes with every move
-delays the next get by ~40 ms with the caproto server), so every read is a fresh get; only the
-travel limits, which rarely change, are monitored (a limit check costs no round trip).
+delays the next get by ~40 ms with the caproto server), so every read is a fresh get; only values
+that rarely change are monitored: the travel limits (a limit check costs no round trip) and a
+stage's velocity.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ophyd import Component as Cpt
@@ -64,19 +66,22 @@ class PutCompletePositioner(Device):
         if not lo <= value <= hi:
             raise ValueError(f"{self.name}: {value} outside travel limits [{lo}, {hi}]")
 
-    def move_timeout_s(self, value: float) -> float:
-        """Real seconds allowed for a move to ``value`` (travel time at ``velocity``, if the
-        positioner has one, plus ``move_margin_s``)."""
+    def move_timeout_s(self, value: float, from_position: float | None = None) -> float:
+        """Real seconds allowed for a move to ``value`` from ``from_position`` (default: the
+        readback, one get): travel time at ``velocity``, if the positioner has one, plus
+        ``move_margin_s``."""
         velocity = getattr(self, "velocity", None)
         if velocity is None:
             return self.move_margin_s
-        return self.move_margin_s + abs(value - self.position) / max(float(velocity.get()), 1e-9)
+        start = from_position if from_position is not None and math.isfinite(from_position) else self.position
+        return self.move_margin_s + abs(value - start) / max(float(velocity.get()), 1e-9)
 
-    def set(self, value: float, **kwargs: Any) -> StatusBase:
+    def set(self, value: float, *, from_position: float | None = None, **kwargs: Any) -> StatusBase:
         """Move to ``value``; the status finishes when the controller reports the move done and
-        fails if that takes longer than :meth:`move_timeout_s`."""
+        fails if that takes longer than :meth:`move_timeout_s` (``from_position``: the readback
+        just read, if the caller has it, which spares a get)."""
         self.check_value(value)
-        kwargs.setdefault("timeout", self.move_timeout_s(value))
+        kwargs.setdefault("timeout", self.move_timeout_s(value, from_position))
         move = self.setpoint.set(value, **kwargs)
         status = self._move_status = DeviceStatus(self)
 

@@ -13,9 +13,10 @@ __all__ = ["RotationStage", "SampleStage"]
 
 class _Stage(PutCompletePositioner):
     """A stage: its setpoint is configuration (read once per stream), its readback is read with
-    every frame."""
+    every frame. Its velocity is monitored (it changes only when set, unlike the readback), so
+    a move's timeout (:meth:`~.axis.PutCompletePositioner.move_timeout_s`) costs no round trip."""
 
-    velocity = Cpt(EpicsSignal, Axis.VELOCITY, kind="config")
+    velocity = Cpt(EpicsSignal, Axis.VELOCITY, kind="config", auto_monitor=True)
     done_moving = Cpt(EpicsSignalRO, Axis.DONE_RBV, kind="omitted")
 
     def __init__(self, *args, **kwargs) -> None:

@@ -33,6 +33,7 @@ from ophyd.utils.errors import DisconnectedError
 from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.attempts import RetryBudgetExceeded
 from gi_instrument.devices.errors import InstrumentFault
+from gi_instrument.plans.messages import checkpoint
 
 __all__ = ["repeatable_scan", "describe_failure", "cleanup_wrapper", "ScanFailedError"]
 
@@ -79,7 +80,7 @@ def repeatable_scan(inst: GIInstrument, stream: str, angle_index: int, attempt: 
     :class:`ScanFailedError` naming ``stream``, ``angle_index`` and the cause."""
     camera = inst.camera
     while True:
-        yield from bps.checkpoint()
+        yield from checkpoint()
         start = time.time()
         log = camera.attempt_log                        # None: outside a run
         recorded = len(log.discarded) if log is not None else 0

@@ -5,21 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Generator
 
-import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
 from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 from gi_instrument.devices.errors import InstrumentFault
+from gi_instrument.devices.puts_in_turn import PutsInTurn
 from gi_instrument.devices.stepping_camera import SteppingCamera
+from gi_instrument.plans.messages import mv, read_value, trigger
 
-__all__ = ["open_frame_file", "move_checked", "set_checked", "stepping_frames", "step_scan_frames",
+__all__ = ["frame_file_settings", "move_checked", "set_checked", "check_setting", "stepping_frames", "step_scan_frames",
            "emit_discarded", "save_reading", "PartialScanError", "PositionError", "SettingRefusedError"]
 
 Plan = Generator[Msg, Any, Any]
 
 SETTING_TIMEOUT_S = 10.0
 """Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
+SCAN_SETTINGS = PutsInTurn("stepping scan settings")
+"""Sets a stepping scan's settings (Channel Access and soft), one after the other, in one message."""
 READ_TRIES = 10
 """Most times one event is bundled again because a suspension cancelled its read."""
 
@@ -38,32 +41,43 @@ def set_checked(signal: Any, value: Any, reason: Any = None) -> Plan:
     """Set ``signal`` and read it back: a controller that refuses a put still completes it, so
     without this check a refused setting (X-rays on with the interlock open, say) would go
     unnoticed. ``reason`` (a signal, e.g. a status message) is quoted in the error."""
-    yield from bps.mv(signal, value, timeout=SETTING_TIMEOUT_S)
-    got = yield from bps.rd(signal)
+    yield from mv(signal, value, timeout=SETTING_TIMEOUT_S)
+    yield from check_setting(signal, value, reason)
+
+
+def check_setting(signal: Any, value: Any, reason: Any = None) -> Plan:
+    """Read ``signal`` back after it was set to ``value`` (:func:`set_checked`); raise
+    :class:`SettingRefusedError` (quoting ``reason``) unless it holds it."""
+    got = yield from read_value(signal)
     if got != value:
         why = f" ({reason.get()})" if reason is not None else ""
         raise SettingRefusedError(f"{signal.name} is {got!r} after setting {value!r}{why}")
 
 
-def open_frame_file(camera: SteppingCamera, directory: str | Path, name: str, n_frames: int) -> Plan:
-    """Direct the next ``n_frames`` frames into a new HDF5 file ``directory/name.h5``."""
+def frame_file_settings(camera: SteppingCamera, directory: str | Path, name: str,
+                        n_frames: int) -> list[tuple[Any, Any]]:
+    """The (signal, value) settings that direct the next ``n_frames`` frames into a new HDF5
+    file ``directory/name.h5``."""
     directory = Path(directory)
     if not directory.is_absolute():
         raise ValueError(f"frame directory must be absolute, got {directory}")
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    yield from bps.mv(camera.file_path, str(directory), camera.num_capture, int(n_frames), timeout=SETTING_TIMEOUT_S)
-    yield from bps.mv(camera.file_name, name, timeout=SETTING_TIMEOUT_S)
+    return [(camera.file_path, str(directory)), (camera.num_capture, int(n_frames)), (camera.file_name, name)]
 
 
 def move_checked(positioner: PutCompletePositioner, target: float) -> Plan:
-    """Move, then check the readback.
+    """Move unless the readback is already within tolerance of ``target``, then check the
+    readback.
 
     Raises :class:`PositionError` when |readback - target| exceeds ``positioner.tolerance``,
-    before anything is exposed at the wrong position.
+    before anything is exposed at the wrong position (the camera checks every frame's
+    positions too, as recorded at its exposure).
     """
-    yield from bps.mv(positioner, target)
-    reading = yield from bps.rd(positioner.readback)
+    reading = yield from read_value(positioner.readback)
+    if not abs(reading - target) <= positioner.tolerance:
+        yield from mv(positioner, target, from_position=reading)
+        reading = yield from read_value(positioner.readback)
     if not abs(reading - target) <= positioner.tolerance:  # also a NaN readback (controller lost)
         raise PositionError(f"{positioner.name} at {reading:.4f} after a move to {target:.4f} "
                             f"(tolerance {positioner.tolerance}; {positioner.status_message.get()})")
@@ -111,16 +125,16 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
         expected[inst.rotation.readback.name] = (angle_deg, inst.rotation.tolerance)
     if sample_mm is not None:
         expected[inst.sample.readback.name] = (sample_mm, inst.sample.tolerance)
-    timeout = {"timeout": SETTING_TIMEOUT_S}
-    yield from bps.mv(camera.exposure_s, exposure_s, **timeout)
-    yield from set_checked(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
-    yield from open_frame_file(camera, run_dir, file_name, len(positions_um))
-    yield from bps.mv(camera.angle_index, angle_index, camera.scan_stream, stream, camera.step_tolerance_um,
-                      inst.g2.tolerance, camera.step_mode, True, camera.xray_on_expected, int(xray_on),
-                      camera.expected, expected, **timeout)
-    yield from bps.mv(camera.step_positions, list(positions_um), **timeout)
-    yield from bps.trigger(camera, wait=True)
-    yield from bps.rd(camera.frames_checked)
+    yield from mv(SCAN_SETTINGS, [(camera.exposure_s, exposure_s), (inst.tube.xray_on, int(xray_on)),
+                                  *frame_file_settings(camera, run_dir, file_name, len(positions_um)),
+                                  (camera.step_tolerance_um, inst.g2.tolerance),
+                                  (camera.step_positions, list(positions_um)),
+                                  (camera.angle_index, angle_index), (camera.scan_stream, stream),
+                                  (camera.step_mode, True), (camera.xray_on_expected, int(xray_on)),
+                                  (camera.expected, expected)], timeout=SETTING_TIMEOUT_S)
+    yield from check_setting(inst.tube.xray_on, int(xray_on), inst.tube.status_message)
+    yield from trigger(camera, wait=True)
+    yield from read_value(camera.frames_checked)
     yield Msg("rewindable", None, False)
     yield from emit_discarded(camera)
     for k in range(len(positions_um)):
@@ -134,7 +148,7 @@ def step_scan_frames(inst: GIInstrument, *, stream: str, angle_index: int, run_d
             raise PartialScanError(f"{stream} projection {angle_index}: {k} of {len(positions_um)} frames are "
                                    f"in the run when the next failed ({exc}); not repeated") from exc
     yield Msg("rewindable", None, True)
-    yield from bps.mv(camera.step_mode, False)
+    yield from mv(camera.step_mode, False)
 
 
 def emit_discarded(camera: SteppingCamera) -> Plan:

@@ -249,8 +249,13 @@ class SimCamera(PVGroup):
         return 0
 
     async def _step_scan(self, positions: list[float]) -> None:
+        """The frames of a step scan, pipelined: each is rendered and written on the worker
+        thread while G2 steps and the next one is exposed; its values are published (and a
+        dropped frame fails the scan) once it is on disk. The put completes after the last."""
         frame_file = await self._ensure_file(new_attempt=True)
         rows: list[float] = []
+        loop = asyncio.get_running_loop()
+        rendering: tuple[asyncio.Future, dict[str, float], bool] | None = None
         try:
             for target in positions:
                 if self._abort.is_set():
@@ -262,20 +267,44 @@ class SimCamera(PVGroup):
                 if abs(true_um - target) > self.step_tolerance.value:
                     await self._fail(f"{STEP_POSITION_ERROR}: G2 at {true_um:.4f} um for step {target} um "
                                      f"(tolerance {self.step_tolerance.value} um)")
-                row = await self._acquire_one(frame_file, attempt=int(self.attempt.value))
+                attrs, drop = await self._expose(attempt=int(self.attempt.value))
+                if rendering is not None:
+                    rows.extend(await self._scan_frame_written(*rendering))
+                rendering = (loop.run_in_executor(self._io, self._render_and_write, frame_file, attrs, drop),
+                             attrs, drop)
                 if self._abort.is_set():
                     await self._fail("step scan aborted")
-                if not row:
-                    await self._fail(f"{FRAME_DROPPED}: stepping scan stopped")
-                rows.extend(row)
+            if rendering is not None:
+                last, rendering = rendering, None
+                rows.extend(await self._scan_frame_written(*last))
         finally:
+            if rendering is not None:       # the file is never closed under the worker
+                await asyncio.wait([rendering[0]])
             frame_file.close()          # an attempt's file is complete or left partial, never reopened
             self._file = None
             await self.step_attrs.write(rows or [float("nan")])
         await self.state.write("Idle")
 
+    async def _scan_frame_written(self, rendered: asyncio.Future, attrs: dict[str, float], drop: bool) -> list[float]:
+        """Publish a step scan's frame once rendered and written; its row. A dropped frame fails."""
+        row = await self._publish(attrs, drop, await rendered)
+        if not row:
+            await self._fail(f"{FRAME_DROPPED}: stepping scan stopped")
+        return row
+
     async def _acquire_one(self, frame_file: FrameFile, attempt: int = -1) -> list[float]:
-        """Expose, render and write one frame; returns its FrameAttrs_RBV row."""
+        """Expose, render and write one frame; returns its FrameAttrs_RBV row ([] if dropped)."""
+        attrs, drop = await self._expose(attempt)
+        if frame_file.shape[0] * frame_file.shape[1] <= _INLINE_PIXELS:
+            rendered = self._render_and_write(frame_file, attrs, drop)
+        else:  # large frames on the worker thread, so the IOC keeps answering meanwhile
+            loop = asyncio.get_running_loop()
+            rendered = await loop.run_in_executor(self._io, self._render_and_write, frame_file, attrs, drop)
+        return await self._publish(attrs, drop, rendered)
+
+    async def _expose(self, attempt: int) -> tuple[dict[str, float], bool]:
+        """Expose one frame: the values recorded with it, and whether it is to be dropped
+        (``DropFrame``, which this resets)."""
         await self.state.write("Acquire")
         exposure_s = float(self.acquire_time.value)
         if self.acquire_timeout.value:
@@ -301,15 +330,17 @@ class SimCamera(PVGroup):
             "attempt": float(attempt),
         }
         drop = bool(self.drop_frame.value)
-        if frame_file.shape[0] * frame_file.shape[1] <= _INLINE_PIXELS:
-            frame, index = self._render_and_write(frame_file, attrs, drop)
-        else:  # large frames on the worker thread, so the IOC keeps answering meanwhile
-            loop = asyncio.get_running_loop()
-            frame, index = await loop.run_in_executor(self._io, self._render_and_write, frame_file, attrs, drop)
-        await self.real_acquire_time.write(real_s)
-        await self.array_counter.write(self.array_counter.value + 1)
         if drop:
             await self.drop_frame.write(0)
+        return attrs, drop
+
+    async def _publish(self, attrs: dict[str, float], drop: bool, rendered: tuple[np.ndarray, int]) -> list[float]:
+        """Publish a rendered frame (counters, ``FrameAttrs_RBV``, preview, status); its row,
+        [] when it was dropped."""
+        frame, index = rendered
+        await self.real_acquire_time.write(attrs["real_exposure_s"])
+        await self.array_counter.write(self.array_counter.value + 1)
+        if drop:
             await self.status.write(f"{FRAME_DROPPED} (fault injection)")
             return []
         await self.num_captured.write(index + 1)

@@ -135,18 +135,29 @@ class SimScanner:
         return db
 
 
+FRAME_MODELS = ("scanner", "flat")
+"""``--frame-model``: the physics of :mod:`~gi_instrument.sim.scanner_model`, or frames without it."""
+
+
 def build_scanner(profile: Profile, prefix: str, *, time_scale: float = 1.0, binning: int = 1,
                   seed: int = 0, phantom: str | None = None, argv: list[str] | None = None,
                   camera_layout: str = "scanner", parts: tuple[str, ...] = PARTS,
-                  data_root: str | Path = "/", world: WorldState | None = None) -> SimScanner:
+                  data_root: str | Path = "/", world: WorldState | None = None,
+                  frame_model: str = "scanner") -> SimScanner:
     """A :class:`SimScanner` with the physics model of ``gi_instrument.sim.scanner_model``
     imaging ``phantom`` (a name of :data:`~gi_instrument.sim.scanner_model.PHANTOMS`; default the
-    profile's ``simulation.phantom``); the camera writes only below ``data_root``; ``argv`` (the
-    command line) lets ``SIM:Restart`` start the same IOC again, which goes on from ``world``."""
+    profile's ``simulation.phantom``), or with ``frame_model="flat"`` frames without physics
+    (:class:`~gi_instrument.sim.flat_model.FlatFrameModel`: to measure the acquisition's own
+    overhead); the camera writes only below ``data_root``; ``argv`` (the command line) lets
+    ``SIM:Restart`` start the same IOC again, which goes on from ``world``."""
+    from gi_instrument.sim.flat_model import FlatFrameModel
     from gi_instrument.sim.scanner_model import PHANTOMS, ScannerModel
 
+    if frame_model not in FRAME_MODELS:
+        raise ValueError(f"frame_model must be one of {FRAME_MODELS}, got {frame_model!r}")
     specimen = PHANTOMS[phantom](profile, seed=seed) if phantom is not None else None
-    return SimScanner(profile, prefix, model=ScannerModel(profile, seed=seed, phantom=specimen),
+    model = FlatFrameModel(profile) if frame_model == "flat" else ScannerModel(profile, seed=seed, phantom=specimen)
+    return SimScanner(profile, prefix, model=model,
                       time_scale=time_scale, binning=binning, seed=seed, argv=argv,
                       camera_layout=camera_layout, parts=parts, data_root=data_root, world=world)
 
@@ -183,6 +194,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--phantom", choices=PHANTOM_NAMES, default=None,
                         help="specimen: breast (default: the profile's simulation.phantom) or the "
                              "beads resolution target")
+    parser.add_argument("--frame-model", choices=FRAME_MODELS, default="scanner",
+                        help="scanner: frames computed by the physics model; flat: every frame at the "
+                             "dark offset, no physics (to measure the acquisition's own overhead)")
     parser.add_argument("--camera-layout", choices=CAMERA_LAYOUTS, default="scanner",
                         help="scanner: CAM: with stepping scans on the IOC; areadetector: CAM:cam1: + CAM:HDF1:")
     parser.add_argument("--parts", default=",".join(PARTS),
@@ -237,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     data_root = Path(args.data_root).expanduser() if args.data_root else default_data_dir()
     scanner = build_scanner(profile, args.prefix, time_scale=args.time_scale, binning=args.binning,
                             seed=args.seed, phantom=args.phantom, argv=argv, camera_layout=args.camera_layout,
-                            parts=args.parts, data_root=data_root, world=args.world_state)
+                            parts=args.parts, data_root=data_root, world=args.world_state,
+                            frame_model=args.frame_model)
     print(f"gi-sim-ioc: profile {profile.name}, prefix {args.prefix}, {args.interface}:{args.port}, "
           f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}, "
           f"frames below {data_root}", flush=True)

@@ -159,6 +159,8 @@ class ScannerModel:
         self._cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
         self._detector_cache: OrderedDict[tuple, tuple[NDArray, NDArray, NDArray]] = OrderedDict()
         self._lock = threading.Lock()  # the IOC may render from a worker thread
+        self._pending: dict[tuple, threading.Event] = {}
+        """Keys of the per-angle terms a thread is computing, set when they are cached."""
 
     # ---- public -------------------------------------------------------------------------------
     def frame(self, *, angle_deg: float, g2_um: float, sample_offset_mm: float, exposure_s: float,
@@ -270,18 +272,31 @@ class ScannerModel:
     def _terms(self, angle_deg: float, sample_offset_mm: float, binning: int, window: Window
                ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
         """Cached per-angle terms; computed outside the lock, so a prefetch of the next angle
-        runs beside the frames of the current one."""
+        runs beside the frames of the current one. Terms another thread is computing (a
+        prefetch not finished when the angle's first frame comes) are waited for, never
+        computed twice."""
         key = (round(angle_deg, 9), round(sample_offset_mm, 6), binning, window)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        terms = self._compute_terms(angle_deg, sample_offset_mm, binning, window)
-        with self._lock:
-            self._cache[key] = terms
-            while len(self._cache) > _CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+        while True:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
+                pending = self._pending.get(key)
+                if pending is None:
+                    done = self._pending[key] = threading.Event()
+                    break
+            pending.wait()      # then the cache has them (or the other thread failed: compute here)
+        try:
+            terms = self._compute_terms(angle_deg, sample_offset_mm, binning, window)
+            with self._lock:
+                self._cache[key] = terms
+                while len(self._cache) > _CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._pending[key]
+            done.set()
         return terms
 
     def _detector_terms(self, binning: int, window: Window
