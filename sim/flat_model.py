@@ -2,7 +2,7 @@
 
 For measuring the acquisition's own overhead (``gi-sim-ioc --frame-model flat``,
 ``benchmarks/bench_acquisition.py``): the IOC then does all it does per frame (exposure, G2
-steps, HDF5 writes, Channel Access) but compute the frame.
+steps, HDF5 writes, Channel Access) except compute the frame.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 def test_a_move_that_times_out_fails_as_a_position_error(monkeypatch):
     axis = PutCompletePositioner("NOWHERE:", name="rot")
     monkeypatch.setattr(axis, "check_value", lambda value: None)
-    monkeypatch.setattr(axis, "move_timeout_s", lambda value: 0.05)
+    monkeypatch.setattr(axis, "move_timeout_s", lambda value, from_position=None: 0.05)
     monkeypatch.setattr(axis.setpoint, "set", lambda value, timeout: StatusBase(timeout=timeout))
     status = axis.set(12.0)
     with pytest.raises(PositionError, match=r"rot: move to 12.0 not done within") as info:
