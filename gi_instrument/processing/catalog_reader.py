@@ -176,14 +176,35 @@ def _column(stream: Any, key: str) -> NDArray | None:
     return np.asarray(stream[key].read()) if key in stream else None
 
 
-def _stream_frames(stream: Any) -> StreamFrames:
-    """Per-event metadata of a stream node."""
+INSTRUMENT_TIME_SUFFIX = "_ioc_time_s"
+"""Data key suffix of the instrument's clock at each frame's exposure (``camera_ioc_time_s``)."""
+
+
+def _frame_times_s(streams: list[Any]) -> list[NDArray | None]:
+    """Each frame's time, s, per stream: the instrument's clock at its exposure
+    (``*_ioc_time_s``) where every stream records it, placed so that the run's earliest frame
+    keeps its event time; else the event times. The references are interpolated in this time:
+    the fringe drifts with the instrument's time, and in a dry-run (``--time-scale``) the event
+    times count the client's real seconds (an IOC restart, a loaded machine) at a rate the
+    exposures do not have, which put the interpolation weights off (up to 0.2 rad of phase)."""
+    events = [_column(stream, "time") for stream in streams]
+    keys = [[key for key in stream if key.endswith(INSTRUMENT_TIME_SUFFIX)] for stream in streams]
+    if any(t is None or len(t) == 0 for t in events) or any(len(k) != 1 for k in keys):
+        return events
+    clocks = [np.asarray(_column(stream, k[0]), dtype=np.float64) for stream, k in zip(streams, keys)]
+    first = min(range(len(streams)), key=lambda i: events[i].min())
+    i = int(np.argmin(events[first]))
+    offset = float(events[first][i]) - float(clocks[first][i])
+    return [clock + offset for clock in clocks]
+
+
+def _stream_frames(stream: Any, time_s: NDArray | None) -> StreamFrames:
+    """Per-event metadata of a stream node, with its frames' times ``time_s``."""
     angle = _column(stream, "frame_angle_index")
     step = _column(stream, "frame_step_index")
     if angle is None or step is None:
         raise ValueError("stream lacks frame_angle_index / frame_step_index: not a gi_ct run")
-    return StreamFrames(angle, step, _column(stream, "time"), _column(stream, "g2_position_um"),
-                        _column(stream, "rotation_angle_deg"))
+    return StreamFrames(angle, step, time_s, _column(stream, "g2_position_um"), _column(stream, "rotation_angle_deg"))
 
 
 def read_ct_run(run: Any, direct: bool = True) -> CTRun:
@@ -201,11 +222,13 @@ def read_ct_run(run: Any, direct: bool = True) -> CTRun:
         raise ValueError(f"run {start['uid']} lacks stream(s) {sorted(missing)}")
     rows, cols = run["primary"][IMAGE_KEY].shape[1:]
     n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
+    nodes = [run["reference"], run["primary"]]
+    reference, primary = (_stream_frames(node, t) for node, t in zip(nodes, _frame_times_s(nodes)))
     return CTRun(
         uid=start["uid"], start=start,
         profile=profile_from_dict(start["profile"], source=f"run {start['uid']}"),
         shape=(int(rows), int(cols)), n_dark=int(n_dark),
-        reference=_stream_frames(run["reference"]), primary=_stream_frames(run["primary"]),
+        reference=reference, primary=primary,
         run=run, files={} if not direct else {
             name: files for name in ("dark", "reference", "primary") if name in streams
             and (files := HDF5Frames.of(run[name][IMAGE_KEY])) is not None})

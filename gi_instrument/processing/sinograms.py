@@ -70,7 +70,8 @@ class StreamFrames:
     step_index: NDArray[np.integer]
     """Phase step 0..steps-1."""
     time_s: NDArray[np.floating]
-    """Event time, s (any epoch, the same for all streams)."""
+    """Frame time, s (any epoch, the same for all streams): the instrument's clock at the
+    exposure where the run records it, else the event time."""
     g2_position_um: NDArray[np.floating] | None = None
     """G2 piezo readback, um; ``None``: equidistant steps over one period are assumed."""
     rotation_angle_deg: NDArray[np.floating] | None = None
