@@ -19,11 +19,20 @@ from types import TracebackType
 
 from gi_instrument.sim.ioc import LOOPBACK, server_env
 
-__all__ = ["SimIOC", "free_port", "disconnect_clients"]
+__all__ = ["SimIOC", "free_port", "PORT_REGISTRY_ENV", "disconnect_clients"]
+
+
+PORT_REGISTRY_ENV = "GI_PORT_REGISTRY"
+"""Environment variable: a file shared by processes that pick free ports at the same time (the
+test suite's parallel workers and their subprocesses). A port picked by :func:`free_port` is
+appended to it and never handed out again while the file exists: between being picked and being
+bound (an IOC started later), a port is free, and another process could pick it too."""
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """A port that is free for both TCP and UDP on ``host`` (Channel Access uses both)."""
+    """A port that is free for both TCP and UDP on ``host`` (Channel Access uses both), and not
+    handed out before through the file named by ``$GI_PORT_REGISTRY`` (if set)."""
+    registry = os.environ.get(PORT_REGISTRY_ENV)
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind((host, 0))
@@ -33,8 +42,22 @@ def free_port(host: str = LOOPBACK) -> int:
                     udp.bind((host, port))
                 except OSError:
                     continue
-            return port
+            if registry is None or _register(Path(registry), port):
+                return port
     raise RuntimeError("no free TCP+UDP port on loopback")
+
+
+def _register(registry: Path, port: int) -> bool:
+    """Append ``port`` to the registry file unless it is listed already (under an exclusive lock)."""
+    import fcntl
+
+    with open(registry, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        if str(port) in f.read().split():
+            return False
+        f.write(f"{port}\n")
+        return True
 
 
 def disconnect_clients() -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,9 +161,60 @@ def follow(in_addr: str, out_addr: str, callback):
     return receiver, publisher
 
 
+def pytest_configure(config):
+    """One port registry for the whole test run (:data:`~gi_instrument.sim.launcher.PORT_REGISTRY_ENV`):
+    the parallel workers inherit it, so no two of them pick the same free port."""
+    if not hasattr(config, "workerinput"):
+        from gi_instrument.sim.launcher import PORT_REGISTRY_ENV
+
+        handle, path = tempfile.mkstemp(prefix="gi-test-ports-")
+        os.close(handle)
+        os.environ[PORT_REGISTRY_ENV] = config._gi_port_registry = path
+
+
+SHARED_SESSION_FIXTURES = {"test_night_resumed.py": "night", "test_unattended_ct.py": "night"}
+"""Test modules that share an expensive session-scoped fixture (``undisturbed_cts``), by group."""
+LONG_GROUPS = ("tests/test_readme.py", "tests/validation/test_bead_target.py", "night",
+               "tests/test_session_cli.py", "tests/test_catalog_live.py")
+"""Groups of minutes each, started first so that none of them runs alone at the end."""
+
+
+def worker_group(nodeid: str) -> str:
+    """The group of tests that one parallel worker runs together: a test module (its
+    module-scoped fixtures are made once), all viewer tests (their session-scoped runs and
+    renderings) and the modules of :data:`SHARED_SESSION_FIXTURES`."""
+    path = nodeid.split("::")[0]
+    name = path.rsplit("/", 1)[-1]
+    return SHARED_SESSION_FIXTURES.get(name) or ("viewer" if path.startswith("tests/viewer/") else path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long groups first (a stable sort: the order within each group is kept)."""
+    rank = {group: k for k, group in enumerate(LONG_GROUPS)}
+    items.sort(key=lambda item: rank.get(worker_group(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist (the suite runs on 2 workers, pyproject's addopts) sends each
+    :func:`worker_group` whole to one worker, in collection order. (Its ``loadgroup`` mode does not
+    group under pytest 9: the group suffix it sets on node ids is not seen.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Groups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    config.option.loadscopereorder = False
+    return Groups(config, log)
+
+
 def pytest_unconfigure(config):
-    """If the process has not ended 120 s after the last test (a thread or a socket holding it),
-    print every thread's stack and exit with status 1, instead of hanging until CI's timeout."""
+    """Remove the port registry; then, if the process has not ended 120 s after the last test (a
+    thread or a socket holding it), print every thread's stack and exit with status 1, instead of
+    hanging until CI's timeout."""
+    registry = getattr(config, "_gi_port_registry", None)
+    if registry is not None:
+        Path(registry).unlink(missing_ok=True)
     faulthandler.dump_traceback_later(120, exit=True)
 
 

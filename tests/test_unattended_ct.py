@@ -101,10 +101,6 @@ def test_a_night_of_faults_gives_one_complete_run(night, catalog):
     assert f"discarded stepping-scan attempts: {len(discarded)}" in lines and "rotation" in lines
 
 
-@pytest.mark.xfail(strict=False, reason="flaky: RMS(D-A) came out 1.66x and 1.96x RMS(B-A) in 2 of the last 4 "
-                                        "full runs (0.94x in others): a time-dependent error of the disturbed run "
-                                        "is left after the references were put on the instrument's clock; "
-                                        "not yet found")
 def test_the_night_matches_an_undisturbed_scan(night, catalog, undisturbed_cts, tmp_path):
     disturbed, _ = night
     uid = next(doc["uid"] for name, doc in disturbed if name == "start")
