@@ -190,6 +190,9 @@ def worker_group(nodeid: str) -> str:
 
 def pytest_collection_modifyitems(config, items):
     """The long groups first (a stable sort: the order within each group is kept)."""
+    strays = {item.path.name for item in items if "undisturbed_cts" in item.fixturenames} - set(SHARED_SESSION_FIXTURES)
+    if strays:
+        raise pytest.UsageError(f"{sorted(strays)} use undisturbed_cts: add them to SHARED_SESSION_FIXTURES")
     rank = {group: k for k, group in enumerate(LONG_GROUPS)}
     items.sort(key=lambda item: rank.get(worker_group(item.nodeid), len(rank)))
 
