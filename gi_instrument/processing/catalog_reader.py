@@ -191,7 +191,7 @@ def _frame_times_s(streams: list[Any]) -> list[NDArray | None]:
     keys = [[key for key in stream if key.endswith(INSTRUMENT_TIME_SUFFIX)] for stream in streams]
     if any(t is None or len(t) == 0 for t in events) or any(len(k) != 1 for k in keys):
         return events
-    clocks = [np.asarray(_column(stream, k[0]), dtype=np.float64) for stream, k in zip(streams, keys)]
+    clocks = [np.asarray(stream[k[0]].read(), dtype=np.float64) for stream, k in zip(streams, keys)]
     first = min(range(len(streams)), key=lambda i: events[i].min())
     i = int(np.argmin(events[first]))
     offset = float(events[first][i]) - float(clocks[first][i])

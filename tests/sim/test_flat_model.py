@@ -21,4 +21,5 @@ def test_frames_are_the_dark_offset_at_the_binned_shape():
 def test_the_ioc_serves_it_on_request():
     scanner = build_scanner(load_profile("maast"), "T:", frame_model="flat")
     assert isinstance(scanner.model, FlatFrameModel)
-    scanner.model.noise_state = scanner.model.noise_state     # an IOC restart carries nothing
+    assert scanner.model.noise_state == {}                    # an IOC restart carries nothing
+    scanner.model.noise_state = {}
