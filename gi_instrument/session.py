@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
@@ -29,11 +30,43 @@ logger = logging.getLogger(__name__)
 
 @functools.cache
 def persistent_metadata(directory: Path) -> Any:
-    """bluesky's PersistentDict in ``directory``, one per directory and process (two would
-    overwrite each other's files when they are garbage-collected)."""
+    """``RE.md`` kept in ``directory`` (bluesky's PersistentDict), by one process at a time.
+
+    The first process takes an advisory lock (``<directory>.lock`` beside it, held while the
+    process lives) and gets the PersistentDict; a second process on the same data directory (a
+    script beside a running ``gi-session``) gets a plain dict copied from the stored values, with
+    a warning: what it changes (``scan_id``, metadata) is not kept. Two PersistentDicts on one
+    directory would overwrite or delete each other's files when garbage-collected. One per
+    directory and process (cached)."""
     from bluesky.utils import PersistentDict
 
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = open(directory.with_name(directory.name + ".lock"), "a")  # noqa: SIM115 - held while the process lives
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        logger.warning("another process keeps the RunEngine metadata in %s: this session's RE.md is a "
+                       "copy, its changes (scan_id, metadata) are not kept", directory)
+        return _stored_metadata(directory)
+    _METADATA_LOCKS.append(lock)
     return PersistentDict(str(directory))
+
+
+_METADATA_LOCKS: list[Any] = []
+"""Open lock files of :func:`persistent_metadata` (the locks last while the process does)."""
+
+
+def _stored_metadata(directory: Path) -> dict[str, Any]:
+    """The values stored in a PersistentDict directory, read without a PersistentDict (whose
+    finaliser writes them back); ``{}`` where a file vanishes under the other process."""
+    import zict
+    from bluesky.utils import PersistentDict
+
+    try:
+        return dict(zict.Func(PersistentDict._dump, PersistentDict._load, zict.File(str(directory))).items())
+    except OSError:
+        return {}
 
 
 def await_catalog(client: Any, timeout_s: float = 120.0) -> Any:
