@@ -5,9 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-__all__ = ["SimClock"]
+__all__ = ["SimClock", "instrument_real_s"]
 
 _PRECISE_BELOW_S = 2e-3
+
+
+def instrument_real_s(nominal_span_s: float, real_span_s: float, time_scale: float) -> float:
+    """Real seconds the instrument spent in its own work (sleeps: exposures, moves, settling)
+    during an interval that took ``real_span_s`` real and ``nominal_span_s`` nominal seconds on
+    a :class:`SimClock` at ``time_scale`` (< 1): the inverse of :meth:`SimClock.now_s`'s mapping,
+    ``nominal = (real - asleep) + asleep / time_scale``."""
+    if not 0 < time_scale < 1:
+        raise ValueError(f"time_scale must be in (0, 1), got {time_scale}")
+    return (nominal_span_s - real_span_s) / (1 / time_scale - 1)
 
 
 class SimClock:

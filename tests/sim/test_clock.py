@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gi_instrument.sim.clock import SimClock
+from gi_instrument.sim.clock import SimClock, instrument_real_s
 
 
 def test_sleeps_run_nominal_time_and_overhead_counts_at_the_real_rate() -> None:
@@ -24,6 +24,27 @@ def test_sleeps_run_nominal_time_and_overhead_counts_at_the_real_rate() -> None:
     # overshoot of each sleep (a few ms real, a few tenths of a nominal s); scaling the overhead by
     # 1 / time_scale as well would add 5 nominal s, counting the overlap twice 30 s
     assert 50.0 <= nominal < 52.0, nominal
+
+
+def test_the_instruments_own_time_is_recovered_from_the_two_clocks() -> None:
+    """What the acquisition benchmark subtracts: from an interval's nominal and real spans, the
+    real time spent sleeping (the instrument's work), not the work between the sleeps."""
+    clock = SimClock(time_scale=1e-3)
+
+    async def scenario() -> float:
+        asleep = 0.0
+        for _ in range(4):
+            asleep += await clock.sleep(40.0)        # 40 ms real each
+            time.sleep(0.03)                         # 30 ms of the client's work
+        return asleep
+
+    nominal0, real0 = clock.now_s(), time.monotonic()
+    asleep = asyncio.run(scenario())
+    nominal, real = clock.now_s() - nominal0, time.monotonic() - real0
+    assert instrument_real_s(nominal, real, 1e-3) == pytest.approx(asleep, abs=2e-3)
+    assert real - instrument_real_s(nominal, real, 1e-3) == pytest.approx(0.12, abs=0.02)
+    with pytest.raises(ValueError, match="time_scale"):
+        instrument_real_s(nominal, real, 1.0)
 
 
 def test_real_time_scale_is_plain_real_time() -> None:
