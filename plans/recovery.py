@@ -41,6 +41,10 @@ Plan = Generator[Msg, Any, Any]
 
 CONNECTION_ERRORS = (DisconnectedError, ChannelAccessException, ChannelAccessGetFailure)
 """What a get or put raises when Channel Access lost the IOC (restart, network)."""
+CONNECTION_SIGNS = ("disconnect", "could not connect")
+"""Words of other errors that mean the same: ophyd's TimeoutError for a put or get to a PV that
+did not (re)connect in time (a put issued while the IOC restarts, once it is back, finds every
+device connected again: only the message tells)."""
 TRANSIENT = (InstrumentFault, TimeoutError, FailedStatus, *CONNECTION_ERRORS)
 """Failures of one try that the plan repeats. Anything else (a failing callback, a bug) stops
 the plan at once: repeating the scan could then deliver its events twice."""
@@ -61,7 +65,7 @@ def describe_failure(exc: BaseException) -> str:
             return f"{what}: {describe_failure(inner)}"
         return f"{what} did not finish ({status})"
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, CONNECTION_ERRORS) or "disconnect" in text.lower():
+    if isinstance(exc, CONNECTION_ERRORS) or any(sign in text.lower() for sign in CONNECTION_SIGNS):
         return f"{LOST}: {text}"
     if isinstance(exc, TimeoutError):
         return f"timed out: {text}"

@@ -48,6 +48,9 @@ def test_suspensions_are_recorded_when_they_end():
 def test_failures_are_described_with_their_cause():
     assert "IOC restart" in describe_failure(DisconnectedError("GI:CAM:Acquire"))
     assert describe_failure(TimeoutError("move took too long")).startswith("timed out")
+    # ophyd's words for a put to a PV whose IOC was restarting
+    refused = TimeoutError("GI:CAM:FileName could not connect within 1.0-second timeout.")
+    assert describe_failure(refused).startswith("Channel Access connection lost")
     assert describe_failure(ValueError("bad")) == "ValueError: bad"
 
 
