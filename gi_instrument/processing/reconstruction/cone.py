@@ -13,7 +13,7 @@ rebinning of the ``P-FDK`` algorithm), exact in the mid-plane, where the fast Fo
 parallel back-end apply unchanged and each slice costs the same as in parallel beam plus two
 cheap interpolations; and FDK (Feldkamp, Davis, Kress, JOSA A 1 (1984) 612) on the same rebinned
 and filtered data, back-projected along the tilted rays
-(:mod:`~gi_instrument.processing.reconstruction.fdk`), voxel driven and 15-100x slower, for the
+(:mod:`~gi_instrument.processing.reconstruction.fdk`), voxel driven and 25-40x slower, for the
 slices where the cone angle matters (``method="auto"``:
 :func:`~gi_instrument.processing.reconstruction.fdk.use_fdk`).
 
