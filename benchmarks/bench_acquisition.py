@@ -20,8 +20,9 @@ baseline of its own:
 - on the full simulator with exposures long enough for the IOC to compute each frame during the
   exposures, as a camera reads out (``--covering-time-scale``, default 3e-3: 30 ms per frame).
   Moves and settling then take real time too, so the overhead counted is the time outside the
-  instrument's own work: between the CT's first and last frame, the real time ``R`` minus the
-  real time ``A`` during which the IOC was exposing, moving or settling. The IOC's clock
+  instrument's own work: from the end of the CT's first stepping scan to the end of its last,
+  the real time ``R`` minus the real time ``A`` during which the IOC was exposing, moving or
+  settling. The IOC's clock
   (:class:`gi_instrument.sim.clock.SimClock`) runs ``1 / time_scale`` times faster during that
   work and at the real rate otherwise, so the frames' instrument times (nominal span ``N``) and
   their real timestamps give ``A = (N - R) / (1 / time_scale - 1)``
@@ -114,16 +115,20 @@ def measured_ct(scanner, args) -> tuple[float, int, str, float]:
 
 
 def software_overhead_s_per_frame(docs: list[tuple[str, dict]], time_key: str, time_scale: float) -> float:
-    """Real time per frame, s, outside the instrument's own work (exposures, moves, settling),
-    between a CT's first and last frame (module docstring): the frames' real span (their
-    timestamps) minus :func:`~gi_instrument.sim.clock.instrument_real_s` of it and their nominal
-    span (instrument time, ``time_key``), over the frames - 1."""
+    """Real time per frame, s, outside the instrument's own work (exposures, moves, settling)
+    between the end of a CT's first stepping scan and the end of its last (module docstring): the
+    real span minus :func:`~gi_instrument.sim.clock.instrument_real_s` of it and the nominal span
+    (instrument time, ``time_key``), over the frames taken in between. The IOC publishes a
+    stepping scan's frames together, with one timestamp: the spans run from the last frame of
+    the first scan to the last frame of the last, where both clocks mark the same moment."""
     events = [doc for name, doc in docs if name == "event" and time_key in doc["data"]]
-    if len(events) < 2:
-        raise ValueError(f"{len(events)} frames with {time_key!r}")
-    real_s = events[-1]["timestamps"][time_key] - events[0]["timestamps"][time_key]
-    nominal_s = events[-1]["data"][time_key] - events[0]["data"][time_key]
-    return (real_s - instrument_real_s(nominal_s, real_s, time_scale)) / (len(events) - 1)
+    real = [doc["timestamps"][time_key] for doc in events]
+    first = max(k for k, t in enumerate(real) if t == real[0])   # the first scan's last frame
+    if first == len(events) - 1:
+        raise ValueError(f"{len(events)} frames with {time_key!r}, all from one stepping scan")
+    real_s = real[-1] - real[first]
+    nominal_s = events[-1]["data"][time_key] - events[first]["data"][time_key]
+    return (real_s - instrument_real_s(nominal_s, real_s, time_scale)) / (len(events) - 1 - first)
 
 
 def catalog_live_run(args: argparse.Namespace) -> dict[str, list[float]]:
