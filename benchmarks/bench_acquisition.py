@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from simulated_ct import add_ct_arguments, simulated_scanner, timed_ct
 
@@ -97,21 +98,26 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("VmRSS not found")
 
 
-def ct_overhead_s_per_frame(scanner, args) -> tuple[float, int, str]:
-    per_frame, frames, uid, _ = measured_ct(scanner, args)
-    return per_frame, frames, uid
+class MeasuredCT(NamedTuple):
+    """One timed CT (:func:`measured_ct`)."""
+
+    overhead_s_per_frame: float
+    """Wall time minus the scaled exposures, per frame, s."""
+    frames: int
+    uid: str
+    software_s_per_frame: float
+    """Time outside the instrument's own work, per frame, s (:func:`software_overhead_s_per_frame`)."""
 
 
-def measured_ct(scanner, args) -> tuple[float, int, str, float]:
-    """One CT: overhead per frame, s (wall time minus the scaled exposures), frames, run uid,
-    and :func:`software_overhead_s_per_frame`."""
+def measured_ct(scanner, args) -> MeasuredCT:
+    """One CT with ``args``' geometry on ``scanner``, timed."""
     wall, docs = timed_ct(scanner, args)
     start = docs[0][1]
     frames = start["schedule"]["frames_expected"]
     exposure_real = frames * args.exposure_s * args.time_scale
     software = software_overhead_s_per_frame(docs, frame_data_key("time_s", scanner.inst.camera.name),
                                              args.time_scale)
-    return (wall - exposure_real) / frames, frames, start["uid"], software
+    return MeasuredCT((wall - exposure_real) / frames, frames, start["uid"], software)
 
 
 def software_overhead_s_per_frame(docs: list[tuple[str, dict]], time_key: str, time_scale: float) -> float:
@@ -147,10 +153,10 @@ def catalog_live_run(args: argparse.Namespace) -> dict[str, list[float]]:
         measured_ct(scanner, args)  # warm-up
         for _ in range(args.repeats):
             result["bare"].append(bare_scan_s_per_event(200))
-            per_frame, _, uid, software = measured_ct(scanner, args)
-            result["catalog"].append(per_frame)
-            result["software"].append(software)
-            wait_for_stop(client, uid, timeout_s=600)
+            ct = measured_ct(scanner, args)
+            result["catalog"].append(ct.overhead_s_per_frame)
+            result["software"].append(ct.software_s_per_frame)
+            wait_for_stop(client, ct.uid, timeout_s=600)
         follower.terminate()
         follower.wait()
     return result
@@ -194,20 +200,20 @@ def main() -> None:
     with simulated_scanner(args, args.camera_layout) as scanner:
         client = open_catalog(scanner.paths.root)
         journal = document_journal(scanner.paths)
-        _, frames, _ = ct_overhead_s_per_frame(scanner, args)  # warm-up: connections, first projections
+        frames = measured_ct(scanner, args).frames  # warm-up: connections, first projections
         rss = [rss_mib(scanner.ioc.pid)]
         for _ in range(args.repeats):
             bare.append(bare_scan_s_per_event(200))
-            overhead["plain"].append(ct_overhead_s_per_frame(scanner, args)[0])
+            overhead["plain"].append(measured_ct(scanner, args).overhead_s_per_frame)
             token = scanner.RE.subscribe(journal)
-            per_frame, _, journal_uid = ct_overhead_s_per_frame(scanner, args)
-            overhead["journal"].append(per_frame)
+            journaled = measured_ct(scanner, args)
+            overhead["journal"].append(journaled.overhead_s_per_frame)
             follower = start_follower(scanner.paths)
-            wait_for_stop(client, journal_uid, timeout_s=600)   # the follower catches up from the journal
-            per_frame, _, uid = ct_overhead_s_per_frame(scanner, args)
-            overhead["catalog"].append(per_frame)
+            wait_for_stop(client, journaled.uid, timeout_s=600)   # the follower catches up from the journal
+            ct = measured_ct(scanner, args)
+            overhead["catalog"].append(ct.overhead_s_per_frame)
             t0 = time.perf_counter()
-            wait_for_stop(client, uid, timeout_s=600)
+            wait_for_stop(client, ct.uid, timeout_s=600)
             lags.append(time.perf_counter() - t0)
             follower.terminate()
             follower.wait()

@@ -156,16 +156,15 @@ def backproject_tilted(
     padded = np.pad(padded, ((0, 0), (0, 1)), mode="edge")
     if padded.shape[1] >= 2**24:  # flat indices are formed in float32, exact below 2^24
         raise ValueError(f"{n_rows} rows x {cols} columns: too large a view for one back-projection")
-    geometry = _Rays(padded, width, n_rows, np.float32(row_heights[0]), np.float32(source_axis_px) ** 2,
-                     np.float32(c + 1), np.asarray(slice_heights, dtype=np.float32))
+    geometry = _Rays(padded, np.asarray(theta_rad, dtype=np.float64), width, n_rows, np.float32(row_heights[0]),
+                     np.float32(source_axis_px) ** 2, np.float32(c + 1), np.asarray(slice_heights, dtype=np.float32))
     threads = max(1, min(workers or os.cpu_count() or 1, inside.size))
     parts = np.array_split(np.arange(inside.size), threads)
     out = np.zeros((len(slice_heights), cols * cols), dtype=np.float32)
     # each thread takes a part of the voxels through every view (its own per-view set-up too);
     # numpy's gathers and arithmetic release the GIL
     with ThreadPoolExecutor(threads) as pool:
-        sums = list(pool.map(geometry.backproject, [x[part] for part in parts], [y[part] for part in parts],
-                             [theta_rad] * threads))
+        sums = list(pool.map(geometry.backproject, [x[part] for part in parts], [y[part] for part in parts]))
     for part, summed in zip(parts, sums, strict=True):
         out[:, inside[part]] = summed
     return out.reshape(len(slice_heights), cols, cols)
@@ -177,6 +176,8 @@ class _Rays(NamedTuple):
     padded: NDArray[np.float32]
     """``(views, positions)``: each view padded by one edge column each side and one edge row
     below, flattened, plus one edge sample."""
+    theta_rad: NDArray[np.float64]
+    """Parallel view angles, rad."""
     width: int
     """Padded row length."""
     n_rows: int
@@ -189,8 +190,7 @@ class _Rays(NamedTuple):
     heights: NDArray[np.float32]
     """Output slices' heights, voxels."""
 
-    def backproject(self, x: NDArray[np.float32], y: NDArray[np.float32],
-                    theta_rad: NDArray[np.float64]) -> NDArray[np.float32]:
+    def backproject(self, x: NDArray[np.float32], y: NDArray[np.float32]) -> NDArray[np.float32]:
         """``(slices, voxels)`` sums over the views for the voxels at ``(x, y)`` (voxels from the
         axis), each view read along the tilted ray through the voxel (module docstring). Voxels
         go ``_BLOCK_VOXELS`` at a time through each view, so that the work arrays stay in the
@@ -199,7 +199,7 @@ class _Rays(NamedTuple):
         blocks = [slice(b, min(b + _BLOCK_VOXELS, x.size)) for b in range(0, x.size, _BLOCK_VOXELS)]
         scratch = _Scratch.make(min(_BLOCK_VOXELS, x.size))
         pairs = np.empty(self.padded.shape[1] - 1, dtype=np.complex64)
-        for i, theta in enumerate(theta_rad):
+        for i, theta in enumerate(self.theta_rad):
             cos_t, sin_t = np.float32(math.cos(theta)), np.float32(math.sin(theta))
             pairs.real = self.padded[i, :-1]
             pairs.imag = self.padded[i, 1:]
