@@ -143,7 +143,7 @@ class ADSCMOSDetector(SteppingCamera):
         desc = super().describe()
         for key in self.frame_attribute_keys():
             desc[key] = {"source": f"PV:{self.prefix}{ADCam.SUFFIX}", "dtype": "number", "shape": []}
-        rows, cols = self.frame_shape()
+        rows, cols = self.described_frame_shape(refresh=True)
         desc[self.image_key] = {"source": f"PV:{self.hdf.prefix}{ADHDF5.FULL_FILE_NAME_RBV}", "dtype": "array",
                                 "dtype_numpy": "<u2", "shape": [rows, cols], "dims": ["row", "col"],
                                 "external": "STREAM:"}

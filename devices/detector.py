@@ -122,7 +122,7 @@ class SCMOSDetector(SteppingCamera):
         source = f"PV:{self.prefix}FrameAttrs_RBV"
         for key in self.frame_attribute_keys():
             desc[key] = {"source": source, "dtype": "number", "shape": []}
-        rows, cols = self.frame_shape()
+        rows, cols = self.described_frame_shape(refresh=True)
         desc[self.image_key] = {
             "source": f"PV:{self.prefix}FullFileName_RBV",
             "dtype": "array",
@@ -143,7 +143,9 @@ class SCMOSDetector(SteppingCamera):
         self.frames.clear()
         if self.step_mode.get():
             self._begin_attempt()
-            frames = self._steps_expected = len(self.step_positions.get())
+            # the positions last put (ophyd keeps them): no round trip; an IOC that lost them
+            # (a restart) takes another number of frames, which check_scan refuses
+            frames = self._steps_expected = len(self.step_positions.setpoint)
             target = self.step_scan
         else:
             self._open_single_frame_file()

@@ -141,7 +141,9 @@ class SteppingCamera(Device):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._triggered = False
-        self.frames = FrameHandout(self.name, self.image_key, lambda: (self.full_file_name.get(), self.frame_shape()),
+        self._described_shape: tuple[int, int] | None = None
+        self.frames = FrameHandout(self.name, self.image_key,
+                                   lambda: (self.full_file_name.get(), self.described_frame_shape()),
                                    lambda: self.status_message.get())
         """Frames taken and not yet handed out into events (:meth:`read`)."""
         self._in_flight: dict[str, Any] | None = None
@@ -166,6 +168,14 @@ class SteppingCamera(Device):
     def frame_shape(self) -> tuple[int, int]:
         """(rows, cols) of the frames at the current binning."""
         raise NotImplementedError
+
+    def described_frame_shape(self, refresh: bool = False) -> tuple[int, int]:
+        """(rows, cols) of the frames as the camera's last :meth:`describe` declared them (the
+        shape of its streams' frames, read again with ``refresh`` or when never described):
+        each file's ``stream_resource`` gives it without two gets per stepping scan."""
+        if refresh or self._described_shape is None:
+            self._described_shape = self.frame_shape()
+        return self._described_shape
 
     def _stop_scan(self) -> None:
         """Stop the stepping scan running on the IOC (a suspension); it then fails."""

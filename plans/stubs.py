@@ -10,7 +10,7 @@ from bluesky.utils import Msg
 from gi_instrument.devices import GIInstrument
 from gi_instrument.devices.axis import PositionError, PutCompletePositioner
 from gi_instrument.devices.errors import InstrumentFault
-from gi_instrument.devices.puts_in_turn import PutsInTurn
+from gi_instrument.devices.puts_together import PutsTogether
 from gi_instrument.devices.stepping_camera import SteppingCamera
 from gi_instrument.plans.messages import mv, read_value, trigger
 
@@ -21,8 +21,8 @@ Plan = Generator[Msg, Any, Any]
 
 SETTING_TIMEOUT_S = 10.0
 """Real s a setting may take to be confirmed by its controller (a lost IOC fails it, not hangs)."""
-SCAN_SETTINGS = PutsInTurn("stepping scan settings")
-"""Sets a stepping scan's settings (Channel Access and soft), one after the other, in one message."""
+SCAN_SETTINGS = PutsTogether("stepping scan settings")
+"""Sets a stepping scan's settings (Channel Access and soft) together, in one message."""
 READ_TRIES = 10
 """Most times one event is bundled again because a suspension cancelled its read."""
 

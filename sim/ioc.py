@@ -32,7 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from gi_instrument.ca_server import LOOPBACK, server_env
+from gi_instrument.ca_server import LOOPBACK, serve, server_env
 from gi_instrument.catalog import default_data_dir
 from gi_instrument.profile import Profile, ProfileError, Source, load_profile
 from gi_instrument.pv_interface import CAMERA_LAYOUTS
@@ -237,7 +237,6 @@ def main(argv: list[str] | None = None) -> None:
     except ProfileError as exc:
         sys.exit(f"gi-sim-ioc: {exc}")
     os.environ.update(server_env(args.port, args.interface))
-    from caproto.server import run
 
     from gi_instrument.ca_repeater import ensure_repeater, repeater_port
 
@@ -257,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
           f"time scale {args.time_scale}, parts {','.join(args.parts)}, camera layout {args.camera_layout}, "
           f"frames below {data_root}", flush=True)
     try:
-        run(scanner.pvdb, interfaces=[args.interface])
+        serve(scanner.pvdb, args.interface)
     finally:
         scanner.camera.close()
         if repeater is not None:

@@ -49,13 +49,14 @@ def test_tube_state_is_a_fault_during_an_arc_and_with_the_interlock_open(instrum
     sim_pv("TUBE:InterlockOpen").put(1, wait=True)
     try:
         assert tube.state.get() == "Fault" and tube.xray_on.get() == 0
-        assert tube.ready_to_emit(tolerance) == "interlock open"
+        _wait_for(lambda: tube.ready_to_emit(tolerance) == "interlock open")   # monitored, as below
     finally:
         sim_pv("TUBE:InterlockOpen").put(0, wait=True)
     # closed again: no fault, but the X-rays stay off until switched on, and the status says why
     assert tube.state.get() == "Ready" and tube.xray_on.get() == 0
     assert "interlock opened" in tube.status_message.get()
-    assert tube.ready_to_emit(tolerance) is None
+    # the interlock readback is monitored: the IOC's update may follow the put's completion
+    _wait_for(lambda: tube.ready_to_emit(tolerance) is None)
 
 
 def test_arc_shorter_than_an_exposure_refuses_the_scan_and_it_is_repeated(RE, instrument, documents, sim_pv):

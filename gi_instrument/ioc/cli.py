@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from gi_instrument.ca_server import LOOPBACK, server_env
+from gi_instrument.ca_server import LOOPBACK, serve, server_env
 from gi_instrument.drivers import AXIS_DRIVERS, TUBE_DRIVERS
 from gi_instrument.profile import ProfileError, load_profile
 from gi_instrument.pv_interface import GROUP_PREFIXES
@@ -86,11 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     except ProfileError as exc:
         sys.exit(f"gi-ioc: {exc}")
     os.environ.update(server_env(args.ca_port, args.interface))
-    from caproto.server import run
-
     print(f"gi-ioc: {args.kind} ({args.driver} on {args.port}) as {bridge.prefix}, "
           f"{args.interface}:{args.ca_port}", flush=True)
-    run(bridge.pvdb, interfaces=[args.interface])
+    serve(bridge.pvdb, args.interface)
 
 
 if __name__ == "__main__":
