@@ -238,3 +238,51 @@ def test_ct_stopped_halfway_resumes_with_one_call(ad_inst, data_dir):
     assert held[0] | held[1] == {(i.kind, i.angle_index) for i in ct_schedule(ad_inst.profile, **geometry).items()}
     uris = [doc["uri"] for name, doc in docs if name == "stream_resource"]
     assert all(second in uri for uri in uris) and len(set(uris)) == len(uris)   # files of the new run only
+
+
+def test_ioc_restart_inside_a_scan_suspends_and_the_scan_is_taken_again(RE, ad_inst, documents, ad_ioc):
+    """The IOC restarts (its process replaced, every PV back at its start-up value) once the
+    first frame of a stepping scan is in its file: the run suspends on the lost connection,
+    the attempt is discarded, and once every PV is back the scan is taken again, from its first
+    step, into a new file of a camera configured anew (an IOC restart forgets the plugin's
+    settings)."""
+    import threading
+
+    from ophyd import EpicsSignal
+
+    from gi_instrument.suspenders import install_suspenders
+
+    restart = EpicsSignal(ad_ioc.prefix + "SIM:Restart", name="restart")
+    first_frame = threading.Event()
+    cid = ad_inst.camera.hdf.num_captured.subscribe(lambda value, **kw: value == 1 and first_frame.set(), run=False)
+
+    def restart_during_the_scan() -> None:
+        if first_frame.wait(timeout=30):
+            restart.put(1.0)                                   # 1 s (real) down
+
+    suspenders = install_suspenders(RE, ad_inst)
+    thread = threading.Thread(target=restart_during_the_scan)
+    try:
+        thread.start()
+        RE(phase_step(ad_inst, exposure_s=60.0, angle_index=3))      # 6 ms real per frame
+    finally:
+        thread.join()
+        ad_inst.camera.hdf.num_captured.unsubscribe(cid)
+        for suspender in suspenders:
+            RE.remove_suspender(suspender)
+        RE.record_interruptions = False
+    assert first_frame.is_set()
+    stop = next(doc for name, doc in documents if name == "stop")
+    assert stop["exit_status"] == "success", stop
+    frames = _frames(documents)
+    assert [ev["data"]["frame_step_index"] for ev in frames] == list(range(ad_inst.profile.stepping.steps))
+    assert len({ev["data"]["frame_attempt"] for ev in frames}) == 1
+    causes = [ev["data"]["suspension_cause"] for ev in _events(documents, "suspensions")]
+    causes += [ev["data"]["discarded_cause"] for ev in _events(documents, "discarded")]
+    assert any("connection lost" in c for c in causes), causes
+    discarded = [ev["data"] for ev in _events(documents, "discarded")]
+    assert discarded and all(d["discarded_angle_index"] == 3 for d in discarded)
+    (uri,) = {doc["uri"] for name, doc in documents if name == "stream_resource"}
+    assert all(d["discarded_file"] not in uri for d in discarded)   # the events' frames are the new try's
+    with h5py.File(uri.removeprefix("file://localhost"), "r") as f:
+        assert f[FRAME_DATASET].shape[0] == ad_inst.profile.stepping.steps
