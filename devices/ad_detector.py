@@ -235,6 +235,18 @@ class ADSCMOSDetector(SteppingCamera):
         frames; the run directory is made here (the catalog reads the frames from the same,
         shared, path)."""
         hdf = self.hdf
+        if int(hdf.capture.get(use_monitor=False)) == 1:
+            # a capture left running (the process that started it was killed mid-scan): close its
+            # file as it is first, so that Capture_RBV below tells of this file, not of that one
+            logging.getLogger(__name__).warning("%s: closing the capture left open in %s", self.name,
+                                                hdf.full_file_name.get(use_monitor=False))
+            self._close_file()
+            deadline = time.monotonic() + 10
+            while int(hdf.capture.get(use_monitor=False)) != 0:
+                if time.monotonic() > deadline:
+                    raise FrameLostError(f"{self.name}: the HDF5 plugin did not stop the capture left open "
+                                         f"({hdf.write_message.get()})")
+                time.sleep(0.005)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         hdf.file_template.set(self.file_template).wait(10)
         hdf.file_number.set(attempt).wait(10)

@@ -6,6 +6,7 @@ the catalog has the run). Tests start it with :func:`start_ct_process` and kill 
 
     python tests/ct_process.py DATA_DIR PREFIX '{"exposure_s": 60.0, ...}'   # RE(gi_ct(inst, **kwargs))
     python tests/ct_process.py DATA_DIR PREFIX --resume UID                   # RE(gi_ct_resume(inst, UID))
+    python tests/ct_process.py DATA_DIR PREFIX --camera-layout areadetector ...   # an areaDetector camera
 
 Prints ``follower <pid>`` once the session is up; after the run, ``catalog <json>`` (per stream
 with frames: the rows and the frames that the catalog holds right after ``RE()`` returned) and
@@ -80,7 +81,11 @@ def _main(data_dir: str, prefix: str, what: list[str]) -> None:
     from gi_instrument.plans import gi_ct, gi_ct_resume
     from gi_instrument.session import start_session
 
-    session = start_session("maast", prefix, data_dir, progress=False, persistent_md=False, log_file=False)
+    layout = "scanner"
+    if what[0] == "--camera-layout":
+        layout, what = what[1], what[2:]
+    session = start_session("maast", prefix, data_dir, progress=False, persistent_md=False, log_file=False,
+                            camera_layout=layout)
     print(f"follower {session.catalog_writer.pid}", flush=True)
     if what[0] == "--resume":
         plan = gi_ct_resume(session.inst, what[1], client=session.client)

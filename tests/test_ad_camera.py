@@ -286,3 +286,64 @@ def test_ioc_restart_inside_a_scan_suspends_and_the_scan_is_taken_again(RE, ad_i
     assert all(d["discarded_file"] not in uri for d in discarded)   # the events' frames are the new try's
     with h5py.File(uri.removeprefix("file://localhost"), "r") as f:
         assert f[FRAME_DATASET].shape[0] == ad_inst.profile.stepping.steps
+
+
+def test_ct_killed_inside_a_scan_resumes_with_one_call(ad_ioc, ad_inst, data_dir):
+    """``kill -9`` of a session's process in the middle of an areaDetector stepping scan (two of
+    its five frames in the file, the HDF5 plugin still capturing): the tube's watchdog switches
+    the X-rays off; ``gi_ct_resume`` in a new session takes that scan again into a file of its
+    own and completes the CT. The chain holds every stepping scan of the schedule once, and the
+    frames the killed scan had written stay in their file."""
+    import json
+    import os
+    import signal
+    import threading
+
+    from gi_instrument.catalog import catalog_paths, read_journal
+    from gi_instrument.plans import ct_schedule
+    from gi_instrument.plans.resume import chain, complete_scans, journal_runs
+
+    from ct_process import kill_ct_process, start_ct_process
+
+    paths = catalog_paths(data_dir)
+    steps = ad_inst.profile.stepping.steps
+    geometry = dict(angle_step_deg=10.0, range_deg=20.0, reference_every_deg=20.0, final_reference=True)
+    layout = ("--camera-layout", "areadetector")
+    before = set(paths.documents.glob("*.jsonl"))
+    armed, killed = threading.Event(), threading.Event()
+    ct = None
+
+    def kill_at_the_second_frame(value, **kwargs) -> None:
+        if armed.is_set() and value == 2 and not killed.is_set():
+            os.kill(ct.proc.pid, signal.SIGKILL)
+            killed.set()
+
+    cid = ad_inst.camera.hdf.num_captured.subscribe(kill_at_the_second_frame, run=False)
+    try:
+        ct = start_ct_process(data_dir, ad_ioc.prefix, *layout, json.dumps(dict(exposure_s=60.0, n_darks=0, **geometry)))
+        deadline = time.monotonic() + 120
+        while not armed.is_set():                 # projection 0 complete: arm for the next scan
+            assert time.monotonic() < deadline and ct.proc.poll() is None, "the CT ended before the kill"
+            new = set(paths.documents.glob("*.jsonl")) - before
+            if new and ("projection", 0) in complete_scans(read_journal(next(iter(new))), steps):
+                armed.set()
+            time.sleep(0.002)
+        assert killed.wait(60), "no second frame of the next stepping scan"
+    finally:
+        ad_inst.camera.hdf.num_captured.unsubscribe(cid)
+    (journal,) = set(paths.documents.glob("*.jsonl")) - before
+    assert kill_ct_process(ct, ad_inst.tube, ad_inst.profile.recovery.watchdog_timeout_s)   # on when killed
+    killed_uid = read_journal(journal)[0][1]["uid"]
+    partial = paths.frames / killed_uid / "primary_00001_a0.h5"     # still open: the plugin captures on
+
+    resume = start_ct_process(data_dir, ad_ioc.prefix, *layout, "--resume", killed_uid)
+    out, _ = resume.proc.communicate(timeout=180)
+    assert resume.proc.returncode == 0, out
+    resumed = out.split("run ")[-1].strip()
+    runs = chain(journal_runs(paths.documents), resumed)
+    assert [r.uid for r in runs] == [killed_uid, resumed]
+    held = [complete_scans(r.items(), steps) for r in runs]
+    assert not {s for s in held[0] & held[1] if s[0] == "projection"}   # a resume repeats the reference only
+    assert held[0] | held[1] == {(i.kind, i.angle_index) for i in ct_schedule(ad_inst.profile, **geometry).items()}
+    with h5py.File(partial, "r") as f:     # closed by the new session, with what the killed scan had taken
+        assert f[FRAME_DATASET].shape[0] >= 2
