@@ -162,34 +162,16 @@ def test_interlock_opening_inside_a_scan_suspends_and_the_scan_is_taken_again(RE
     """The interlock opens once the first frame of a stepping scan is in its file: the run
     suspends, the camera stops the scan, and once the interlock is closed (and the settle time
     passed) the scan is taken again from its first step into a new file."""
-    import threading
-
     from ophyd import EpicsSignal
 
-    from gi_instrument.suspenders import install_suspenders
-
     interlock = EpicsSignal(ad_ioc.prefix + "TUBE:InterlockOpen", name="interlock")
-    first_frame = threading.Event()
-    cid = ad_inst.camera.hdf.num_captured.subscribe(lambda value, **kw: value == 1 and first_frame.set(), run=False)
 
-    def open_during_the_scan() -> None:
-        if first_frame.wait(timeout=30):
-            interlock.put(1, wait=True)
-            time.sleep(0.5)
+    def open_for_half_a_second() -> None:
+        interlock.put(1, wait=True)
+        time.sleep(0.5)
         interlock.put(0, wait=True)
 
-    suspenders = install_suspenders(RE, ad_inst)
-    thread = threading.Thread(target=open_during_the_scan)
-    try:
-        thread.start()
-        RE(phase_step(ad_inst, exposure_s=60.0, angle_index=2))      # 6 ms real per frame
-    finally:
-        thread.join()
-        ad_inst.camera.hdf.num_captured.unsubscribe(cid)
-        for suspender in suspenders:
-            RE.remove_suspender(suspender)
-        RE.record_interruptions = False
-    assert first_frame.is_set()
+    _fault_after_the_first_frame(RE, ad_inst, open_for_half_a_second, angle_index=2)
     frames = _frames(documents)
     assert [ev["data"]["frame_step_index"] for ev in frames] == list(range(ad_inst.profile.stepping.steps))
     assert {ev["data"]["frame_attempt"] for ev in frames} == {1}
@@ -200,6 +182,34 @@ def test_interlock_opening_inside_a_scan_suspends_and_the_scan_is_taken_again(RE
     assert discarded["discarded_file"].endswith("primary_00002_a0.h5") and discarded["discarded_attempt"] == 0
     with h5py.File(discarded["discarded_file"], "r") as f:
         assert f[FRAME_DATASET].shape[0] >= 1                     # the stopped attempt's frames stay on disk
+
+
+def _fault_after_the_first_frame(RE, inst, fault, *, angle_index: int) -> None:
+    """``phase_step`` (60 s exposures: 6 ms real per frame) with the session's suspenders, and
+    ``fault()`` called from another thread once the scan's first frame is in its file."""
+    import threading
+
+    from gi_instrument.suspenders import install_suspenders
+
+    first_frame = threading.Event()
+    cid = inst.camera.hdf.num_captured.subscribe(lambda value, **kw: value == 1 and first_frame.set(), run=False)
+
+    def when_the_first_frame_is_in() -> None:
+        if first_frame.wait(timeout=30):
+            fault()
+
+    suspenders = install_suspenders(RE, inst)
+    thread = threading.Thread(target=when_the_first_frame_is_in)
+    try:
+        thread.start()
+        RE(phase_step(inst, exposure_s=60.0, angle_index=angle_index))
+    finally:
+        thread.join()
+        inst.camera.hdf.num_captured.unsubscribe(cid)
+        for suspender in suspenders:
+            RE.remove_suspender(suspender)
+        RE.record_interruptions = False
+    assert first_frame.is_set(), "the scan's first frame never reached its file"
 
 
 def test_ct_stopped_halfway_resumes_with_one_call(ad_inst, data_dir):
@@ -246,32 +256,10 @@ def test_ioc_restart_inside_a_scan_suspends_and_the_scan_is_taken_again(RE, ad_i
     the attempt is discarded, and once every PV is back the scan is taken again, from its first
     step, into a new file of a camera configured anew (an IOC restart forgets the plugin's
     settings)."""
-    import threading
-
     from ophyd import EpicsSignal
 
-    from gi_instrument.suspenders import install_suspenders
-
     restart = EpicsSignal(ad_ioc.prefix + "SIM:Restart", name="restart")
-    first_frame = threading.Event()
-    cid = ad_inst.camera.hdf.num_captured.subscribe(lambda value, **kw: value == 1 and first_frame.set(), run=False)
-
-    def restart_during_the_scan() -> None:
-        if first_frame.wait(timeout=30):
-            restart.put(1.0)                                   # 1 s (real) down
-
-    suspenders = install_suspenders(RE, ad_inst)
-    thread = threading.Thread(target=restart_during_the_scan)
-    try:
-        thread.start()
-        RE(phase_step(ad_inst, exposure_s=60.0, angle_index=3))      # 6 ms real per frame
-    finally:
-        thread.join()
-        ad_inst.camera.hdf.num_captured.unsubscribe(cid)
-        for suspender in suspenders:
-            RE.remove_suspender(suspender)
-        RE.record_interruptions = False
-    assert first_frame.is_set()
+    _fault_after_the_first_frame(RE, ad_inst, lambda: restart.put(1.0), angle_index=3)   # 1 s (real) down
     stop = next(doc for name, doc in documents if name == "stop")
     assert stop["exit_status"] == "success", stop
     frames = _frames(documents)
