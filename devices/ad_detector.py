@@ -39,6 +39,7 @@ from gi_instrument.devices.axis import PositionError
 from gi_instrument.devices.beam_watch import BeamWatch
 from gi_instrument.devices.errors import InstrumentFault
 from gi_instrument.devices.frame_handout import FrameLostError
+from gi_instrument.devices.puts_together import PutsTogether
 from gi_instrument.devices.soft import SoftSetting
 from gi_instrument.devices.stepping_camera import Row, SteppingCamera, finish_status, frame_data_key
 from gi_instrument.pv_interface import ADCam, ADHDF5, CONTROLLER_LOST, DOSE_ATTRIBUTES, FRAME_ATTRIBUTES
@@ -248,12 +249,12 @@ class ADSCMOSDetector(SteppingCamera):
                                          f"({hdf.write_message.get()})")
                 time.sleep(0.005)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        hdf.file_template.set(self.file_template).wait(10)
-        hdf.file_number.set(attempt).wait(10)
-        hdf.file_write_mode.set(2).wait(10)          # Stream
-        hdf.auto_increment.set(0).wait(10)
-        hdf.num_capture.set(n_frames).wait(10)
-        self.cam.image_mode.set(0).wait(10)          # Single
+        PutsTogether(f"{self.name} file settings").set([
+            (hdf.file_template, self.file_template), (hdf.file_number, attempt),
+            (hdf.file_write_mode, 2),                # Stream
+            (hdf.auto_increment, 0), (hdf.num_capture, n_frames),
+            (self.cam.image_mode, 0),                # Single
+        ]).wait(10)
         hdf.capture.put(1)                           # its put-completion comes when the file closes
         deadline = time.monotonic() + 10
         while hdf.capture.get() != 1:                # Capture_RBV
