@@ -242,12 +242,7 @@ class ADSCMOSDetector(SteppingCamera):
             logging.getLogger(__name__).warning("%s: closing the capture left open in %s", self.name,
                                                 hdf.full_file_name.get(use_monitor=False))
             self._close_file()
-            deadline = time.monotonic() + 10
-            while int(hdf.capture.get(use_monitor=False)) != 0:
-                if time.monotonic() > deadline:
-                    raise FrameLostError(f"{self.name}: the HDF5 plugin did not stop the capture left open "
-                                         f"({hdf.write_message.get()})")
-                time.sleep(0.005)
+            self._wait_for_capture(0, "stop the capture left open")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         PutsTogether(f"{self.name} file settings").set([
             (hdf.file_template, self.file_template), (hdf.file_number, attempt),
@@ -256,14 +251,19 @@ class ADSCMOSDetector(SteppingCamera):
             (self.cam.image_mode, 0),                # Single
         ]).wait(10)
         hdf.capture.put(1)                           # its put-completion comes when the file closes
-        deadline = time.monotonic() + 10
-        while hdf.capture.get() != 1:                # Capture_RBV
-            if time.monotonic() > deadline:
-                raise FrameLostError(f"{self.name}: the HDF5 plugin did not open {path} ({hdf.write_message.get()})")
-            time.sleep(0.005)
+        self._wait_for_capture(1, f"open {path}")
         opened = hdf.full_file_name.get(use_monitor=False)
         if opened != path:
             raise FrameLostError(f"{self.name}: the HDF5 plugin opened {opened}, not {path}")
+
+    def _wait_for_capture(self, value: int, what: str, timeout_s: float = 10.0) -> None:
+        """Wait until the HDF5 plugin's Capture_RBV reads ``value``; FrameLostError naming ``what``
+        it did not do after ``timeout_s`` real s."""
+        deadline = time.monotonic() + timeout_s
+        while int(self.hdf.capture.get(use_monitor=False)) != value:
+            if time.monotonic() > deadline:
+                raise FrameLostError(f"{self.name}: the HDF5 plugin did not {what} ({self.hdf.write_message.get()})")
+            time.sleep(0.005)
 
     def _scan(self, positions: list[float], attempt: int, path: str, stop: threading.Event) -> list[Row]:
         """Take one frame per G2 position into ``path``; raises unless every frame is in the

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -41,6 +41,28 @@ def start_ct_process(data_dir: str | Path, prefix: str, *args: str) -> CTProcess
     line = proc.stdout.readline()
     assert line.startswith("follower "), f"ct_process.py did not start its session: {line!r}"
     return CTProcess(proc, int(line.split()[1]))
+
+
+def wait_for_complete_scan(documents: Path, before: set[Path], scan: tuple[str, int], ct: CTProcess, steps: int,
+                           *, ready: Callable[[], bool] = lambda: True, timeout_s: float = 120.0, poll_s: float = 0.05) -> Path:
+    """The journal that appeared in ``documents`` beside those in ``before``, once it holds the
+    stepping scan ``scan`` ((kind, index), :func:`~gi_instrument.plans.resume.complete_scans`)
+    complete and ``ready()`` is true; fails if ``ct`` ends first or ``timeout_s`` passes."""
+    from gi_instrument.catalog import read_journal
+    from gi_instrument.plans.resume import complete_scans
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert time.monotonic() < deadline and ct.proc.poll() is None, f"the CT ended before {scan} was complete"
+        new = set(documents.glob("*.jsonl")) - before
+        if new and ready():
+            (journal,) = new
+            try:
+                if scan in complete_scans(read_journal(journal), steps):
+                    return journal
+            except ValueError:          # the journal is there, its start document not yet
+                pass
+        time.sleep(poll_s)
 
 
 def kill_ct_process(ct: CTProcess, tube: Any, watchdog_timeout_s: float) -> bool:

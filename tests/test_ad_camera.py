@@ -265,10 +265,10 @@ def test_ioc_restart_inside_a_scan_suspends_and_the_scan_is_taken_again(RE, ad_i
     frames = _frames(documents)
     assert [ev["data"]["frame_step_index"] for ev in frames] == list(range(ad_inst.profile.stepping.steps))
     assert len({ev["data"]["frame_attempt"] for ev in frames}) == 1
-    causes = [ev["data"]["suspension_cause"] for ev in _events(documents, "suspensions")]
-    causes += [ev["data"]["discarded_cause"] for ev in _events(documents, "discarded")]
-    assert any("connection lost" in c for c in causes), causes
     discarded = [ev["data"] for ev in _events(documents, "discarded")]
+    causes = [ev["data"]["suspension_cause"] for ev in _events(documents, "suspensions")]
+    causes += [d["discarded_cause"] for d in discarded]
+    assert any("connection lost" in c for c in causes), causes
     assert discarded and all(d["discarded_angle_index"] == 3 for d in discarded)
     (uri,) = {doc["uri"] for name, doc in documents if name == "stream_resource"}
     assert all(d["discarded_file"] not in uri for d in discarded)   # the events' frames are the new try's
@@ -291,7 +291,7 @@ def test_ct_killed_inside_a_scan_resumes_with_one_call(ad_ioc, ad_inst, data_dir
     from gi_instrument.plans import ct_schedule
     from gi_instrument.plans.resume import chain, complete_scans, journal_runs
 
-    from ct_process import kill_ct_process, start_ct_process
+    from ct_process import kill_ct_process, start_ct_process, wait_for_complete_scan
 
     paths = catalog_paths(data_dir)
     steps = ad_inst.profile.stepping.steps
@@ -309,20 +309,12 @@ def test_ct_killed_inside_a_scan_resumes_with_one_call(ad_ioc, ad_inst, data_dir
     cid = ad_inst.camera.hdf.num_captured.subscribe(kill_at_the_second_frame, run=False)
     try:
         ct = start_ct_process(data_dir, ad_ioc.prefix, *layout, json.dumps(dict(exposure_s=60.0, n_darks=0, **geometry)))
-        deadline = time.monotonic() + 120
-        while not armed.is_set():                 # projection 0 complete: arm for the next scan
-            assert time.monotonic() < deadline and ct.proc.poll() is None, "the CT ended before the kill"
-            new = set(paths.documents.glob("*.jsonl")) - before
-            try:
-                if new and ("projection", 0) in complete_scans(read_journal(next(iter(new))), steps):
-                    armed.set()
-            except ValueError:                    # the journal is there, its start document not yet
-                pass
-            time.sleep(0.002)
+        # projection 0 complete: arm for the next scan (polled often: its frames take 6 ms each)
+        journal = wait_for_complete_scan(paths.documents, before, ("projection", 0), ct, steps, poll_s=0.002)
+        armed.set()
         assert killed.wait(60), "no second frame of the next stepping scan"
     finally:
         ad_inst.camera.hdf.num_captured.unsubscribe(cid)
-    (journal,) = set(paths.documents.glob("*.jsonl")) - before
     assert kill_ct_process(ct, ad_inst.tube, ad_inst.profile.recovery.watchdog_timeout_s)   # on when killed
     killed_uid = read_journal(journal)[0][1]["uid"]
     partial = paths.frames / killed_uid / "primary_00001_a0.h5"     # still open: the plugin captures on

@@ -19,7 +19,6 @@ slices RMS(D - A) <= 1.5 x RMS(B - A) and r(D, A) >= r(B, A) - 0.05.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -30,7 +29,7 @@ from gi_instrument.processing.catalog_reader import open_ct_chain
 from gi_instrument.processing.quality_report import run_interruptions
 from gi_instrument.sim.fault_script import FaultScript, FaultStep
 
-from ct_process import kill_ct_process, start_ct_process
+from ct_process import kill_ct_process, start_ct_process, wait_for_complete_scan
 from delta_comparison import CT, N_PROJECTIONS, assert_delta_matches, central_delta
 
 pytestmark = [pytest.mark.ioc, pytest.mark.timeout(300)]
@@ -49,20 +48,8 @@ AFTER_THE_RESUME = [
 ]
 
 
-def _wait_for_projection(journals, before, index, ct, script):
-    """The new journal once it holds projection ``index`` complete and ``script`` has played."""
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline and ct.proc.poll() is None, "the CT ended before the kill"
-        new = set(journals.glob("*.jsonl")) - before
-        if new and not script.is_alive():
-            (journal,) = new
-            if ("projection", index) in complete_scans(read_journal(journal), STEPS):
-                return journal
-        time.sleep(0.05)
-
-
-def _causes(run):
+def interruption_causes(run) -> str:
+    """The causes of a run's suspensions and discarded tries, one string (tiled run node)."""
     recorded = run_interruptions(run)
     return " | ".join([s["cause"] for s in recorded["suspensions"]] +
                       [d["cause"] for d in recorded["discarded_attempts"]])
@@ -77,7 +64,8 @@ def test_killed_night_resumed_with_one_call_gives_one_tomogram(sim_ioc, instrume
     script = FaultScript(sim_ioc.prefix, BEFORE_THE_KILL, time_scale=sim_ioc.time_scale)
     script.start()
     first_ct = start_ct_process(data_dir, sim_ioc.prefix, json.dumps(CT))
-    journal = _wait_for_projection(paths.documents, before, KILL_AFTER_PROJECTION, first_ct, script)
+    journal = wait_for_complete_scan(paths.documents, before, ("projection", KILL_AFTER_PROJECTION), first_ct, STEPS,
+                                     ready=lambda: not script.is_alive())
     assert script.error is None and len(script.played) == len(BEFORE_THE_KILL), (script.error, script.played)
     # mid-CT, X-rays on; once the process is gone, the tube's watchdog switches them off
     assert kill_ct_process(first_ct, tube, watchdog_s)
@@ -114,7 +102,7 @@ def test_killed_night_resumed_with_one_call_gives_one_tomogram(sim_ioc, instrume
     assert set().union(*(complete_scans(r.items(), STEPS) for r in runs)) == {
         (item.kind, item.angle_index) for item in schedule.items()}
     # the faults were ridden out inside each run, and each run records them with their causes
-    before_kill, after_resume = _causes(catalog[killed]), _causes(catalog[resumed])
+    before_kill, after_resume = interruption_causes(catalog[killed]), interruption_causes(catalog[resumed])
     assert "arc" in before_kill and "interlock" in before_kill, before_kill
     assert "arc" in after_resume and "rotation" in after_resume, after_resume
 

@@ -206,8 +206,9 @@ def test_queued_ct_rides_out_a_night_of_faults(queue_server, monkeypatch):
     import numpy as np
 
     from gi_instrument.catalog import open_catalog
-    from gi_instrument.processing.quality_report import run_interruptions
     from gi_instrument.sim.fault_script import FaultScript, FaultStep
+
+    from test_night_resumed import interruption_causes
 
     ioc = queue_server.ioc
     for key, value in ioc.client_env().items():
@@ -230,9 +231,7 @@ def test_queued_ct_rides_out_a_night_of_faults(queue_server, monkeypatch):
         assert got == [(i, k) for i in indices for k in range(5)], stream
     # each fault is in the run as a suspension or a discarded try, with its cause (under load an
     # arc may land between two exposures and suspend without spoiling a try)
-    recorded = run_interruptions(run)
-    causes = " | ".join([s["cause"] for s in recorded["suspensions"]] +
-                        [d["cause"] for d in recorded["discarded_attempts"]])
+    causes = interruption_causes(run)
     for cause in ("arc", "rotation", "connection lost"):
         assert cause in causes, causes
 
