@@ -18,17 +18,20 @@ carries the bluesky catalog spec, which a bare ``tiled serve catalog`` would not
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 import uuid
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 __all__ = ["DATA_DIR_ENV", "CatalogPaths", "default_data_dir", "catalog_paths", "open_catalog", "tiled_writer",
-           "DocumentJournal", "document_journal", "read_journal", "crash_stop", "close_journal", "ingest_journal"]
+           "DocumentJournal", "document_journal", "read_journal", "crash_stop", "close_journal", "lock_journal",
+           "writer_error_path", "ingest_journal"]
 
 DATA_DIR_ENV = "GI_DATA_DIR"
 _RUN_SPECS = [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}]
@@ -239,14 +242,49 @@ def crash_stop(items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 def close_journal(journal: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """The documents of a journal, after appending :func:`crash_stop` to it if it has no stop
-    document (its run's process was killed)."""
+    document (its run's process was killed); a last line cut short by the kill is cut off first,
+    so that the stop document gets a line of its own."""
     items = read_journal(journal)
     if items[-1][0] != "stop":
         stop = crash_stop(items)
-        with open(journal, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"name": "stop", "doc": stop}) + "\n")
+        with open(journal, "r+b") as f:
+            f.truncate(f.read().rfind(b"\n") + 1)
+            f.seek(0, os.SEEK_END)
+            f.write((json.dumps({"name": "stop", "doc": stop}) + "\n").encode("utf-8"))
         items.append(("stop", stop))
     return items
+
+
+JOURNAL_LOCK_TIMEOUT_S = 120.0
+"""Seconds :func:`ingest_journal` waits for a live catalog writer to finish writing the run (a
+niced writer catching up after its session was killed can take a minute on a busy machine)."""
+
+
+def lock_journal(journal: str | Path, timeout_s: float) -> BinaryIO | None:
+    """``journal`` opened for reading and holding its exclusive advisory lock (``fcntl.flock``),
+    taken within ``timeout_s`` s (0: one try), or None if another holder keeps it that long.
+
+    Whoever writes a journal's run into the catalog holds it (the live catalog writer while it
+    follows the run, :func:`ingest_journal`), so the two never write one entry at once. Closing
+    the handle releases the lock, and so does the end of the process. Appending to the journal
+    takes no lock."""
+    deadline = time.monotonic() + timeout_s
+    handle = open(journal, "rb")  # noqa: SIM115 - returned, held by the caller
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                return None
+            time.sleep(0.1)
+
+
+def writer_error_path(journal: str | Path) -> Path:
+    """``<uid>.catalog-error`` beside a journal: the live catalog writer's error on that run, in
+    one line, when it left the run for :func:`ingest_journal` (which removes it)."""
+    return Path(journal).with_suffix(".catalog-error")
 
 
 FRAME_REFERENCES = ("stream_resource", "stream_datum")
@@ -262,7 +300,7 @@ def _without_dangling_frames(items: list[tuple[str, dict[str, Any]]]) -> list[tu
             if i <= last_event or item[0] not in FRAME_REFERENCES]
 
 
-def ingest_journal(client: Any, journal: str | Path) -> str:
+def ingest_journal(client: Any, journal: str | Path, lock_timeout_s: float = JOURNAL_LOCK_TIMEOUT_S) -> str:
     """Write the run recorded in a journal file into ``client``; returns its uid.
 
     A run the catalog already holds complete (with its stop document) is refused: nothing is
@@ -270,14 +308,24 @@ def ingest_journal(client: Any, journal: str | Path) -> str:
     (:func:`crash_stop`, also appended to the journal), and a catalog entry without a stop
     document (the live writer was cut off) is rewritten from the journal, which holds all of it
     (but a frame reference whose event the killed process never emitted).
+
+    While a live catalog writer still writes the run (:func:`lock_journal`; e.g. the writer of a
+    killed session catching up), this waits up to ``lock_timeout_s`` s for it to finish, then
+    raises TimeoutError.
     """
-    items = _without_dangling_frames(close_journal(journal))
-    uid = items[0][1]["uid"]
-    if uid in client:
-        if client[uid].metadata.get("stop") is not None:
-            raise ValueError(f"run {uid} is already in the catalog")
-        client.delete_contents(uid, recursive=True, external_only=False)
-    writer = tiled_writer(client)
-    for name, doc in items:
-        writer(name, doc)
+    handle = lock_journal(journal, lock_timeout_s)
+    if handle is None:
+        raise TimeoutError(f"{journal}: a live catalog writer (gi_instrument.catalog_follower) still writes this run "
+                           f"after {lock_timeout_s:g} s; let it finish (or end that process), then ingest again")
+    with handle:
+        items = _without_dangling_frames(close_journal(journal))
+        uid = items[0][1]["uid"]
+        if uid in client:
+            if client[uid].metadata.get("stop") is not None:
+                raise ValueError(f"run {uid} is already in the catalog")
+            client.delete_contents(uid, recursive=True, external_only=False)
+        writer = tiled_writer(client)
+        for name, doc in items:
+            writer(name, doc)
+    writer_error_path(journal).unlink(missing_ok=True)
     return uid

@@ -12,7 +12,7 @@ from typing import Any
 
 from gi_instrument.ca_repeater import ensure_repeater
 from gi_instrument.catalog import CatalogPaths, catalog_paths, document_journal, open_catalog
-from gi_instrument.catalog_follower import start_follower, wait_for_stop
+from gi_instrument.catalog_follower import CatalogWriter, CatalogWriterError, wait_for_stop
 from gi_instrument.devices import GIInstrument, make_instrument
 from gi_instrument.logs import log_runs, log_to_file
 from gi_instrument.profile import Profile, load_profile
@@ -69,22 +69,49 @@ def _stored_metadata(directory: Path) -> dict[str, Any]:
         return {}
 
 
-def await_catalog(client: Any, timeout_s: float = 120.0) -> Any:
+def await_catalog(client: Any, timeout_s: float = 120.0, *, writer: CatalogWriter | None = None) -> Any:
     """A RunEngine callback: at each run's stop document, wait until the live catalog writer has
     written the run, so that ``client[uid]`` works as soon as ``RE(...)`` returns (if the writer
     lags more than ``timeout_s`` s, a warning in the log instead). The writer runs niced
     (:data:`~gi_instrument.catalog_follower.NICENESS`): on a machine busy with other work its
     start-up and catch-up can take tens of seconds, hence the generous default; the wait ends as
-    soon as the run is there."""
+    soon as the run is there.
+
+    With ``writer`` (:class:`~gi_instrument.catalog_follower.CatalogWriter`), the wait ends at
+    once, with a warning naming the journal to ingest, when the writer has ended or left the run
+    after an error; and at each start and stop document a writer that has ended is started again
+    (it catches up from the journals), so the RunEngine never waits for a writer that is gone."""
 
     def callback(name: str, doc: dict[str, Any]) -> None:
         if name == "stop":
-            try:
-                wait_for_stop(client, doc["run_start"], timeout_s)
-            except TimeoutError as exc:
-                logger.warning("%s (the live catalog writer lags; the document journal has the run)", exc)
+            _await_run(client, doc["run_start"], timeout_s, writer)
+        if writer is not None and name in ("start", "stop"):
+            _restart_writer(writer)
 
     return callback
+
+
+def _await_run(client: Any, uid: str, timeout_s: float, writer: CatalogWriter | None) -> None:
+    """Wait up to ``timeout_s`` s until the catalog has run ``uid``; a warning if it does not."""
+    try:
+        wait_for_stop(client, uid, timeout_s, writer=writer)
+    except TimeoutError as exc:
+        logger.warning("%s (the live catalog writer lags; the document journal has the run)", exc)
+    except CatalogWriterError as exc:
+        logger.warning("%s", exc)
+
+
+def _restart_writer(writer: CatalogWriter) -> None:
+    """Start ``writer`` again if it has ended, saying so in the log."""
+    try:
+        restarted = writer.restart_if_ended()
+    except OSError as exc:
+        logger.warning("the live catalog writer has ended and could not be started again (%s): runs stay in "
+                       "the document journal only, until gi_instrument.catalog.ingest_journal writes them", exc)
+        return
+    if restarted:
+        logger.warning("the live catalog writer had ended: started again (pid %d); it writes the runs the "
+                       "catalog does not have from the document journal", writer.pid)
 
 
 @dataclass
@@ -102,8 +129,9 @@ class Session:
     """bluesky suspenders on the tube and the connections (:mod:`gi_instrument.suspenders`)."""
     heartbeat: Heartbeat
     """Keeps the tube's watchdog from switching the X-rays off while this process lives."""
-    catalog_writer: Any = None
-    """The live catalog writer process (:mod:`gi_instrument.catalog_follower`)."""
+    catalog_writer: CatalogWriter | None = None
+    """The live catalog writer (:class:`~gi_instrument.catalog_follower.CatalogWriter`: its
+    process, ``.pid``; started again at the next run's start or stop document when it has ended)."""
     bec: Any = None
 
 
@@ -126,11 +154,13 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
     """Connect the devices under ``prefix``, open the catalog in ``data_dir`` (default
     ``$GI_DATA_DIR`` or ``~/gi-data``), subscribe the document journal and the frame progress to a
     RunEngine and start the live catalog writer that follows the journal in a process of its own
-    (:mod:`gi_instrument.catalog_follower`; it ends after this process). ``RE(...)`` returns once
-    the catalog has the run (:func:`await_catalog`), so ``client[uid]`` works right after. The RunEngine gets the suspenders of
-    :func:`~gi_instrument.suspenders.install_suspenders` (a CT waits out tube faults and lost
-    connections and repeats the interrupted stepping scan), and a heartbeat to the tube's
-    watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
+    (:mod:`gi_instrument.catalog_follower`; it ends after this process, and is started again at the
+    next run when it has ended). ``RE(...)`` returns once the catalog has the run
+    (:func:`await_catalog`), so ``client[uid]`` works right after, or at once with a warning when
+    the writer has ended or failed on the run (the journal has it: ``ingest_journal``). The
+    RunEngine gets the suspenders of :func:`~gi_instrument.suspenders.install_suspenders` (a CT
+    waits out tube faults and lost connections and repeats the interrupted stepping scan), and a
+    heartbeat to the tube's watchdog starts (X-rays off ``recovery.watchdog_timeout_s`` after this process is gone).
 
     With ``persistent_md``, ``RE.md`` (``scan_id``, anything a user puts in it) is kept in
     ``DATA_DIR/runengine-md`` and continues across sessions (one session at a time should write
@@ -181,7 +211,7 @@ def start_session(profile: str | Path | Profile = "maast", prefix: str = "GI:", 
         bec.disable_plots()
         RE.subscribe(bec)
     logger.info("session: profile %s, prefix %s, data %s", prof.name, prefix, paths.root)
-    writer = start_follower(paths)
-    RE.subscribe(await_catalog(client))  # last: after the journal and the other callbacks
+    writer = CatalogWriter(paths)
+    RE.subscribe(await_catalog(client, writer=writer))  # last: after the journal and the other callbacks
     return Session(profile=prof, inst=inst, RE=RE, client=client, paths=paths, suspenders=suspenders,
                    heartbeat=heartbeat, catalog_writer=writer, bec=bec)
