@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,6 +23,7 @@ __all__ = [
     "Profile",
     "load_profile",
     "profile_from_dict",
+    "check_field",
     "PROFILE_NAMES",
     "RECOVERY_DEFAULTS",
     "whole_multiple",
@@ -393,10 +395,10 @@ def _check_value(value: Any, hint: Any, meta: Any, source: str, where: str) -> A
         if not isinstance(value, str):
             raise ProfileError(source, where, f"must be a string, got {value!r}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # Python or numpy; numpy bools are not Real
         raise ProfileError(source, where, f"must be a number, got {value!r}")
     if base is int:
-        if isinstance(value, float) and not value.is_integer():
+        if not isinstance(value, numbers.Integral) and not float(value).is_integer():
             raise ProfileError(source, where, f"must be a whole number, got {value!r}")
         value = int(value)
     else:
@@ -462,6 +464,16 @@ def _check_consistency(p: Profile, source: str) -> None:
     if abs(stage.out_mm - stage.in_mm) < fov_mm:
         fail("sample_stage.out_mm", f"out - in = {abs(stage.out_mm - stage.in_mm)} mm must clear the "
              f"{fov_mm} mm field of view")
+
+
+def check_field(path: str, value: Any, source: str) -> Any:
+    """``value`` checked and converted as the profile field ``path`` (``"section.name"``, e.g.
+    ``"recovery.watchdog_timeout_s"``) is in a file, in that field's unit; ProfileError naming
+    ``source``, the field and the value otherwise (for a setting written at run time)."""
+    section, name = path.split(".")
+    cls = _SECTIONS[section]
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+    return _check_value(value, get_type_hints(cls)[name], meta, source, path)
 
 
 def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> Profile:

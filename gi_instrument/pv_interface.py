@@ -120,7 +120,8 @@ class Tube:
     LAST_FAULT_RBV = PV("LastFault_RBV", str, "the last fault and when (never erased)")
     TOLERANCE_RBV = PV("Tolerance_RBV", float, "largest deviation of kV / mA from their setpoints", unit="%")
     HEARTBEAT = PV("Heartbeat", int, "written regularly by the controlling client (watchdog)", writer="client")
-    WATCHDOG_TIMEOUT = PV("WatchdogTimeout", float, "X-rays off after this long without a heartbeat (0: off)",
+    WATCHDOG_TIMEOUT = PV("WatchdogTimeout", float, "X-rays off after this long without a heartbeat (in the "
+                          "profile's range of recovery.watchdog_timeout_s; other values refused)",
                           unit="s", writer="client")
     # fault injection (simulator)
     INTERLOCK_OPEN = PV("InterlockOpen", int, "1 opens the interlock (X-rays trip off)", writer="fault")

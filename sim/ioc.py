@@ -207,25 +207,33 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--world-state", type=WorldState.from_json, default=None,
                         help="JSON: time, stage positions, tube and noise state to go on from (used by SIM:Restart)")
     args = parser.parse_args(argv)
-    if not 0 < args.port < 65536:
-        parser.error(f"--port must be in 1..65535, got {args.port}")
-    if not 0 < args.time_scale <= 1000:
-        parser.error(f"--time-scale must be in (0, 1000], got {args.time_scale}")
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
-    if not 0 <= args.start_delay <= 3600:
-        parser.error(f"--start-delay must be in [0, 3600] s, got {args.start_delay}")
-    if not args.prefix or " " in args.prefix:
-        parser.error(f"--prefix must be non-empty without spaces, got {args.prefix!r}")
     args.parts = tuple(p for p in args.parts.split(",") if p)
-    unknown = set(args.parts) - set(PARTS)
-    if unknown or not args.parts:
-        parser.error(f"--parts must name some of {','.join(PARTS)}, got {','.join(args.parts) or 'none'}")
-    if "camera" in args.parts and not {"tube", "g2"} <= set(args.parts) and args.camera_layout == "scanner":
-        parser.error("the scanner camera layout steps the simulator's own G2 and records its own tube's "
-                     "X-ray state: serve tube and g2 too, or use --camera-layout areadetector (the client "
-                     "then steps G2 and checks the X-rays on the IOCs that serve them)")
+    try:
+        _check_options(args)
+    except ValueError as exc:
+        parser.exit(2, f"gi-sim-ioc: {exc}\n")  # one line, no usage block
     return args
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """ValueError naming the first option whose value is out of range (port, time scale, seed,
+    start delay in s, prefix, parts) or a set of parts the camera layout cannot serve."""
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be in 1..65535, got {args.port}")
+    if not 0 < args.time_scale <= 1000:
+        raise ValueError(f"--time-scale must be in (0, 1000], got {args.time_scale}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.start_delay <= 3600:
+        raise ValueError(f"--start-delay must be in [0, 3600] s, got {args.start_delay}")
+    if not args.prefix or " " in args.prefix:
+        raise ValueError(f"--prefix must be non-empty without spaces, got {args.prefix!r}")
+    if set(args.parts) - set(PARTS) or not args.parts:
+        raise ValueError(f"--parts must name some of {','.join(PARTS)}, got {','.join(args.parts) or 'none'}")
+    if "camera" in args.parts and not {"tube", "g2"} <= set(args.parts) and args.camera_layout == "scanner":
+        raise ValueError("the scanner camera layout steps the simulator's own G2 and records its own tube's "
+                         "X-ray state: serve tube and g2 too, or use --camera-layout areadetector (the client "
+                         "then steps G2 and checks the X-rays on the IOCs that serve them)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from caproto import ChannelType
 from caproto.server import pvproperty
 
 from gi_instrument.dose_window import DoseWindow
-from gi_instrument.profile import Source
+from gi_instrument.profile import ProfileError, Source, check_field
 from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, TUBE_STATES, Tube
 from gi_instrument.sim.clock import SimClock
@@ -37,7 +37,8 @@ class SimTube(TubeLimits):
     Setpoints outside the limits are refused; X-rays cannot be switched on with the interlock
     open, in a fault or before warm-up; once tripped they stay off until switched on again.
     Watchdog: ``Heartbeat`` (the controlling client writes it regularly) and ``WatchdogTimeout``
-    (wall-clock s; 0 = off): after the first heartbeat, X-rays go off when none came for that long.
+    (wall-clock s, in the profile's range of ``recovery.watchdog_timeout_s``: a put of 0, a negative
+    or a larger value is refused): after the first heartbeat, X-rays go off when none came for that long.
     Fault injection: ``InterlockOpen`` (1 opens the interlock, X-rays trip off; 0 closes it),
     ``Arc`` (put a duration in nominal s: high voltage and current collapse for that long),
     ``ArcInExposure`` (a duration in nominal s, shorter than an exposure: the next exposure gets an
@@ -244,6 +245,13 @@ class SimTube(TubeLimits):
     async def heartbeat(self, instance, value: int) -> int:
         self._last_beat = time.monotonic()
         return value
+
+    @watchdog_timeout.putter
+    async def watchdog_timeout(self, instance, value: float) -> float:
+        try:
+            return check_field("recovery.watchdog_timeout_s", value, Tube.WATCHDOG_TIMEOUT)
+        except ProfileError as exc:
+            await self._fail(str(exc))  # raises: the put fails, the timeout is kept
 
     @heartbeat.scan(period=0.1, use_scan_field=False)
     async def heartbeat(self, instance, async_lib) -> None:

@@ -52,7 +52,7 @@ def test_reading_commands_create_no_data_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data_dir = tmp_path / "nothing-here"
     expected = f"no catalog in {data_dir} (nothing acquired there yet; --data-dir or $GI_DATA_DIR chooses another directory)"
-    for argv in (["gi-process", "-1"], ["gi-export", "-1", "--nxtomo", "x.nxs"]):
+    for argv in (["gi-process", "-1"], ["gi-export", "-1", "--nxtomo", "x.nxs"], ["gi-viewer", "-1"]):
         assert _fails([*argv, "--data-dir", str(data_dir)]) == f"{argv[0]}: {expected}"
     # the installed script: the same line on stderr, exit status 1
     done = subprocess.run([_script("gi-runs"), "--data-dir", str(data_dir)], capture_output=True, text=True,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gi_instrument.profile import ProfileError, load_profile, profile_from_dict
@@ -95,3 +97,48 @@ def test_round_trip_through_run_metadata(name):
     profile = load_profile(name)
     data = profile.to_dict()            # what gi_ct stores in the start document
     assert profile_from_dict(data) == dataclasses.replace(profile, path="<dict>")
+
+
+def _as_numpy(data):
+    """``data`` with every int as np.int64 and every float as np.float32 where that is exact
+    (np.float64 otherwise), bools and strings kept."""
+    if isinstance(data, dict):
+        return {key: _as_numpy(value) for key, value in data.items()}
+    if isinstance(data, bool) or not isinstance(data, (int, float)):
+        return data
+    if isinstance(data, int):
+        return np.int64(data)
+    return np.float32(data) if float(np.float32(data)) == data else np.float64(data)
+
+
+def test_numpy_numbers_are_accepted_as_python_numbers():
+    profile = load_profile("maast")
+    data = _as_numpy(profile.to_dict())
+    assert isinstance(data["detector"]["width_px"], np.int64) and isinstance(data["ct"]["exposure_s"], np.float32)
+    back = profile_from_dict(data)
+    assert back == dataclasses.replace(profile, path="<dict>")
+    assert type(back.detector.width_px) is int and type(back.ct.exposure_s) is float
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("detector", "width_px", np.float64(20.5), "must be a whole number, got np.float64(20.5)"),
+    ("detector", "width_px", np.bool_(True), "must be a number, got np.True_"),
+    ("ct", "exposure_s", np.float32("nan"), "must be finite, got nan"),
+    ("ct", "exposure_s", np.int64(-1), "must be > 0.0001, got -1.0"),
+])
+def test_bad_numpy_values_are_refused(section, key, value, message):
+    data = _maast_dict()
+    data[section][key] = value
+    with pytest.raises(ProfileError, match=re.escape(message)) as err:
+        profile_from_dict(data, "bad.toml")
+    assert err.value.field_path == f"{section}.{key}"
+
+
+def test_a_run_time_setting_is_checked_as_its_profile_field():
+    from gi_instrument.profile import check_field
+
+    assert check_field("recovery.watchdog_timeout_s", np.float32(0.5), "TUBE:WatchdogTimeout") == 0.5
+    assert type(check_field("detector.width_px", np.int64(512), "x")) is int
+    with pytest.raises(ProfileError, match=re.escape("TUBE:WatchdogTimeout: [recovery.watchdog_timeout_s] "
+                                                     "must be > 0, got 0.0")):
+        check_field("recovery.watchdog_timeout_s", 0, "TUBE:WatchdogTimeout")

@@ -4,7 +4,8 @@ Setpoints are checked against the tube's limits (kV, mA, W, from the profile) be
 reaches the controller; everything else is the controller's own answer, polled. ``Fault_RBV`` is
 1 while the controller reports an overload or, with X-rays on, kV or mA are out of
 ``Tolerance_RBV`` of their setpoints; the watchdog switches the X-rays off when the controlling
-client's ``Heartbeat`` stops for ``WatchdogTimeout`` s (armed by the first heartbeat).
+client's ``Heartbeat`` stops for ``WatchdogTimeout`` s (armed by the first heartbeat; a put outside
+the profile's range of ``recovery.watchdog_timeout_s``, such as 0, is refused).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from caproto.server import pvproperty
 
 from gi_instrument.drivers import TubeDriver, TubeStatus
 from gi_instrument.ioc.bridge import ControllerBridge, readback
-from gi_instrument.profile import Source
+from gi_instrument.profile import ProfileError, Source, check_field
 from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import TUBE_STATES, Tube
 
@@ -69,6 +70,13 @@ class TubeBridge(TubeLimits, ControllerBridge):
     async def heartbeat(self, instance, value: int) -> int:
         self._last_beat = time.monotonic()
         return value
+
+    @watchdog_timeout.putter
+    async def watchdog_timeout(self, instance, value: float) -> float:
+        try:
+            return check_field("recovery.watchdog_timeout_s", value, Tube.WATCHDOG_TIMEOUT)
+        except ProfileError as exc:
+            await self.refuse(str(exc))  # raises: the put fails, the timeout is kept
 
     def _fault_reason(self, st: TubeStatus) -> str:
         """Why the tube is in fault now ('' if it is not)."""

@@ -66,15 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_window(args: argparse.Namespace, parser: argparse.ArgumentParser):
+def _open_run(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The run ``args.run`` of the catalog in ``args.data_dir``, read before any window: a missing
+    catalog exits with one line (status 1, nothing created), a missing run with status 2."""
     from gi_instrument.catalog import open_catalog
     from gi_instrument.viewer.run_data import RunData
-    from gi_instrument.viewer.windows import RunWindow
 
     try:
-        data = RunData.open(open_catalog(args.data_dir), args.run)
+        client = open_catalog(args.data_dir, create=False)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"gi-viewer: {exc}") from None
+    try:
+        return RunData.open(client, args.run)
     except (KeyError, ValueError, IndexError) as exc:
         parser.exit(2, f"gi-viewer: run {args.run}: {exc}\n")
+
+
+def _run_window(data, args: argparse.Namespace, parser: argparse.ArgumentParser):
+    from gi_instrument.viewer.windows import RunWindow
+
     count = data.count(args.stream)
     scan = args.scan + count if args.scan < 0 else args.scan
     if not 0 <= scan < count or not 0 <= args.step < data.ct.steps:
@@ -142,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give exactly one of RUN (uid or -N), --volume DIR or --live [HOST:PORT]")
     if len(args.size) != 2 or min(args.size) < 100:
         parser.error(f"--size {args.size}: give W,H of at least 100 pixels")
+    run = _open_run(args, parser) if args.run else None
 
     from gi_instrument.viewer.qt import application
 
@@ -159,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.volume:
         window = _volume_window(args, parser)
     else:
-        window = _run_window(args, parser)
+        window = _run_window(run, args, parser)
     window.resize(*args.size)
     window.show()
     try:
