@@ -173,7 +173,10 @@ def gi_ct_resume(inst: GIInstrument, uid: str, *, documents_dir: str | Path | No
     try:
         start_index = schedule.resume_index(done)
     except ValueError as exc:
-        raise ValueError(f"CT of run {latest.uid}: {exc}") from None
+        ended = latest.stop["exit_status"] if latest.stop else "abort (its process died)"
+        hint = ("" if ended == "success" else f" (its last run ended with {ended} after its last scan, e.g. in the "
+                "end darks: gi-process --allow-incomplete processes it)")
+        raise ValueError(f"CT of run {latest.uid}: {exc}{hint}") from None
     return _gi_ct(inst, exposure_s=args["exposure_s"], angle_step_deg=args["angle_step_deg"],
                   range_deg=args["range_deg"], reference_every_deg=args["reference_every_deg"],
                   final_reference=args["final_reference"], start_index=start_index, n_darks=args["n_darks"],

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from event_model import compose_run
 
-from gi_instrument.catalog import catalog_paths, document_journal
+from gi_instrument.catalog import catalog_paths, document_journal, tiled_writer
 from gi_instrument.plans import ct_schedule, gi_ct, gi_ct_resume
 from gi_instrument.plans.resume import JournalRun, chain, complete_scans, journal_runs, run_to_requeue
 from gi_instrument.profile import load_profile
@@ -98,8 +99,9 @@ def test_chain_and_requeue_from_journals(tmp_path):
         chain(runs, "not-a-uid")
 
 
-def _fail_after(n_scans, stream="primary"):
-    """A RunEngine subscriber that raises once ``n_scans`` stepping scans of ``stream`` are done."""
+def _fail_after(n_scans, stream="primary", steps=0):
+    """A RunEngine subscriber that raises once ``n_scans`` stepping scans of ``stream`` and
+    ``steps`` frames of the next are done."""
     state = {"descriptor": None, "events": 0}
 
     def callback(name, doc):
@@ -107,21 +109,23 @@ def _fail_after(n_scans, stream="primary"):
             state["descriptor"] = doc["uid"]
         if name == "event" and doc["descriptor"] == state["descriptor"]:
             state["events"] += 1
-            if state["events"] == 5 * n_scans:
+            if state["events"] == 5 * n_scans + steps:
                 raise RuntimeError("simulated failure")
     return callback
 
 
-@pytest.mark.ioc
-def test_failed_ct_resumes_from_its_first_missing_scan(instrument, catalog, data_dir):
+def _failed_ct(instrument, data_dir, failure, catalog=None, **kwargs):
+    """A journaled RunEngine (also writing to ``catalog`` if given) and the run of
+    ``gi_ct(instrument, **kwargs)`` that the subscriber ``failure`` made fail
+    (:func:`_fail_after`); the RunEngine then collects its documents in the returned list."""
     from bluesky import RunEngine
 
     paths = catalog_paths(data_dir)
     RE = RunEngine({}, call_returns_result=False)
     RE.subscribe(document_journal(paths))
-    token = RE.subscribe(_fail_after(3))
-    kwargs = dict(exposure_s=1.0, angle_step_deg=10.0, range_deg=60.0, reference_every_deg=30.0,
-                  final_reference=True, n_darks=0, md={"sample": "phantom A"})
+    if catalog is not None:
+        RE.subscribe(tiled_writer(catalog))
+    token = RE.subscribe(failure)
     with pytest.raises(RuntimeError, match="simulated failure"):
         RE(gi_ct(instrument, **kwargs))
     RE.unsubscribe(token)
@@ -129,6 +133,15 @@ def test_failed_ct_resumes_from_its_first_missing_scan(instrument, catalog, data
     assert first.stop["exit_status"] == "fail"
     docs = []
     RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    return RE, first, docs
+
+
+@pytest.mark.ioc
+def test_failed_ct_resumes_from_its_first_missing_scan(instrument, catalog, data_dir):
+    kwargs = dict(exposure_s=1.0, angle_step_deg=10.0, range_deg=60.0, reference_every_deg=30.0,
+                  final_reference=True, n_darks=0, md={"sample": "phantom A"})
+    RE, first, docs = _failed_ct(instrument, data_dir, _fail_after(3), **kwargs)
+    paths = catalog_paths(data_dir)
     (second_uid,) = RE(gi_ct_resume(instrument, first.uid[:8]))
     start = docs[0][1]
     assert start["resumes"] == first.uid and start["sample"] == "phantom A"
@@ -141,3 +154,43 @@ def test_failed_ct_resumes_from_its_first_missing_scan(instrument, catalog, data
         (i.kind, i.angle_index) for i in sched.items()}
     with pytest.raises(ValueError, match="nothing to resume"):
         gi_ct_resume(instrument, second_uid)
+
+
+@pytest.mark.ioc
+def test_ct_failed_in_its_final_reference_resumes_with_the_final_reference_alone(instrument, catalog, data_dir):
+    from gi_instrument.processing.catalog_reader import open_ct_chain
+
+    grid = dict(angle_step_deg=10.0, range_deg=60.0, reference_every_deg=30.0, final_reference=True)
+    sched = ct_schedule(instrument.profile, **grid)            # 6 projections, references before 0, 3, 6
+    kwargs = dict(exposure_s=1.5, n_darks=1, n_darks_end=2, g2_origin_um=0.4, **grid)
+    # fails 3 steps into its third reference scan, the final one
+    RE, first, docs = _failed_ct(instrument, data_dir, _fail_after(2, "reference", steps=3), catalog,
+                                 md={"sample": "phantom B"}, **kwargs)
+    steps = instrument.profile.stepping.steps
+    all_items = {(i.kind, i.angle_index) for i in sched.items()}
+    assert all_items - complete_scans(first.items(), steps) == {("reference", sched.n_projections)}
+
+    (second_uid,) = RE(gi_ct_resume(instrument, first.uid[:8]))
+    start = dict(docs)["start"]
+    assert start["uid"] == second_uid and start["resumes"] == first.uid and start["sample"] == "phantom B"
+    args = start["plan_args"]
+    assert args["start_index"] == sched.n_projections
+    assert {**args, "start_index": 0} == first.start["plan_args"]          # the same schedule and settings
+    assert (args["exposure_s"], args["n_darks"], args["n_darks_end"], args["g2_origin_um"]) == (1.5, 1, 2, 0.4)
+    # the resumed run takes the final reference alone: no projection again
+    second = chain(journal_runs(catalog_paths(data_dir).documents), first.uid)
+    assert [r.uid for r in second] == [first.uid, second_uid]
+    assert complete_scans(second[1].items(), steps) == {("reference", sched.n_projections)}
+    streams = {doc["uid"]: doc["name"] for name, doc in docs if name == "descriptor"}
+    assert "primary" not in {streams[doc["descriptor"]] for name, doc in docs if name == "event"}
+    assert set().union(*(complete_scans(r.items(), steps) for r in second)) == all_items
+
+    # gi-process reads the two runs as one complete CT: 6 projections, all 3 reference scans
+    ct = open_ct_chain(catalog, second_uid)
+    assert ct.uids == [first.uid, second_uid] and ct.incomplete is None
+    assert sorted(set(ct.primary.angle_index.tolist())) == list(range(sched.n_projections))
+    assert ct.primary.angle_index.size == sched.n_projections * steps
+    assert ct.reference.angle_index.size == 3 * steps
+    sino = ct.sinograms(progress=False)                        # the final reference read from the resume
+    assert sino.angle_index.tolist() == list(range(sched.n_projections))
+    assert np.isfinite(sino.transmission).all() and np.isfinite(sino.dpc).all()

@@ -207,23 +207,32 @@ def _stream_frames(stream: Any, time_s: NDArray | None) -> StreamFrames:
     return StreamFrames(angle, step, time_s, _column(stream, "g2_position_um"), _column(stream, "rotation_angle_deg"))
 
 
-def read_ct_run(run: Any, direct: bool = True) -> CTRun:
+def _no_frames() -> StreamFrames:
+    """The per-event metadata of a stream without events."""
+    return StreamFrames(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))
+
+
+def read_ct_run(run: Any, direct: bool = True, part: bool = False) -> CTRun:
     """A :class:`CTRun` from a tiled run node (``client[uid]``) written by ``gi_ct``.
 
     ``direct``: read frames straight from their HDF5 files when they are on this machine
     (:class:`HDF5Frames`); otherwise, or for a remote catalog, row slabs come through tiled.
+    ``part``: the run is one of a chain (:func:`open_ct_chain`), which may lack the ``primary``
+    or ``reference`` stream (a resume that took the final reference alone); read as empty.
     """
     start = dict(run.metadata["start"])
     if start.get("plan_name") != "gi_ct":
         raise ValueError(f"run {start.get('uid')} is a {start.get('plan_name')!r} run, not gi_ct")
     streams = set(run)
     missing = {"reference", "primary"} - streams
-    if missing:
+    if missing and not (part and missing != {"reference", "primary"}):
         raise ValueError(f"run {start['uid']} lacks stream(s) {sorted(missing)}")
-    rows, cols = run["primary"][IMAGE_KEY].shape[1:]
+    rows, cols = run["primary" if "primary" in streams else "reference"][IMAGE_KEY].shape[1:]
     n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
-    nodes = [run["reference"], run["primary"]]
-    reference, primary = (_stream_frames(node, t) for node, t in zip(nodes, _frame_times_s(nodes)))
+    names = [name for name in ("reference", "primary") if name in streams]
+    nodes = [run[name] for name in names]
+    frames = dict(zip(names, (_stream_frames(node, t) for node, t in zip(nodes, _frame_times_s(nodes)))))
+    reference, primary = (frames[name] if name in frames else _no_frames() for name in ("reference", "primary"))
     return CTRun(
         uid=start["uid"], start=start,
         profile=profile_from_dict(start["profile"], source=f"run {start['uid']}"),
@@ -327,7 +336,7 @@ def open_ct_chain(client: Any, run_id: str | int, direct: bool = True,
     linked runs. ValueError for an incomplete CT (its latest run failed, was aborted or died,
     or projections are missing) unless ``allow_incomplete``; then ``incomplete`` says why."""
     nodes = chain_nodes(client, resolve_run(client, run_id))
-    parts = [read_ct_run(node, direct) for node in nodes]
+    parts = [read_ct_run(node, direct, part=len(nodes) > 1) for node in nodes]
     steps = parts[0].steps
     selection = {"primary": select_projections([p.primary for p in parts], steps),
                  "reference": select_references([p.reference for p in parts], steps)}
