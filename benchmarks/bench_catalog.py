@@ -6,7 +6,10 @@ stream's frame-file list once per file at the stop document, so closing grows wi
 the files; measured at ``--baseline-scans``), bluesky-tiled-plugins' TiledWriter as
 ``ingest_journal`` uses it (everything written at the end), and the live follower
 (:mod:`gi_instrument.catalog_follower`) fed scan by scan, timed from the stop document's
-arrival. Target: seconds, not minutes.
+arrival. Target: seconds, not minutes. For the live follower the time each stepping scan takes to
+reach the catalog is shown too: it grows with the files written before it (the plugins' writer
+sends a stream's whole list of files again with each new one), so it is fitted with a line over
+the last half of the scans and extrapolated to ``--scans`` files.
 
     .venv/bin/python benchmarks/bench_catalog.py [--scans 1320] [--live-scans 1320] [--baseline-scans 100]
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -61,26 +65,29 @@ def close_time_s(writer, frames_dir: Path, n_scans: int) -> float:
     return time.perf_counter() - t0
 
 
-def live_close_time_s(root: Path, n_scans: int) -> float:
+def live_close_time_s(root: Path, n_scans: int) -> tuple[float, list[float]]:
     """Journal a run scan by scan with the follower polling after each; seconds from the stop
-    document's line to the stop in the catalog."""
+    document's line to the stop in the catalog, and per scan the seconds its poll took."""
     from gi_instrument.catalog import catalog_paths, open_catalog
     from gi_instrument.catalog_follower import JournalFollower
 
     paths = catalog_paths(root)
     follower = JournalFollower(open_catalog(root), paths)
     journal = None
+    per_scan: list[float] = []
     for name, doc in documents(paths.frames, n_scans):
         if name == "start":
             journal = open(paths.documents / f"{doc['uid']}.jsonl", "w")
         journal.write(json.dumps({"name": name, "doc": doc}) + "\n")
         journal.flush()
         if name == "event" and doc["data"]["frame_step_index"] == STEPS - 1:
+            t0 = time.perf_counter()
             follower.poll()
+            per_scan.append(time.perf_counter() - t0)
     journal.close()
     t0 = time.perf_counter()
     follower.poll()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, per_scan
 
 
 def main() -> None:
@@ -101,12 +108,17 @@ def main() -> None:
         baseline = close_time_s(BlueskyTiledWriter(client), paths.frames, args.baseline_scans)
         batch = close_time_s(tiled_writer(client), paths.frames, args.scans)
     with tempfile.TemporaryDirectory() as tmp:
-        live = live_close_time_s(Path(tmp), args.live_scans)
+        live, per_scan = live_close_time_s(Path(tmp), args.live_scans)
     per_file = baseline / args.baseline_scans
     print(f"bluesky 1.15 TiledWriter, {args.baseline_scans} files: close {baseline:7.2f} s "
           f"({per_file * 1e3:.0f} ms per file, growing with the files)")
     print(f"plugins TiledWriter (ingest), {args.scans} files: close {batch:7.2f} s")
     print(f"live follower, {args.live_scans} files:          close {live:7.2f} s")
+    half = len(per_scan) // 2
+    slope_s, intercept_s = np.polyfit(np.arange(half, len(per_scan)), per_scan[half:], 1)
+    print(f"live follower, each stepping scan into the catalog: {statistics.median(per_scan[:10]) * 1e3:.0f} ms "
+          f"with the first files, {statistics.median(per_scan[-10:]) * 1e3:.0f} ms at {len(per_scan)} files "
+          f"(+{slope_s * 1e3:.2f} ms per file so far: ~{slope_s * args.scans + intercept_s:.1f} s at {args.scans})")
     print(f"ratio baseline / live close: {baseline / live:.1f} (baseline at {args.baseline_scans} files only)")
 
 

@@ -48,21 +48,29 @@ def wait_for_complete_scan(documents: Path, before: set[Path], scan: tuple[str, 
     """The journal that appeared in ``documents`` beside those in ``before``, once it holds the
     stepping scan ``scan`` ((kind, index), :func:`~gi_instrument.plans.resume.complete_scans`)
     complete and ``ready()`` is true; fails if ``ct`` ends first or ``timeout_s`` passes."""
-    from gi_instrument.catalog import read_journal
-    from gi_instrument.plans.resume import complete_scans
-
     deadline = time.monotonic() + timeout_s
     while True:
         assert time.monotonic() < deadline and ct.proc.poll() is None, f"the CT ended before {scan} was complete"
-        new = set(documents.glob("*.jsonl")) - before
-        if new and ready():
-            (journal,) = new
-            try:
-                if scan in complete_scans(read_journal(journal), steps):
-                    return journal
-            except ValueError:          # the journal is there, its start document not yet
-                pass
+        journal = journal_with_scan(documents, before, scan, steps) if ready() else None
+        if journal is not None:
+            return journal
         time.sleep(poll_s)
+
+
+def journal_with_scan(documents: Path, before: set[Path], scan: tuple[str, int], steps: int) -> Path | None:
+    """The one journal in ``documents`` beside those in ``before`` if it holds the stepping scan
+    ``scan`` ((kind, index)) complete, else None (also while its start document is not written)."""
+    from gi_instrument.catalog import read_journal
+    from gi_instrument.plans.resume import complete_scans
+
+    new = set(documents.glob("*.jsonl")) - before
+    if not new:
+        return None
+    (journal,) = new
+    try:
+        return journal if scan in complete_scans(read_journal(journal), steps) else None
+    except ValueError:          # the journal is there, its start document not yet
+        return None
 
 
 def kill_ct_process(ct: CTProcess, tube: Any, watchdog_timeout_s: float) -> bool:

@@ -255,28 +255,44 @@ def test_script_upload_and_function_execution_are_refused(queue_server):
 
 
 def test_requeued_failed_ct_resumes_instead_of_restarting(queue_server, monkeypatch):
+    from bluesky_queueserver_api import BPlan
     from caproto.sync.client import write
 
     from gi_instrument.catalog import open_catalog
     from gi_instrument.catalog_follower import wait_for_stop
+    from gi_instrument.profile import load_profile
+    from ct_process import journal_with_scan
 
     for key, value in queue_server.ioc.client_env().items():
         monkeypatch.setenv(key, value)
-    # every G2 readback off its step: the first scan fails past its retry budget (a single stall
-    # would be repeated inside the run); the error is gone before the queue starts again
+    api, documents = queue_server.api, queue_server.data_dir / "documents"
+    before, steps = set(documents.glob("*.jsonl")), load_profile("maast").stepping.steps
+    # 37 projections: the CT outlasts the fault's injection (Channel Access search and write)
+    ct_kwargs = {**CT_KWARGS, "angle_step_deg": 5, "reference_every_deg": 50}
+    added = api.item_add(BPlan("gi_ct", **ct_kwargs))
+    assert added["success"], added
+    assert api.queue_start()["success"]
+    # once the second projection is in, every G2 readback goes off its step: the next scan fails
+    # past its retry budget (a single stall would be repeated inside the run); the error is gone
+    # before the queue starts again
+    deadline = time.monotonic() + WAIT_S
+    while journal_with_scan(documents, before, ("projection", 1), steps) is None:
+        assert time.monotonic() < deadline, queue_server.log.read_text()[-3000:]
+        time.sleep(0.02)
     write(queue_server.ioc.prefix + "G2:PositionError", 0.5, notify=True, timeout=5, repeater=False)
-    failed = _run_item(queue_server.api, "gi_ct", **CT_KWARGS)
+    api.wait_for_idle(timeout=WAIT_S)
     write(queue_server.ioc.prefix + "G2:PositionError", 0.0, notify=True, timeout=5, repeater=False)
+    failed = next(i for i in api.history_get()["items"] if i["item_uid"] == added["item"]["item_uid"])["result"]
     assert failed["exit_status"] == "failed" and len(failed["run_uids"]) == 1, failed
-    api = queue_server.api
     assert [i["name"] for i in api.queue_get()["items"]] == ["gi_ct"]     # back at the front
     assert api.queue_start()["success"]
     api.wait_for_idle(timeout=WAIT_S)
     resumed = api.history_get()["items"][-1]["result"]
     assert resumed["exit_status"] == "completed", (resumed, queue_server.log.read_text()[-3000:])
-    run = wait_for_stop(open_catalog(queue_server.data_dir), resumed["run_uids"][0])
-    assert run.metadata["start"]["resumes"] == failed["run_uids"][0]
-    assert run.metadata["start"]["queue_request"]["range_deg"] == CT_KWARGS["range_deg"]
+    start = wait_for_stop(open_catalog(queue_server.data_dir), resumed["run_uids"][0]).metadata["start"]
+    assert start["resumes"] == failed["run_uids"][0]
+    assert start["queue_request"] == {**start["queue_request"], **ct_kwargs}
+    assert start["plan_args"]["start_index"] >= 2     # it went on from where the failed run stopped
 
 
 def test_standard_plans_move_and_expose_through_the_queue(queue_server, monkeypatch):
