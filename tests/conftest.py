@@ -174,9 +174,11 @@ def pytest_configure(config):
 
 SHARED_SESSION_FIXTURES = {"test_night_resumed.py": "night", "test_unattended_ct.py": "night"}
 """Test modules that share an expensive session-scoped fixture (``undisturbed_cts``), by group."""
-LONG_GROUPS = ("tests/test_readme.py", "tests/validation/test_bead_target.py", "night",
-               "tests/test_session_cli.py", "tests/test_catalog_live.py")
-"""Groups of minutes each, started first so that none of them runs alone at the end."""
+LONG_GROUPS = ("tests/test_readme.py", "night", "tests/validation/test_bead_target.py", "tests/test_session_cli.py",
+               "tests/test_queueserver.py", "tests/test_ad_camera.py", "tests/test_catalog_live.py", "viewer",
+               "tests/processing/test_process_cli_chain.py", "tests/test_runs_export.py")
+"""The groups of most time (over a minute each, longest first, as measured with ``--durations=0``),
+started first so that none of them runs alone at the end."""
 
 
 def worker_group(nodeid: str) -> str:

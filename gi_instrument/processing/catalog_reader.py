@@ -316,35 +316,45 @@ def chain_nodes(client: Any, run: Any) -> list[Any]:
         nodes.append(max(later, key=lambda node: node.metadata["start"]["time"]))
 
 
-def _incomplete(nodes: list[Any], primary: StreamFrames, steps: int) -> str | None:
-    """Why a CT is incomplete: its latest run did not succeed, or projections are missing."""
-    stop = nodes[-1].metadata.get("stop") or {}
-    start = nodes[-1].metadata["start"]
-    if stop.get("exit_status") != "success":
-        status = stop.get("exit_status", "no stop document: the process died")
-        return f"run {start['uid']} ended with {status}{': ' + stop['reason'] if stop.get('reason') else ''}"
-    expected = start.get("schedule", {}).get("n_projections")
+def _ended_badly(node: Any) -> str | None:
+    """Why the run of ``node`` did not succeed (its stop document's exit status), or None."""
+    stop = node.metadata.get("stop") or {}
+    if stop.get("exit_status") == "success":
+        return None
+    status = stop.get("exit_status", "no stop document: the process died")
+    reason = f": {stop['reason']}" if stop.get("reason") else ""
+    return f"run {node.metadata['start']['uid']} ended with {status}{reason}"
+
+
+def _missing_projections(node: Any, primary: StreamFrames) -> str | None:
+    """How many of the schedule's projections the CT lacks (``node``: its latest run), or None."""
+    expected = node.metadata["start"].get("schedule", {}).get("n_projections")
     found = len(set(np.asarray(primary.angle_index).tolist()))
-    if expected is not None and found < expected:
-        return f"{found} of {expected} projections"
-    return None
+    return f"{found} of {expected} projections" if expected is not None and found < expected else None
+
+
+def _refuse_incomplete(why: str | None, allow_incomplete: bool) -> None:
+    if why is not None and not allow_incomplete:
+        raise ValueError(f"incomplete CT ({why}); resume it with gi_ct_resume, or process what there is "
+                         f"with --allow-incomplete")
 
 
 def open_ct_chain(client: Any, run_id: str | int, direct: bool = True,
                   allow_incomplete: bool = False) -> CTRun:
     """The CT that run ``run_id`` (any run of it) belongs to: a :class:`ChainedCTRun` of all its
-    linked runs. ValueError for an incomplete CT (its latest run failed, was aborted or died,
-    or projections are missing) unless ``allow_incomplete``; then ``incomplete`` says why."""
+    linked runs. ValueError for an incomplete CT (its latest run failed, was aborted or died:
+    found before any run is read; or projections are missing) unless ``allow_incomplete``; then
+    ``incomplete`` says why."""
     nodes = chain_nodes(client, resolve_run(client, run_id))
+    why = _ended_badly(nodes[-1])
+    _refuse_incomplete(why, allow_incomplete)
     parts = [read_ct_run(node, direct, part=len(nodes) > 1) for node in nodes]
     steps = parts[0].steps
     selection = {"primary": select_projections([p.primary for p in parts], steps),
                  "reference": select_references([p.reference for p in parts], steps)}
     primary = merge_frames([p.primary for p in parts], selection["primary"])
-    why = _incomplete(nodes, primary, steps)
-    if why is not None and not allow_incomplete:
-        raise ValueError(f"incomplete CT ({why}); resume it with gi_ct_resume, or process what there is "
-                         f"with --allow-incomplete")
+    why = why or _missing_projections(nodes[-1], primary)
+    _refuse_incomplete(why, allow_incomplete)
     first = parts[0]
     return ChainedCTRun(
         uid=first.uid, start=first.start, profile=first.profile, shape=first.shape,

@@ -70,7 +70,14 @@ def broken_ct(request, compose_gi_ct_run, drifting_ct):
     return request.param, first, latest, "abort"
 
 
-def test_gi_process_refuses_an_incomplete_ct_in_one_line_and_writes_nothing(broken_ct, data_dir, tmp_path):
+def test_gi_process_refuses_an_incomplete_ct_in_one_line_and_writes_nothing(broken_ct, data_dir, tmp_path,
+                                                                             monkeypatch):
+    from gi_instrument.processing import catalog_reader
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a run was read before the refusal")
+
+    monkeypatch.setattr(catalog_reader, "read_ct_run", no_reading)   # refused from the runs' stop documents
     _, uid, bad_run, status = broken_ct
     with pytest.raises(SystemExit) as refused:
         main([uid[:8], "--data-dir", str(data_dir), *FAST])                # default output folder
