@@ -6,7 +6,7 @@ from typing import Any
 
 from caproto.server import PVGroup, pvproperty
 
-from gi_instrument.profile import Source
+from gi_instrument.profile import ProfileError, Source, check_field
 from gi_instrument.pv_interface import SampleStage, Tube
 
 __all__ = ["SampleInOut", "TubeLimits"]
@@ -31,12 +31,24 @@ class SampleInOut(PVGroup):
 
 class TubeLimits(PVGroup):
     """``MaxVoltage_RBV`` (kV), ``MaxCurrent_RBV`` (mA), ``MaxPower_RBV`` (W), ``WarmupTime_RBV``
-    (s): the tube's limits, from the profile's source (:meth:`publish_limits`)."""
+    (s): the tube's limits, from the profile's source (:meth:`publish_limits`); and
+    ``WatchdogTimeout`` (wall-clock s), whose puts outside the profile's range of
+    ``recovery.watchdog_timeout_s`` (0, a negative or a larger value) are refused, so no client
+    can switch the watchdog off. A subclass provides ``refuse(message)``: say why in
+    ``Status_RBV`` and fail the put."""
 
     warmup_time = pvproperty(name=Tube.WARMUP_TIME_RBV, value=0.0, units="s", read_only=True)
     max_voltage = pvproperty(name=Tube.MAX_VOLTAGE_RBV, value=0.0, units="kV", read_only=True)
     max_current = pvproperty(name=Tube.MAX_CURRENT_RBV, value=0.0, units="mA", read_only=True)
     max_power = pvproperty(name=Tube.MAX_POWER_RBV, value=0.0, units="W", read_only=True)
+    watchdog_timeout = pvproperty(name=Tube.WATCHDOG_TIMEOUT, value=0.0, units="s")
+
+    @watchdog_timeout.putter
+    async def watchdog_timeout(self, instance, value: float) -> float:
+        try:
+            return check_field("recovery.watchdog_timeout_s", value, Tube.WATCHDOG_TIMEOUT)
+        except ProfileError as exc:
+            await self.refuse(str(exc))  # raises: the put fails, the timeout is kept
 
     async def publish_limits(self, source: Source) -> None:
         """Serve ``source``'s limits and warm-up time."""

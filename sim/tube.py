@@ -16,7 +16,7 @@ from caproto import ChannelType
 from caproto.server import pvproperty
 
 from gi_instrument.dose_window import DoseWindow
-from gi_instrument.profile import ProfileError, Source, check_field
+from gi_instrument.profile import Source
 from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import INTERLOCK_OPEN, NOT_WARMED_UP, TUBE_STATES, Tube
 from gi_instrument.sim.clock import SimClock
@@ -66,7 +66,6 @@ class SimTube(TubeLimits):
     last_fault = pvproperty(name=Tube.LAST_FAULT_RBV, value="", dtype=ChannelType.CHAR, max_length=200,
                             read_only=True)
     heartbeat = pvproperty(name=Tube.HEARTBEAT, value=0)
-    watchdog_timeout = pvproperty(name=Tube.WATCHDOG_TIMEOUT, value=0.0, units="s")
     # fault injection
     interlock_open = pvproperty(name=Tube.INTERLOCK_OPEN, value=0)
     arc = pvproperty(name=Tube.ARC, value=0.0, units="s")
@@ -108,18 +107,19 @@ class SimTube(TubeLimits):
         await self.interlock.write(0 if interlock_open else 1)
         await self._refresh()
 
-    async def _fail(self, message: str) -> None:
+    async def refuse(self, message: str) -> None:
+        """Refuse a put: ``Status_RBV`` says why, the put fails."""
         await self.status.write(message)
         raise ValueError(f"{self.prefix}: {message}")
 
     async def _check_power(self, kv: float, ma: float) -> None:
         if kv * ma > self.source.max_power_W:
-            await self._fail(f"{kv} kV x {ma} mA = {kv * ma:.1f} W exceeds {self.source.max_power_W} W")
+            await self.refuse(f"{kv} kV x {ma} mA = {kv * ma:.1f} W exceeds {self.source.max_power_W} W")
 
     @voltage.putter
     async def voltage(self, instance, value: float) -> float:
         if not 0 <= value <= self.source.max_voltage_kV:
-            await self._fail(f"voltage {value} kV outside [0, {self.source.max_voltage_kV}] kV")
+            await self.refuse(f"voltage {value} kV outside [0, {self.source.max_voltage_kV}] kV")
         await self._check_power(value, self.current.value)
         if not self._arcing:
             await self.voltage_rbv.write(value)
@@ -129,7 +129,7 @@ class SimTube(TubeLimits):
     @current.putter
     async def current(self, instance, value: float) -> float:
         if not 0 <= value <= self.source.max_current_mA:
-            await self._fail(f"current {value} mA outside [0, {self.source.max_current_mA}] mA")
+            await self.refuse(f"current {value} mA outside [0, {self.source.max_current_mA}] mA")
         await self._check_power(self.voltage.value, value)
         if not self._arcing:
             await self.current_rbv.write(value)
@@ -220,11 +220,11 @@ class SimTube(TubeLimits):
     async def xray_on(self, instance, value: int) -> int:
         if value:
             if not self.interlock.value:
-                await self._fail(f"{INTERLOCK_OPEN}: X-rays stay off")
+                await self.refuse(f"{INTERLOCK_OPEN}: X-rays stay off")
             if not self.warmed_up.value:
-                await self._fail(f"{NOT_WARMED_UP}: run Warmup first")
+                await self.refuse(f"{NOT_WARMED_UP}: run Warmup first")
             if self._arcing:
-                await self._fail("arc in progress: X-rays stay off")
+                await self.refuse("arc in progress: X-rays stay off")
             self._tripped = ""
             await self.xray_on_rbv.write(1)
         else:
@@ -245,13 +245,6 @@ class SimTube(TubeLimits):
     async def heartbeat(self, instance, value: int) -> int:
         self._last_beat = time.monotonic()
         return value
-
-    @watchdog_timeout.putter
-    async def watchdog_timeout(self, instance, value: float) -> float:
-        try:
-            return check_field("recovery.watchdog_timeout_s", value, Tube.WATCHDOG_TIMEOUT)
-        except ProfileError as exc:
-            await self._fail(str(exc))  # raises: the put fails, the timeout is kept
 
     @heartbeat.scan(period=0.1, use_scan_field=False)
     async def heartbeat(self, instance, async_lib) -> None:

@@ -19,7 +19,7 @@ from caproto.server import pvproperty
 
 from gi_instrument.drivers import TubeDriver, TubeStatus
 from gi_instrument.ioc.bridge import ControllerBridge, readback
-from gi_instrument.profile import ProfileError, Source, check_field
+from gi_instrument.profile import Source
 from gi_instrument.pv_groups import TubeLimits
 from gi_instrument.pv_interface import TUBE_STATES, Tube
 
@@ -50,7 +50,6 @@ class TubeBridge(TubeLimits, ControllerBridge):
                             read_only=True)
     tolerance = readback(Tube.TOLERANCE_RBV, 0.0, units="%")
     heartbeat = pvproperty(name=Tube.HEARTBEAT, value=0)
-    watchdog_timeout = pvproperty(name=Tube.WATCHDOG_TIMEOUT, value=0.0, units="s")
 
     def __init__(self, *args: Any, driver: TubeDriver, source: Source, tolerance_pct: float = 2.0,
                  watchdog_timeout_s: float = 10.0, **kwargs: Any) -> None:
@@ -70,13 +69,6 @@ class TubeBridge(TubeLimits, ControllerBridge):
     async def heartbeat(self, instance, value: int) -> int:
         self._last_beat = time.monotonic()
         return value
-
-    @watchdog_timeout.putter
-    async def watchdog_timeout(self, instance, value: float) -> float:
-        try:
-            return check_field("recovery.watchdog_timeout_s", value, Tube.WATCHDOG_TIMEOUT)
-        except ProfileError as exc:
-            await self.refuse(str(exc))  # raises: the put fails, the timeout is kept
 
     def _fault_reason(self, st: TubeStatus) -> str:
         """Why the tube is in fault now ('' if it is not)."""

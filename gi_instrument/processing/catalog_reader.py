@@ -224,14 +224,13 @@ def read_ct_run(run: Any, direct: bool = True, part: bool = False) -> CTRun:
     if start.get("plan_name") != "gi_ct":
         raise ValueError(f"run {start.get('uid')} is a {start.get('plan_name')!r} run, not gi_ct")
     streams = set(run)
-    missing = {"reference", "primary"} - streams
-    if missing and not (part and missing != {"reference", "primary"}):
-        raise ValueError(f"run {start['uid']} lacks stream(s) {sorted(missing)}")
-    rows, cols = run["primary" if "primary" in streams else "reference"][IMAGE_KEY].shape[1:]
-    n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
     names = [name for name in ("reference", "primary") if name in streams]
+    if len(names) < (1 if part else 2):
+        raise ValueError(f"run {start['uid']} lacks stream(s) {sorted({'reference', 'primary'} - streams)}")
     nodes = [run[name] for name in names]
-    frames = dict(zip(names, (_stream_frames(node, t) for node, t in zip(nodes, _frame_times_s(nodes)))))
+    rows, cols = nodes[-1][IMAGE_KEY].shape[1:]
+    n_dark = run["dark"][IMAGE_KEY].shape[0] if "dark" in streams else 0
+    frames = {name: _stream_frames(node, t) for name, node, t in zip(names, nodes, _frame_times_s(nodes))}
     reference, primary = (frames[name] if name in frames else _no_frames() for name in ("reference", "primary"))
     return CTRun(
         uid=start["uid"], start=start,
