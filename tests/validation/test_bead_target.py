@@ -145,16 +145,6 @@ def _window_row0(profile: Profile, height: float) -> int:
     return int(round((rows - ROWS) / 2 - height * rows / 2))
 
 
-KNOWN_GAPS = {
-    ("darkfield", "adipose"): "5 /m of dark-field, 200 x below calcium oxalate's, measured 9 % (TLI) / "
-                              "5 % (MAAST) high: the small calcium beads' edge dark-field is left as "
-                              "measured at the angles where a bead lies over a large sphere's curved "
-                              "projection (a whole object in the repair's run) and erased at the "
-                              "others, and streaks along those angles (+13 %; without them -3 %)",
-}
-"""Checks that fail today, run as strict xfails (an XPASS fails the suite, so a fix shows)."""
-
-
 @pytest.fixture(scope="module", params=["tli", "maast"])
 def target(request) -> tuple[Profile, dict[float, Reconstruction]]:
     profile = load_profile(request.param)
@@ -165,15 +155,9 @@ def target(request) -> tuple[Profile, dict[float, Reconstruction]]:
                      for h in BEAD_HEIGHTS}
 
 
-def _known_gap(request, key: tuple) -> None:
-    if key in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[key]))
-
-
 @pytest.mark.parametrize("height", BEAD_HEIGHTS)
-def test_beads_keep_peak_and_width_across_the_field(target, height, request):
+def test_beads_keep_peak_and_width_across_the_field(target, height):
     profile, recs = target
-    _known_gap(request, (profile.name, height))
     rec = recs[height]
     voxel_m = profile.voxel_um * 1e-6
     z = height * profile.detector.height_px / 2 * voxel_m
@@ -190,9 +174,8 @@ def test_beads_keep_peak_and_width_across_the_field(target, height, request):
 
 @pytest.mark.parametrize("quantity", ["mu", "delta", "darkfield"])
 @pytest.mark.parametrize("name", [CALCIUM, SOFT_TISSUE])
-def test_materials_within_three_percent(target, name, quantity, request):
+def test_materials_within_three_percent(target, name, quantity):
     profile, recs = target
-    _known_gap(request, (quantity, name))
     rec = recs[0.0]
     material = breast_materials(profile.source.design_energy_keV)[name]
     (centre, radius), = [(c, r) for c, r, m in large_spheres(profile) if m == name]
