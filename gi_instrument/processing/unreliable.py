@@ -81,7 +81,8 @@ bead target: the adipose sphere's 5 /m +9 % (TLI) / +5 % (MAAST); judged against
 (two spheres' edges inside one run, ~8 % of the bead target's angles), the one-material fill
 takes the strong one's ratio for both; its errors there (~3 % of calcium oxalate's ``-ln D``) are
 several times the adipose sphere's whole signal, so that sphere's dark-field (200 x below
-calcium oxalate's) depends on a handful of such runs (measured: +-3 % between fill rules).
+calcium oxalate's) depends on a handful of such runs (measured: -10 % to +8 % over plausible
+rules for the runs with too few reliable neighbours on a side).
 """
 
 from __future__ import annotations
