@@ -89,7 +89,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -97,7 +97,7 @@ from numpy.typing import ArrayLike, NDArray
 MIN_SIGNAL = 1e-6
 """``T`` and ``D`` are clipped to at least this before the logarithm."""
 
-__all__ = ["MIN_SIGNAL", "minus_log", "Criteria", "Repaired", "unreliable_pixels", "refraction_edges", "interpolate_rows",
+__all__ = ["MIN_SIGNAL", "minus_log", "Criteria", "Repaired", "RepairedRows", "unreliable_pixels", "refraction_edges", "interpolate_rows",
            "repair_rows", "unwrap_with_transmission", "repair_sinograms"]
 
 
@@ -143,6 +143,21 @@ class Repaired:
     """Dark-field ``D``, repaired (``exp`` of the repaired ``-ln D``)."""
     fraction: float
     """Fraction of pixels whose phase or dark-field was changed."""
+    object_fraction: float
+    """Fraction of pixels in runs left as measured as whole objects (module docstring): objects
+    no wider than a masked run, whose phase, where their edges wrap, is a mean over wraps (their
+    delta comes out low)."""
+
+
+class RepairedRows(NamedTuple):
+    """Output of :func:`repair_rows`, each (..., cols)."""
+
+    dpc: NDArray[np.float32]
+    """Differential phase, rad, repaired."""
+    minus_log_d: NDArray[np.float32]
+    """``-ln D``, repaired."""
+    objects: NDArray[np.bool_]
+    """The pixels of the runs left as measured as whole objects."""
 
 
 def minus_log(values: ArrayLike) -> NDArray[np.float32]:
@@ -234,11 +249,12 @@ def _window_sums(values: NDArray[np.float64], rows: NDArray[np.intp], lo: NDArra
 
 
 def repair_rows(dpc: ArrayLike, minus_log_d: ArrayLike, attenuation: ArrayLike, unreliable: ArrayLike,
-                edges: ArrayLike, criteria: Criteria = Criteria()) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+                edges: ArrayLike, criteria: Criteria = Criteria()) -> RepairedRows:
     """Differential phase (rad) and ``-ln D`` (..., cols) repaired, guided by the attenuation
     ``A = -ln T`` (module docstring): the ``unreliable`` pixels' phase interpolated along the row,
     then each run of ``unreliable | edges`` (widened by ``criteria.dilation_px``) that is an
-    object's edge filled from its neighbours (all runs at once)."""
+    object's edge filled from its neighbours (all runs at once); the runs that hold a whole
+    object are left as measured and marked in ``objects``."""
     unreliable = np.asarray(unreliable, dtype=bool)
     phase = interpolate_rows(dpc, unreliable)
     lnd = np.array(minus_log_d, dtype=np.float32)
@@ -250,8 +266,9 @@ def repair_rows(dpc: ArrayLike, minus_log_d: ArrayLike, attenuation: ArrayLike, 
     hi = np.nonzero(step == -1)[1]
     inner = (lo > 0) & (hi < cols)  # a run at the row's end has no neighbour to learn from
     rows, lo, hi = rows[inner], lo[inner], hi[inner]
+    objects = np.zeros(mask.shape, dtype=bool)
     if rows.size == 0:
-        return phase, lnd
+        return RepairedRows(phase, lnd, objects.reshape(phase.shape))
     a_left, a_right = a[rows, lo - 1], a[rows, hi]
     bounds = np.stack([rows * cols + lo, rows * cols + hi], axis=1).ravel()
     run_max = np.maximum.reduceat(a.ravel(), bounds)[::2]
@@ -259,8 +276,9 @@ def repair_rows(dpc: ArrayLike, minus_log_d: ArrayLike, attenuation: ArrayLike, 
     beyond = ((run_max > np.maximum(a_left, a_right) + criteria.min_contrast)
               | (run_min < np.minimum(a_left, a_right) - criteria.min_contrast))
     beyond[beyond] = _departs_from_background(a, ~mask, rows[beyond], lo[beyond], hi[beyond], criteria)
-    edge = ~beyond  # else the run holds an object
-    rows, lo, hi = rows[edge], lo[edge], hi[edge]
+    _, object_row, object_col = _run_pixels(rows[beyond], lo[beyond], hi[beyond])
+    objects[object_row, object_col] = True
+    rows, lo, hi = rows[~beyond], lo[~beyond], hi[~beyond]  # the edge runs: filled below
     run, row, col = _run_pixels(rows, lo, hi)
     # phase: kappa dA/du + c, least squares over the reliable pixels either side of each run
     gradient = _row_gradient(a)
@@ -282,7 +300,7 @@ def repair_rows(dpc: ArrayLike, minus_log_d: ArrayLike, attenuation: ArrayLike, 
     flat_phase[row[use], col[use]] = (kappa[run] * gradient[row, col] + offset[run])[use]
     # -ln D: k A + b u + c fitted on the reliable pixels either side, where it holds; else linear
     flat_lnd[row, col] = _fill_minus_log_d(flat_lnd, a, reliable, rows, lo, hi, run, row, col, criteria)
-    return phase, lnd
+    return RepairedRows(phase, lnd, objects.reshape(phase.shape))
 
 
 def _run_pixels(rows: NDArray[np.intp], lo: NDArray[np.intp], hi: NDArray[np.intp]
@@ -298,8 +316,8 @@ def _departs_from_background(a: NDArray[np.float64], reliable: NDArray[np.bool_]
                              lo: NDArray[np.intp], hi: NDArray[np.intp], criteria: Criteria) -> NDArray[np.bool_]:
     """Per run (``rows``, ``[lo, hi)``) of ``a`` (R, C): whether ``a`` inside it departs by more
     than ``criteria.min_contrast`` from the parabola in ``u`` fitted (least squares) on the
-    reliable pixels within ``criteria.fit_span_px`` either side (a run with fewer than four
-    departs). A curved background alone (a large sphere's projection under the run) stays on its
+    reliable pixels within ``criteria.fit_span_px`` either side (a run with fewer than four does
+    not: no background to judge it against). A curved background alone (a large sphere's projection under the run) stays on its
     parabola; an object inside the run does not."""
     cols = a.shape[1]
     span = criteria.fit_span_px
@@ -416,7 +434,7 @@ def repair_sinograms(dpc: Any, transmission: Any, darkfield: Any, flags: Any, *,
                                          dtype=np.float32, shape=shape)
 
     out_dpc, out_d = output("dpc"), output("darkfield")
-    n_bad = 0
+    n_bad = n_objects = 0
     for r0 in range(0, shape[1], rows_per_chunk):
         rows = slice(r0, min(r0 + rows_per_chunk, shape[1]))
         t = np.asarray(transmission[:, rows], dtype=np.float32)
@@ -426,10 +444,12 @@ def repair_sinograms(dpc: Any, transmission: Any, darkfield: Any, flags: Any, *,
         unreliable = unreliable_pixels(phase, t, d, flags[:, rows], criteria)
         edges = refraction_edges(phase, criteria)
         measured_lnd = minus_log(d)
-        out_dpc[:, rows], lnd = repair_rows(phase, measured_lnd, minus_log(t), unreliable, edges, criteria)
+        out_dpc[:, rows], lnd, objects = repair_rows(phase, measured_lnd, minus_log(t), unreliable, edges, criteria)
         n_bad += int(np.count_nonzero((out_dpc[:, rows] != phase) | (lnd != measured_lnd)))
+        n_objects += int(np.count_nonzero(objects))
         out_d[:, rows] = np.exp(-lnd)
     for out in (out_dpc, out_d):
         if isinstance(out, np.memmap):
             out.flush()
-    return Repaired(out_dpc, out_d, n_bad / max(1, int(np.prod(shape))))
+    size = max(1, int(np.prod(shape)))
+    return Repaired(out_dpc, out_d, n_bad / size, n_objects / size)

@@ -24,7 +24,9 @@ def test_gi_process_reconstructs_mu_delta_and_darkfield_in_physical_units(
     assert f"volumes: {out / 'volumes.h5'}" in printed
     with h5py.File(out / "volumes.h5", "r") as f:
         assert json.loads(f.attrs["run_uid"]) == uid
-        assert json.loads(f.attrs["processing"])["flagged_fraction"] == 0.0
+        processing = json.loads(f.attrs["processing"])
+        # a resolved cylinder: its edges are repaired, no run is left as a whole object
+        assert processing["flagged_fraction"] == 0.0 and processing["unrepaired_object_fraction"] == 0.0
         # the run's geometry (40 projections, binning 1), not the TLI profile's 1200
         geometry = json.loads(f.attrs["geometry"])
         assert geometry["n_projections"] == 40 and geometry["binning"] == 1

@@ -191,7 +191,7 @@ def test_edge_repair_keeps_the_phase_step_and_removes_the_edge_darkfield():
     lnd = -np.log(d)
     assert (lnd - true_lnd).max() > 0.5 and np.abs(dpc - true_phase).max() > 3.0  # the edges
     unreliable, edges = unreliable_pixels(dpc[None], t[None], d[None]), refraction_edges(dpc[None])
-    phase, lnd_fixed = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
+    phase, lnd_fixed, objects = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
     bad = unreliable | edges
     bad[:, 1:] |= bad[:, :-1].copy()
     bad[:, :-1] |= bad[:, 1:].copy()
@@ -201,6 +201,7 @@ def test_edge_repair_keeps_the_phase_step_and_removes_the_edge_darkfield():
     assert phase[0, :centre_col].sum() == pytest.approx(truth, rel=0.03)
     assert interpolate_rows(dpc[None], bad)[0, :centre_col].sum() < 0.9 * truth
     np.testing.assert_allclose(lnd_fixed[0], true_lnd, atol=0.01)
+    assert not objects.any()  # a resolved sphere's edges are filled, not left
 
 
 def test_edge_darkfield_of_a_weak_sphere_on_a_sloping_background_is_fitted_not_interpolated():
@@ -216,8 +217,9 @@ def test_edge_darkfield_of_a_weak_sphere_on_a_sloping_background_is_fitted_not_i
     lnd = -np.log(d)
     assert lnd.sum() > 2 * true_lnd.sum()
     unreliable, edges = unreliable_pixels(dpc[None], t[None], d[None]), refraction_edges(dpc[None])
-    _, fixed = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
+    _, fixed, objects = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
     assert fixed.sum() == pytest.approx(true_lnd.sum(), rel=0.01)
+    assert not objects.any()
     np.testing.assert_allclose(fixed[0], true_lnd, atol=5e-4)
     bad = unreliable | edges
     bad[:, 1:] |= bad[:, :-1].copy()
@@ -233,9 +235,11 @@ def test_an_object_within_the_edge_run_keeps_its_measured_values():
     lnd = -np.log(d)
     unreliable, edges = unreliable_pixels(dpc[None], t[None], d[None]), refraction_edges(dpc[None])
     assert edges[0, [28, 29, 31, 32]].all()  # its centre pixel joins them in the widened run
-    phase, lnd_fixed = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
+    phase, lnd_fixed, objects = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
     np.testing.assert_array_equal(lnd_fixed[0], lnd.astype(np.float32))
     np.testing.assert_array_equal(phase, interpolate_rows(dpc[None], unreliable))
+    run = np.flatnonzero(objects[0])  # marked, so that gi-process can count what it left
+    assert run.size >= 5 and np.all(np.diff(run) == 1) and run[0] <= 28 and run[-1] >= 32
 
 
 def test_a_bead_over_a_curved_projection_is_judged_against_that_curve():
@@ -257,7 +261,8 @@ def test_a_bead_over_a_curved_projection_is_judged_against_that_curve():
         run = np.flatnonzero(np.convolve((unreliable | edges)[0], np.ones(3), "same") > 0)
         run = run[(run > 30) & (run < 50)]
         assert a[run].max() > max(a[run[0] - 1], a[run[-1] + 1]) + criteria.min_contrast  # the old test's "object"
-        _, fixed = repair_rows(dpc[None], lnd[None], a[None], unreliable, edges, criteria)
+        _, fixed, objects = repair_rows(dpc[None], lnd[None], a[None], unreliable, edges, criteria)
+        assert objects[0, run].all() == is_object and objects.any() == is_object
         if is_object:
             np.testing.assert_array_equal(fixed[0, run], lnd[run].astype(np.float32))
         else:
