@@ -78,11 +78,14 @@ first test only it was left as measured at those angles and filled at all others
 dark-field entered the sinogram at some angles only and streaked along them (measured on the
 bead target: the adipose sphere's 5 /m +9 % (TLI) / +5 % (MAAST); judged against the curve,
 +0.8 % / +2.7 %). Known limit: where the projections of a strong and a weak scatterer overlap
-(two spheres' edges inside one run, ~8 % of the bead target's angles), the one-material fill
-takes the strong one's ratio for both; its errors there (~3 % of calcium oxalate's ``-ln D``) are
-several times the adipose sphere's whole signal, so that sphere's dark-field (200 x below
-calcium oxalate's) depends on a handful of such runs (measured: -10 % to +8 % over plausible
-rules for the runs with too few reliable neighbours on a side).
+(~8 % of the bead target's angles), runs merge: a run holding both spheres' edges is filled
+with the strong one's ratio (errors ~3 % of calcium oxalate's ``-ln D``), and at a few angles
+the weak sphere's edges, the beads and the strong sphere's edges join into one run across the
+whole strong sphere, which is then a "whole object" left as measured, its edge spikes included
+(the largest errors). Each is several times the adipose sphere's whole signal, so that sphere's
+dark-field (200 x below calcium oxalate's) depends on a handful of runs (measured: -10 % to +8 %
+over plausible rules for the runs with too few reliable neighbours on a side). A fix needs a
+fill of two materials, or runs that do not merge across a strong object's interior: not done.
 """
 
 from __future__ import annotations
