@@ -175,6 +175,14 @@ def test_refraction_edges_mark_unresolved_edges_not_smooth_phase_or_noise():
     assert refraction_edges(noisy).mean() < 1e-3
 
 
+def _widened(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (rows, cols) widened by one pixel along the row, as the repair widens its runs."""
+    out = mask.copy()
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
 def _wrapped(x: np.ndarray) -> np.ndarray:
     return np.angle(np.exp(1j * x))
 
@@ -192,9 +200,7 @@ def test_edge_repair_keeps_the_phase_step_and_removes_the_edge_darkfield():
     assert (lnd - true_lnd).max() > 0.5 and np.abs(dpc - true_phase).max() > 3.0  # the edges
     unreliable, edges = unreliable_pixels(dpc[None], t[None], d[None]), refraction_edges(dpc[None])
     phase, lnd_fixed, objects = repair_rows(dpc[None], lnd[None], -np.log(t)[None], unreliable, edges)
-    bad = unreliable | edges
-    bad[:, 1:] |= bad[:, :-1].copy()
-    bad[:, :-1] |= bad[:, 1:].copy()
+    bad = _widened(unreliable | edges)
     centre_col = int(centre)
     truth = true_phase[:centre_col].sum()  # phase projection at the centre, rad
     assert truth == pytest.approx(phase_per_px * chord_edges[centre_col])
@@ -221,9 +227,7 @@ def test_edge_darkfield_of_a_weak_sphere_on_a_sloping_background_is_fitted_not_i
     assert fixed.sum() == pytest.approx(true_lnd.sum(), rel=0.01)
     assert not objects.any()
     np.testing.assert_allclose(fixed[0], true_lnd, atol=5e-4)
-    bad = unreliable | edges
-    bad[:, 1:] |= bad[:, :-1].copy()
-    bad[:, :-1] |= bad[:, 1:].copy()
+    bad = _widened(unreliable | edges)
     assert interpolate_rows(lnd[None], bad).sum() > 1.05 * true_lnd.sum()
 
 
@@ -258,7 +262,7 @@ def test_a_bead_over_a_curved_projection_is_judged_against_that_curve():
         unreliable, edges = unreliable_pixels(dpc[None], t[None], d[None]), refraction_edges(dpc[None])
         bead = slice(38, 44)
         assert edges[0, bead].any() and (lnd - true_lnd)[bead].max() > 0.05  # the bead's edge dark-field
-        run = np.flatnonzero(np.convolve((unreliable | edges)[0], np.ones(3), "same") > 0)
+        run = np.flatnonzero(_widened(unreliable | edges)[0])
         run = run[(run > 30) & (run < 50)]
         assert a[run].max() > max(a[run[0] - 1], a[run[-1] + 1]) + criteria.min_contrast  # the old test's "object"
         _, fixed, objects = repair_rows(dpc[None], lnd[None], a[None], unreliable, edges, criteria)
